@@ -1,0 +1,271 @@
+/**
+ * The actor-critic MLP of CleanRL's PPO: separate actor and critic networks with tanh hidden
+ * layers and orthogonal initialisation (gain √2 on hidden layers, 0.01 on the actor's output, 1 on
+ * the critic's), a categorical head for `Discrete` actions and a diagonal Gaussian with a learned,
+ * state-independent log-std for `Box` actions.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { dense, orthogonal, tanh } from "./_ops.ts";
+import type { ActOptions, ActResult, Evaluation, Policy } from "./policy.ts";
+import { Rng } from "./rng.ts";
+import { flatSize, type Space } from "./spaces.ts";
+
+/** Options of {@linkcode MlpPolicy}. */
+export interface MlpPolicyOptions {
+  /** Hidden layer widths, shared by actor and critic; default `[64, 64]`. */
+  hiddenSizes?: readonly number[];
+  /** Seed of the orthogonal initialisation; default 0. */
+  seed?: number;
+  /** Initial log-std of a Gaussian policy; default 0. */
+  initialLogStd?: number;
+}
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+interface Layer {
+  w: tf.Variable<tf.Rank.R2>;
+  b: tf.Variable<tf.Rank.R1>;
+}
+
+/**
+ * A batched actor-critic MLP for `Box` observations.
+ *
+ * @example Act on two CartPole-sized observations
+ * ```ts
+ * import { Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
+ * await setupBackend("cpu");
+ * const policy = new MlpPolicy(
+ *   new Box({ low: -Infinity, high: Infinity, shape: [4] }),
+ *   new Discrete(2),
+ *   { seed: 1 },
+ * );
+ * const { actions, logProbs, values } = policy.act(new Float32Array(8), { rng: new Rng(0) });
+ * console.assert(actions.length === 2 && logProbs.length === 2 && values.length === 2);
+ * policy.dispose();
+ * ```
+ */
+export class MlpPolicy implements Policy {
+  /** Floats per observation. */
+  readonly observationSize: number;
+  /** The action space. */
+  readonly actionSpace: Space;
+  /** Actor layers, then critic layers, then the log-std (Gaussian only). */
+  readonly variables: readonly tf.Variable[];
+  readonly #actor: Layer[];
+  readonly #critic: Layer[];
+  readonly #logStd: tf.Variable<tf.Rank.R1> | null;
+  readonly #actionSize: number;
+
+  /**
+   * Builds and initialises the networks.
+   *
+   * @param observationSpace A `Box` space (a `Discrete` one is fed as its index).
+   * @param actionSpace The action space: `Discrete` or `Box`.
+   * @param options See {@linkcode MlpPolicyOptions}.
+   */
+  constructor(observationSpace: Space, actionSpace: Space, options: MlpPolicyOptions = {}) {
+    const hidden = options.hiddenSizes ?? [64, 64];
+    if (!hidden.every((h) => Number.isInteger(h) && h >= 1)) {
+      throw new RangeError(`Hidden sizes must be whole numbers >= 1, got [${hidden.join(", ")}]`);
+    }
+    this.observationSize = flatSize(observationSpace);
+    this.actionSpace = actionSpace;
+    this.#actionSize = actionSpace.kind === "discrete" ? actionSpace.n : actionSpace.size;
+    const rng = new Rng(options.seed ?? 0);
+    const normal = () => rng.normal();
+    const build = (outSize: number, outGain: number, prefix: string): Layer[] => {
+      const sizes = [this.observationSize, ...hidden, outSize];
+      return sizes.slice(1).map((out, i) => {
+        const inp = sizes[i]!;
+        const gain = i === sizes.length - 2 ? outGain : Math.SQRT2;
+        return {
+          w: tf.variable(
+            tf.tensor2d(orthogonal(inp, out, { gain, normal }), [inp, out]),
+            true,
+            `${prefix}/w${i}`,
+          ),
+          b: tf.variable(tf.zeros([out]), true, `${prefix}/b${i}`),
+        };
+      });
+    };
+    const suffix = `_${nextId++}`;
+    this.#actor = build(this.#actionSize, 0.01, `actor${suffix}`);
+    this.#critic = build(1, 1, `critic${suffix}`);
+    this.#logStd = actionSpace.kind === "box"
+      ? tf.variable(
+        tf.fill([actionSpace.size], options.initialLogStd ?? 0),
+        true,
+        `logstd${suffix}`,
+      ) as tf.Variable<tf.Rank.R1>
+      : null;
+    this.variables = [
+      ...this.#actor.flatMap((l) => [l.w, l.b]),
+      ...this.#critic.flatMap((l) => [l.w, l.b]),
+      ...(this.#logStd ? [this.#logStd] : []),
+    ];
+  }
+
+  /**
+   * Samples actions (or picks the most likely) for a flat batch of observations.
+   *
+   * @param observations `n × observationSize` floats.
+   * @param options See {@linkcode ActOptions}.
+   * @returns Actions, their log-probs and the values.
+   * @example See {@linkcode MlpPolicy}
+   * ```ts ignore
+   * const { actions } = policy.act(observations, { rng });
+   * ```
+   */
+  act(observations: Float32Array, options: ActOptions = {}): ActResult {
+    const n = this.#batchSize(observations);
+    const k = this.#actionSize;
+    // One read-back per call: the actor's outputs and the value side by side.
+    const out = tf.tidy(() => {
+      const x = tf.tensor2d(observations, [n, this.observationSize]);
+      const parts = [forward(this.#actor, x), forward(this.#critic, x)];
+      return tf.concat(parts, 1);
+    });
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    const deterministic = options.deterministic ?? false;
+    const rng = options.rng;
+    if (!deterministic && !rng) throw new Error("MlpPolicy.act needs an rng unless deterministic");
+    const logProbs = new Float32Array(n), values = new Float32Array(n);
+    if (this.actionSpace.kind === "discrete") {
+      const actions = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const row = i * (k + 1);
+        let max = -Infinity;
+        for (let j = 0; j < k; j++) max = Math.max(max, data[row + j]!);
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += Math.exp(data[row + j]! - max);
+        const logZ = max + Math.log(sum);
+        let a = 0;
+        if (deterministic) {
+          for (let j = 1; j < k; j++) if (data[row + j]! > data[row + a]!) a = j;
+        } else {
+          let u = rng!.uniform() * sum;
+          a = k - 1;
+          for (let j = 0; j < k; j++) {
+            u -= Math.exp(data[row + j]! - max);
+            if (u < 0) {
+              a = j;
+              break;
+            }
+          }
+        }
+        actions[i] = a;
+        logProbs[i] = data[row + a]! - logZ;
+        values[i] = data[row + k]!;
+      }
+      return { actions, logProbs, values };
+    }
+    const logStd = this.#logStd!.dataSync() as Float32Array;
+    const actions = new Float32Array(n * k);
+    for (let i = 0; i < n; i++) {
+      const row = i * (k + 1);
+      let lp = 0;
+      for (let j = 0; j < k; j++) {
+        const z = deterministic ? 0 : rng!.normal();
+        actions[i * k + j] = data[row + j]! + Math.exp(logStd[j]!) * z;
+        lp += -0.5 * z * z - logStd[j]! - 0.5 * LOG_2PI;
+      }
+      logProbs[i] = lp;
+      values[i] = data[row + k]!;
+    }
+    return { actions, logProbs, values };
+  }
+
+  /**
+   * Value estimates for a flat batch of observations.
+   *
+   * @param observations `n × observationSize` floats.
+   * @returns `n` values.
+   * @example Value of a batch
+   * ```ts ignore
+   * const values = policy.value(observations);
+   * ```
+   */
+  value(observations: Float32Array): Float32Array {
+    const n = this.#batchSize(observations);
+    const out = tf.tidy(() =>
+      forward(this.#critic, tf.tensor2d(observations, [n, this.observationSize]))
+    );
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    return data;
+  }
+
+  /**
+   * Log-probs, entropies and values on the gradient tape, for the update.
+   *
+   * @param observations `[n, observationSize]`.
+   * @param actions `[n]` int32 indices (`Discrete`) or `[n, actionSize]` floats (`Box`).
+   * @returns See {@linkcode Evaluation}.
+   * @example Inside a loss
+   * ```ts ignore
+   * const { logProb, entropy, value } = policy.evaluate(obs, actions);
+   * ```
+   */
+  evaluate(observations: tf.Tensor2D, actions: tf.Tensor): Evaluation {
+    return tf.tidy(() => {
+      const out = forwardTrain(this.#actor, observations);
+      const value = forwardTrain(this.#critic, observations).reshape([-1]) as tf.Tensor1D;
+      if (this.actionSpace.kind === "discrete") {
+        const logits = out;
+        const logp = tf.logSoftmax(logits);
+        // oneHot·logSoftmax rather than gather: gather's gradient has no WASM kernel in tfjs 4.22.
+        const oneHot = tf.oneHot(actions.toInt().reshape([-1]) as tf.Tensor1D, this.#actionSize);
+        const logProb = tf.sum(tf.mul(oneHot, logp), 1) as tf.Tensor1D;
+        const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)) as tf.Tensor1D;
+        return { logProb, entropy, value };
+      }
+      const logStd = this.#logStd!;
+      const z = tf.div(tf.sub(actions, out), tf.exp(logStd));
+      const logProb = tf.sum(
+        tf.sub(tf.sub(tf.mul(tf.square(z), -0.5), logStd), 0.5 * LOG_2PI),
+        1,
+      ) as tf.Tensor1D;
+      const entropyPerRow = tf.sum(tf.add(logStd, 0.5 + 0.5 * LOG_2PI));
+      const entropy = tf.mul(tf.onesLike(value), entropyPerRow) as tf.Tensor1D;
+      return { logProb, entropy, value };
+    });
+  }
+
+  /** Frees the variables. */
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+  }
+
+  #batchSize(observations: Float32Array): number {
+    const n = observations.length / this.observationSize;
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(
+        `Expected a batch of observations of ${this.observationSize} floats each, got ${observations.length} floats`,
+      );
+    }
+    return n;
+  }
+}
+
+let nextId = 0;
+
+// Inference path: tfjs's own tanh and matMul, which are cheapest for the small batches of a rollout.
+function forward(layers: Layer[], x: tf.Tensor2D): tf.Tensor2D {
+  let h = x;
+  layers.forEach((layer, i) => {
+    h = tf.add(tf.matMul(h, layer.w), layer.b);
+    if (i < layers.length - 1) h = tf.tanh(h);
+  });
+  return h;
+}
+
+// Training path: the same function through ops whose gradients are fast on WASM.
+function forwardTrain(layers: Layer[], x: tf.Tensor2D): tf.Tensor2D {
+  let h = x;
+  layers.forEach((layer, i) => {
+    h = dense(h, layer.w, layer.b);
+    if (i < layers.length - 1) h = tanh(h);
+  });
+  return h;
+}

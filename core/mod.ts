@@ -1,0 +1,41 @@
+/**
+ * The interfaces proximal's envs, algorithms and reward sources plug into: Gymnasium-style
+ * {@linkcode Env}s and spaces, a vectorised env, the actor-critic {@linkcode Policy} and its MLP
+ * implementation, {@linkcode RewardSource}, {@linkcode Trainer}, the plugin registry, a seeded
+ * {@linkcode Rng}, checkpoints and tfjs backend set-up.
+ *
+ * @example Step a vectorised env with random actions
+ * ```ts
+ * import { Box, Discrete, Rng, VectorEnv, type Env } from "@proximal/core";
+ * function makeEnv(): Env {
+ *   let t = 0;
+ *   return {
+ *     observationSpace: new Box({ low: -1, high: 1, shape: [1] }),
+ *     actionSpace: new Discrete(2),
+ *     reset: () => ((t = 0), { observation: new Float32Array(1), info: {} }),
+ *     step: () => ({ observation: new Float32Array(1), reward: 1, terminated: ++t >= 3, truncated: false, info: {} }),
+ *   };
+ * }
+ * const envs = new VectorEnv(makeEnv, { numEnvs: 2, seed: 1 });
+ * envs.reset();
+ * const rng = new Rng(0);
+ * for (let i = 0; i < 3; i++) envs.step(Int32Array.from([rng.int(2), rng.int(2)]));
+ * console.assert(envs.step(Int32Array.from([0, 0])).episodes.length === 0);
+ * ```
+ *
+ * @module
+ */
+export * from "./adam.ts";
+export * from "./backend.ts";
+export * from "./checkpoint.ts";
+export * from "./env.ts";
+export * from "./evaluate.ts";
+export * from "./mlp_policy.ts";
+export * from "./plugin.ts";
+export * from "./policy.ts";
+export * from "./registry.ts";
+export * from "./reward_source.ts";
+export * from "./rng.ts";
+export * from "./spaces.ts";
+export * from "./trainer.ts";
+export * from "./vector_env.ts";

@@ -1,0 +1,210 @@
+/**
+ * Plugins: plain typed objects that create envs, algorithms and reward sources. The CLI finds
+ * them by name in a registry (a `Map`) or loads them from a user's module by path or URL.
+ */
+import type { Env } from "./env.ts";
+import type { RewardSource } from "./reward_source.ts";
+import type { Trainer } from "./trainer.ts";
+
+/** A plugin option's value: options are flat so that each maps to one CLI flag. */
+export type OptionValue = number | string | boolean;
+
+/** A plugin's options: a flat record of numbers, strings and booleans. */
+export type PluginOptions = Record<string, OptionValue>;
+
+/** What every plugin has. `defaults` fixes each option's type and default value. */
+export interface PluginBase<K extends string, O extends PluginOptions> {
+  /** What the plugin creates. */
+  readonly kind: K;
+  /** Its name in the registry and on the command line, e.g. `cartpole`. */
+  readonly name: string;
+  /** One line for `--help`. */
+  readonly description: string;
+  /** Every option with its default value. */
+  readonly defaults: Readonly<O>;
+  /** One line of help per option (shown by `--help`). */
+  readonly help?: { readonly [P in keyof O]?: string };
+}
+
+/**
+ * Creates one copy of an env. The vector env calls `create` once per copy.
+ *
+ * @example A user-written env plugin
+ * ```ts
+ * import { Box, defineEnv, Discrete } from "@proximal/core";
+ * export const coin = defineEnv({
+ *   kind: "env",
+ *   name: "coin",
+ *   description: "Guess heads (1) for a reward of 1",
+ *   defaults: { payout: 1 },
+ *   create: (options) => ({
+ *     observationSpace: new Box({ low: 0, high: 1, shape: [1] }),
+ *     actionSpace: new Discrete(2),
+ *     reset: () => ({ observation: new Float32Array(1), info: {} }),
+ *     step: (action) => ({
+ *       observation: new Float32Array(1),
+ *       reward: action === 1 ? options.payout : 0,
+ *       terminated: true,
+ *       truncated: false,
+ *       info: {},
+ *     }),
+ *   }),
+ * });
+ * ```
+ */
+export interface EnvPlugin<O extends PluginOptions = PluginOptions> extends PluginBase<"env", O> {
+  /** Makes one env copy with the given (complete) options. */
+  create(options: O): Env;
+}
+
+/** What an algorithm plugin receives besides its own options. */
+export interface AlgoContext {
+  /** Makes one env copy; called `numEnvs` times. */
+  makeEnv(): Env;
+  /** How many env copies to step in lockstep. */
+  numEnvs: number;
+  /** The run's seed. */
+  seed: number;
+  /** The env-step budget (drives learning-rate annealing). */
+  totalTimesteps: number;
+}
+
+/**
+ * Creates a trainer for an env.
+ *
+ * @example Look up an algorithm's defaults
+ * ```ts ignore
+ * import type { AlgoPlugin } from "@proximal/core";
+ * declare const ppo: AlgoPlugin;
+ * console.log(ppo.defaults);
+ * ```
+ */
+export interface AlgoPlugin<O extends PluginOptions = PluginOptions> extends PluginBase<"algo", O> {
+  /** Builds a trainer from options and the run's context. */
+  create(options: O, context: AlgoContext): Trainer;
+}
+
+/**
+ * Creates a reward source (a reward model or a judge).
+ *
+ * @example A constant reward
+ * ```ts
+ * import type { RewardPlugin } from "@proximal/core";
+ * export const zero: RewardPlugin<{ value: number }> = {
+ *   kind: "reward",
+ *   name: "zero",
+ *   description: "Scores everything the same",
+ *   defaults: { value: 0 },
+ *   create: (o) => ({ name: "zero", score: (b) => Promise.resolve(new Float32Array(b.length).fill(o.value)) }),
+ * };
+ * ```
+ */
+export interface RewardPlugin<O extends PluginOptions = PluginOptions>
+  extends PluginBase<"reward", O> {
+  /** Builds the reward source. */
+  create(options: O): RewardSource | Promise<RewardSource>;
+}
+
+/** Any plugin. */
+export type Plugin = EnvPlugin | AlgoPlugin | RewardPlugin;
+
+/** The plugin kinds. */
+export type PluginKind = Plugin["kind"];
+
+/** The plugin type of a kind. */
+export type PluginOfKind<K extends PluginKind> = Extract<Plugin, { kind: K }>;
+
+/**
+ * The option types a plugin's `defaults` imply, widened from literals: `{ lr: 0.1 }` gives
+ * `{ lr: number }`.
+ *
+ * @example Widening
+ * ```ts
+ * import type { WidenOptions } from "@proximal/core";
+ * const options: WidenOptions<{ lr: 0.1; tag: "a" }> = { lr: 0.5, tag: "b" };
+ * console.log(options);
+ * ```
+ */
+export type WidenOptions<D> = {
+  -readonly [K in keyof D]: D[K] extends number ? number
+    : D[K] extends string ? string
+    : D[K] extends boolean ? boolean
+    : never;
+};
+
+/** A plugin literal as written by its author, before its option types are widened. */
+export type PluginDefinition<K extends string, D extends PluginOptions, T> = {
+  /** What the plugin creates. */
+  readonly kind: K;
+  /** Its name. */
+  readonly name: string;
+  /** One line for `--help`. */
+  readonly description: string;
+  /** Every option with its default value. */
+  readonly defaults: D;
+  /** One line of help per option. */
+  readonly help?: { readonly [P in keyof NoInfer<D>]?: string };
+} & T;
+
+/**
+ * Declares an env plugin; returns its argument unchanged, with its options' types inferred from
+ * `defaults` (widened: a default of `1` makes the option a `number`).
+ *
+ * @param plugin The plugin object.
+ * @returns The same object.
+ * @example See {@linkcode EnvPlugin}
+ * ```ts
+ * import { defineEnv } from "@proximal/core";
+ * const p = defineEnv({ kind: "env", name: "x", description: "", defaults: { size: 3 }, create: (o) => { throw new Error(`unused ${o.size + 1}`); } });
+ * console.assert(p.name === "x");
+ * ```
+ */
+export function defineEnv<D extends PluginOptions>(
+  plugin: PluginDefinition<"env", D, { create(options: WidenOptions<D>): Env }>,
+): EnvPlugin<WidenOptions<D>> {
+  return plugin as unknown as EnvPlugin<WidenOptions<D>>;
+}
+
+/**
+ * Declares an algorithm plugin; returns its argument unchanged, with widened option types.
+ *
+ * @param plugin The plugin object.
+ * @returns The same object.
+ * @example Identity
+ * ```ts
+ * import { defineAlgo } from "@proximal/core";
+ * const p = defineAlgo({ kind: "algo", name: "noop", description: "", defaults: {}, create: () => { throw new Error("unused"); } });
+ * console.assert(p.kind === "algo");
+ * ```
+ */
+export function defineAlgo<D extends PluginOptions>(
+  plugin: PluginDefinition<
+    "algo",
+    D,
+    { create(options: WidenOptions<D>, context: AlgoContext): Trainer }
+  >,
+): AlgoPlugin<WidenOptions<D>> {
+  return plugin as unknown as AlgoPlugin<WidenOptions<D>>;
+}
+
+/**
+ * Declares a reward plugin; returns its argument unchanged, with widened option types.
+ *
+ * @param plugin The plugin object.
+ * @returns The same object.
+ * @example Identity
+ * ```ts
+ * import { defineReward } from "@proximal/core";
+ * const p = defineReward({ kind: "reward", name: "z", description: "", defaults: {}, create: () => ({ name: "z", score: (b) => Promise.resolve(new Float32Array(b.length)) }) });
+ * console.assert(p.kind === "reward");
+ * ```
+ */
+export function defineReward<D extends PluginOptions>(
+  plugin: PluginDefinition<
+    "reward",
+    D,
+    { create(options: WidenOptions<D>): RewardSource | Promise<RewardSource> }
+  >,
+): RewardPlugin<WidenOptions<D>> {
+  return plugin as unknown as RewardPlugin<WidenOptions<D>>;
+}

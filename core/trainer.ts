@@ -1,0 +1,78 @@
+/** The interface every training algorithm implements, so the CLI and examples can drive any of them. */
+import type { Policy } from "./policy.ts";
+
+/** A finished training episode, reported by the vector env. */
+export interface EpisodeRecord {
+  /** Which copy of the env it ran in. */
+  envIndex: number;
+  /** The undiscounted sum of its rewards. */
+  return: number;
+  /** Its number of steps. */
+  length: number;
+  /** True when it ended by a time limit rather than a terminal state. */
+  truncated: boolean;
+}
+
+/** What one {@linkcode Trainer.iterate} call reports. */
+export interface IterationReport {
+  /** Env steps taken so far, over all env copies. */
+  step: number;
+  /** Scalar metrics under CleanRL's names (`losses/value_loss`, `charts/SPS`, …). */
+  metrics: Record<string, number>;
+  /** Episodes that finished during this iteration. */
+  episodes: EpisodeRecord[];
+}
+
+/** A float tensor in a checkpoint. */
+export interface SavedTensor {
+  /** The tensor's shape. */
+  shape: number[];
+  /** Its values, row-major. */
+  data: Float32Array;
+}
+
+/**
+ * Everything needed to resume training: JSON-serialisable `meta` (options, step count, RNG and env
+ * state) and named float tensors (weights, optimizer moments).
+ */
+export interface Checkpoint {
+  /** JSON-serialisable state. */
+  meta: Record<string, unknown>;
+  /** Named tensors. */
+  tensors: Record<string, SavedTensor>;
+}
+
+/**
+ * A training loop that runs one iteration at a time, so its caller decides when to log, save, stop
+ * or evaluate.
+ *
+ * @example Drive a trainer to its budget
+ * ```ts ignore
+ * import type { Trainer } from "@proximal/core";
+ * declare const trainer: Trainer;
+ * while (!trainer.done) {
+ *   const { step, metrics } = await trainer.iterate();
+ *   console.log(step, metrics["charts/SPS"]);
+ * }
+ * ```
+ */
+export interface Trainer {
+  /** The algorithm's plugin name, e.g. `ppo`. */
+  readonly algo: string;
+  /** Env steps taken so far. */
+  readonly step: number;
+  /** True once the step budget is used up. */
+  readonly done: boolean;
+  /** The metric names `iterate` may report, in a stable order (for CSV headers). */
+  readonly metricNames: readonly string[];
+  /** The policy being trained. */
+  readonly policy: Policy;
+  /** Runs one iteration (for PPO: a rollout and an update). */
+  iterate(): Promise<IterationReport>;
+  /** Captures everything needed to resume. */
+  save(): Promise<Checkpoint>;
+  /** Resumes from a checkpoint made by `save` of a trainer built with the same options. */
+  restore(checkpoint: Checkpoint): Promise<void>;
+  /** Frees tensors and envs. */
+  dispose(): void;
+}
