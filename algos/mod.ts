@@ -1,0 +1,19 @@
+/**
+ * proximal's training algorithms, each readable top to bottom in one file: PPO (clipped
+ * surrogate, GAE, CleanRL's defaults and implementation details).
+ *
+ * @example Train PPO on CartPole-v1
+ * ```ts
+ * import { Ppo } from "@proximal/algos";
+ * import { setupBackend } from "@proximal/core";
+ * import { CartPole } from "@proximal/envs";
+ * await setupBackend("wasm");
+ * const ppo = new Ppo({ makeEnv: () => new CartPole(), numEnvs: 4, seed: 1, totalTimesteps: 512 });
+ * const { metrics } = await ppo.iterate();
+ * console.log(metrics["losses/value_loss"]);
+ * ppo.dispose();
+ * ```
+ *
+ * @module
+ */
+export * from "./ppo.ts";

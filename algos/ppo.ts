@@ -1,0 +1,765 @@
+/**
+ * Proximal Policy Optimization (Schulman et al., 2017), after CleanRL's `ppo.py`: read it top to
+ * bottom — the hyperparameters, the math (GAE and the clipped loss), then the trainer's loop of
+ * rollout, advantage estimation and minibatch epochs.
+ *
+ * Beyond CleanRL: a truncated episode's last observation is bootstrapped (reward += γ·V(s_final),
+ * as SB3 does) instead of being treated as terminal, and an optional adaptive KL penalty
+ * (PPO-penalty, §4 of the paper) can stand beside or replace the target-KL early stop.
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  Adam,
+  type AlgoContext,
+  type AlgoPlugin,
+  type Checkpoint,
+  defineAlgo,
+  type EpisodeRecord,
+  type IterationReport,
+  MlpPolicy,
+  type Policy,
+  Rng,
+  type RngState,
+  type SavedTensor,
+  type Trainer,
+  VectorEnv,
+  type VectorEnvState,
+} from "@proximal/core";
+
+// ──────────────────────────────── Hyperparameters ────────────────────────────────
+
+/** PPO's hyperparameters. Every field becomes a CLI flag (`learningRate` → `--learning-rate`). */
+export type PpoOptions = {
+  /** Adam's step size at the start; default 2.5e-4. */
+  learningRate: number;
+  /** Steps per env copy in each rollout; default 128 (batch = numEnvs × numSteps). */
+  numSteps: number;
+  /** Anneal the learning rate linearly to 0 over the run; default true. */
+  annealLr: boolean;
+  /** Discount factor γ; default 0.99. */
+  gamma: number;
+  /** GAE's λ; default 0.95. */
+  gaeLambda: number;
+  /** Minibatches per epoch; default 4. */
+  numMinibatches: number;
+  /** Passes over each rollout; default 4. */
+  updateEpochs: number;
+  /** Normalise advantages within each minibatch; default true. */
+  normAdv: boolean;
+  /** The surrogate's clipping range ε; default 0.2. */
+  clipCoef: number;
+  /** Clip the value loss around the old values (with `clipCoef`); default true. */
+  clipVloss: boolean;
+  /** Entropy bonus coefficient; default 0.01. */
+  entCoef: number;
+  /** Value loss coefficient; default 0.5. */
+  vfCoef: number;
+  /** Global gradient-norm clipping threshold; default 0.5. */
+  maxGradNorm: number;
+  /** Stop an update's epochs once the approximate KL exceeds this; 0 is off (CleanRL's None); default 0. */
+  targetKl: number;
+  /** Initial coefficient β of a KL penalty β·KL(old‖new) in the loss; 0 is off; default 0. */
+  klPenaltyCoef: number;
+  /** With the penalty on, β doubles when KL > 1.5·target and halves when KL < target/1.5; 0 keeps β fixed; default 0.01. */
+  klPenaltyTarget: number;
+  /** Bootstrap a truncated episode's final observation instead of treating it as terminal; default true. */
+  bootstrapTruncated: boolean;
+  /** Width of each hidden layer (actor and critic alike); default 64. */
+  hiddenSize: number;
+  /** Number of hidden layers; default 2. */
+  hiddenLayers: number;
+  /** Adam's ε; default 1e-5. */
+  adamEpsilon: number;
+};
+
+/** CleanRL's defaults for classic control. */
+export const ppoDefaults: PpoOptions = {
+  learningRate: 2.5e-4,
+  numSteps: 128,
+  annealLr: true,
+  gamma: 0.99,
+  gaeLambda: 0.95,
+  numMinibatches: 4,
+  updateEpochs: 4,
+  normAdv: true,
+  clipCoef: 0.2,
+  clipVloss: true,
+  entCoef: 0.01,
+  vfCoef: 0.5,
+  maxGradNorm: 0.5,
+  targetKl: 0,
+  klPenaltyCoef: 0,
+  klPenaltyTarget: 0.01,
+  bootstrapTruncated: true,
+  hiddenSize: 64,
+  hiddenLayers: 2,
+  adamEpsilon: 1e-5,
+};
+
+// ──────────────────────────────── The math ────────────────────────────────
+
+/** Options of {@linkcode computeGae}. */
+export interface GaeOptions {
+  /** Discount factor γ. */
+  gamma: number;
+  /** GAE's λ. */
+  lambda: number;
+}
+
+/** What {@linkcode computeGae} returns. */
+export interface GaeResult {
+  /** `T × N` advantages. */
+  advantages: Float32Array;
+  /** `T × N` value targets: advantages + values. */
+  returns: Float32Array;
+}
+
+/**
+ * Generalised advantage estimation over a `T × N` rollout (time-major: index `t * N + i`).
+ * `ended[t*N+i]` is 1 when step `t` of copy `i` ended its episode, so nothing flows back across it;
+ * rewards of truncated steps should already include the bootstrapped final value.
+ *
+ * @param rollout Rewards, values and episode ends of the rollout, and the values after it.
+ * @param options γ and λ.
+ * @returns Advantages and returns.
+ * @example One env, two steps, no episode end
+ * ```ts
+ * import { computeGae } from "@proximal/algos";
+ * const { advantages } = computeGae(
+ *   {
+ *     rewards: Float32Array.from([1, 1]),
+ *     values: Float32Array.from([0, 0]),
+ *     ended: Uint8Array.from([0, 0]),
+ *     lastValues: Float32Array.from([0]),
+ *   },
+ *   { gamma: 0.5, lambda: 1 },
+ * );
+ * console.assert(advantages[0] === 1.5 && advantages[1] === 1);
+ * ```
+ */
+export function computeGae(
+  rollout: {
+    rewards: Float32Array;
+    values: Float32Array;
+    ended: Uint8Array;
+    lastValues: Float32Array;
+  },
+  options: GaeOptions,
+): GaeResult {
+  const { rewards, values, ended, lastValues } = rollout;
+  const n = lastValues.length, total = rewards.length, steps = total / n;
+  const { gamma, lambda } = options;
+  const advantages = new Float32Array(total), returns = new Float32Array(total);
+  for (let i = 0; i < n; i++) {
+    let lastGae = 0;
+    for (let t = steps - 1; t >= 0; t--) {
+      const k = t * n + i;
+      const nextNonTerminal = 1 - ended[k]!;
+      const nextValue = t === steps - 1 ? lastValues[i]! : values[k + n]!;
+      const delta = rewards[k]! + gamma * nextValue * nextNonTerminal - values[k]!;
+      lastGae = delta + gamma * lambda * nextNonTerminal * lastGae;
+      advantages[k] = lastGae;
+      returns[k] = lastGae + values[k]!;
+    }
+  }
+  return { advantages, returns };
+}
+
+/** The minibatch tensors {@linkcode ppoLoss} needs. */
+export interface PpoLossInputs {
+  /** `[n]` log-probs of the actions under the current policy. */
+  newLogProb: tf.Tensor1D;
+  /** `[n]` entropies under the current policy. */
+  entropy: tf.Tensor1D;
+  /** `[n]` values under the current policy. */
+  newValue: tf.Tensor1D;
+  /** `[n]` log-probs recorded in the rollout. */
+  oldLogProb: tf.Tensor1D;
+  /** `[n]` values recorded in the rollout. */
+  oldValue: tf.Tensor1D;
+  /** `[n]` advantages (already normalised if wanted). */
+  advantages: tf.Tensor1D;
+  /** `[n]` value targets. */
+  returns: tf.Tensor1D;
+}
+
+/** What {@linkcode ppoLoss} returns: the total loss and its parts, as scalars. */
+export interface PpoLossTerms {
+  /** pg + vfCoef·v − entCoef·entropy (+ β·approxKl). */
+  loss: tf.Scalar;
+  /** The clipped surrogate loss. */
+  policyLoss: tf.Scalar;
+  /** The (optionally clipped) value loss, with its ½. */
+  valueLoss: tf.Scalar;
+  /** The mean entropy. */
+  entropy: tf.Scalar;
+  /** mean(−log r), the naive KL estimate. */
+  oldApproxKl: tf.Scalar;
+  /** mean((r − 1) − log r), the low-variance KL estimate. */
+  approxKl: tf.Scalar;
+  /** The fraction of samples whose ratio left [1 − ε, 1 + ε]. */
+  clipfrac: tf.Scalar;
+}
+
+/**
+ * PPO's loss on one minibatch, exactly as CleanRL computes it.
+ *
+ * @param inputs The minibatch tensors.
+ * @param options `clipCoef`, `clipVloss`, `entCoef`, `vfCoef`, and the KL penalty β (`klCoef`, 0 = off).
+ * @returns The total loss and its parts.
+ * @example Ratio 1 and zero advantage give zero policy loss
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { ppoLoss } from "@proximal/algos";
+ * import { setupBackend } from "@proximal/core";
+ * await setupBackend("cpu");
+ * const z = tf.zeros([2]) as tf.Tensor1D;
+ * const { policyLoss } = ppoLoss(
+ *   { newLogProb: z, entropy: z, newValue: z, oldLogProb: z, oldValue: z, advantages: z, returns: z },
+ *   { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 },
+ * );
+ * console.assert(policyLoss.dataSync()[0] === 0);
+ * ```
+ */
+export function ppoLoss(
+  inputs: PpoLossInputs,
+  options: {
+    clipCoef: number;
+    clipVloss: boolean;
+    entCoef: number;
+    vfCoef: number;
+    klCoef: number;
+  },
+): PpoLossTerms {
+  const { newLogProb, entropy, newValue, oldLogProb, oldValue, advantages, returns } = inputs;
+  const { clipCoef, clipVloss, entCoef, vfCoef, klCoef } = options;
+  const logRatio = tf.sub(newLogProb, oldLogProb);
+  const ratio = tf.exp(logRatio);
+  const oldApproxKl = tf.mean(tf.neg(logRatio)) as tf.Scalar;
+  const approxKl = tf.mean(tf.sub(tf.sub(ratio, 1), logRatio)) as tf.Scalar;
+  const clipfrac = tf.mean(
+    tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), clipCoef), "float32"),
+  ) as tf.Scalar;
+
+  // The clipped surrogate: the pessimistic of the unclipped and clipped objectives.
+  const pg1 = tf.mul(tf.neg(advantages), ratio);
+  const pg2 = tf.mul(tf.neg(advantages), tf.clipByValue(ratio, 1 - clipCoef, 1 + clipCoef));
+  const policyLoss = tf.mean(tf.maximum(pg1, pg2)) as tf.Scalar;
+
+  const vUnclipped = tf.square(tf.sub(newValue, returns));
+  const valueLoss = clipVloss
+    ? tf.mul(
+      0.5,
+      tf.mean(tf.maximum(
+        vUnclipped,
+        tf.square(
+          tf.sub(
+            tf.add(oldValue, tf.clipByValue(tf.sub(newValue, oldValue), -clipCoef, clipCoef)),
+            returns,
+          ),
+        ),
+      )),
+    ) as tf.Scalar
+    : tf.mul(0.5, tf.mean(vUnclipped)) as tf.Scalar;
+
+  const meanEntropy = tf.mean(entropy) as tf.Scalar;
+  let loss = tf.add(tf.sub(policyLoss, tf.mul(entCoef, meanEntropy)), tf.mul(vfCoef, valueLoss));
+  if (klCoef > 0) loss = tf.add(loss, tf.mul(klCoef, approxKl));
+  return {
+    loss: loss as tf.Scalar,
+    policyLoss,
+    valueLoss,
+    entropy: meanEntropy,
+    oldApproxKl,
+    approxKl,
+    clipfrac,
+  };
+}
+
+// ──────────────────────────────── The trainer ────────────────────────────────
+
+/** What {@linkcode Ppo} needs besides its hyperparameters. */
+export interface PpoContext extends AlgoContext {
+  /** The env's name, for error messages; default `"env"`. */
+  envName?: string;
+  /** A policy to train instead of the default {@linkcode MlpPolicy}. */
+  policy?: Policy;
+}
+
+const METRIC_NAMES = [
+  "charts/learning_rate",
+  "charts/SPS",
+  "charts/episodic_return",
+  "charts/episodic_length",
+  "losses/value_loss",
+  "losses/policy_loss",
+  "losses/entropy",
+  "losses/old_approx_kl",
+  "losses/approx_kl",
+  "losses/clipfrac",
+  "losses/explained_variance",
+  "losses/grad_norm",
+  "losses/kl_coef",
+  "losses/epochs",
+] as const;
+
+/**
+ * The PPO trainer: each {@linkcode Ppo.iterate} collects `numEnvs × numSteps` steps and runs
+ * `updateEpochs × numMinibatches` gradient steps on them.
+ *
+ * @example Train CartPole for two iterations
+ * ```ts
+ * import { Ppo } from "@proximal/algos";
+ * import { setupBackend } from "@proximal/core";
+ * import { CartPole } from "@proximal/envs";
+ * await setupBackend("wasm");
+ * const ppo = new Ppo(
+ *   { makeEnv: () => new CartPole(), numEnvs: 4, seed: 1, totalTimesteps: 1024 },
+ *   { numSteps: 128 },
+ * );
+ * while (!ppo.done) await ppo.iterate();
+ * console.assert(ppo.step === 1024);
+ * ppo.dispose();
+ * ```
+ */
+export class Ppo implements Trainer {
+  /** The plugin name. */
+  readonly algo = "ppo";
+  /** The metric names {@linkcode Ppo.iterate} reports. */
+  readonly metricNames: readonly string[] = METRIC_NAMES;
+  /** The hyperparameters in force. */
+  readonly options: Readonly<PpoOptions>;
+  /** The policy being trained. */
+  readonly policy: Policy;
+  /** The env copies. */
+  readonly envs: VectorEnv;
+  readonly #adam: Adam;
+  readonly #rng: Rng;
+  readonly #numIterations: number;
+  readonly #batchSize: number;
+  #iteration = 0;
+  #step = 0;
+  #klCoef: number;
+  #observations: Float32Array;
+  #startTime = 0;
+  #startStep = 0;
+
+  /**
+   * Builds the env copies, the policy and the optimizer.
+   *
+   * @param context The env factory, copy count, seed and step budget.
+   * @param options Hyperparameters; missing ones take {@linkcode ppoDefaults}.
+   */
+  constructor(context: PpoContext, options: Partial<PpoOptions> = {}) {
+    const o = { ...ppoDefaults, ...options };
+    checkOptions(o);
+    this.options = o;
+    const { numEnvs, seed, totalTimesteps } = context;
+    this.#batchSize = numEnvs * o.numSteps;
+    if (o.numMinibatches < 1 || this.#batchSize % o.numMinibatches !== 0) {
+      throw new RangeError(
+        `PPO's batch of ${this.#batchSize} (numEnvs ${numEnvs} × numSteps ${o.numSteps}) does not split into ${o.numMinibatches} equal minibatches`,
+      );
+    }
+    this.#numIterations = Math.max(1, Math.floor(totalTimesteps / this.#batchSize));
+    this.#rng = new Rng(seed);
+    this.envs = new VectorEnv(context.makeEnv, {
+      numEnvs,
+      seed,
+      name: context.envName ?? "env",
+    });
+    this.policy = context.policy ??
+      new MlpPolicy(this.envs.observationSpace, this.envs.actionSpace, {
+        hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
+        seed,
+      });
+    this.#adam = new Adam(this.policy.variables, {
+      learningRate: o.learningRate,
+      epsilon: o.adamEpsilon,
+      maxGradNorm: o.maxGradNorm,
+    });
+    this.#klCoef = o.klPenaltyCoef;
+    this.#observations = this.envs.reset().slice();
+  }
+
+  /** Env steps taken so far. */
+  get step(): number {
+    return this.#step;
+  }
+
+  /** True once the step budget is used up. */
+  get done(): boolean {
+    return this.#iteration >= this.#numIterations;
+  }
+
+  /**
+   * One PPO iteration: rollout, GAE, then the minibatch epochs.
+   *
+   * @returns The step count, the metrics and the episodes that finished.
+   * @example See {@linkcode Ppo}
+   * ```ts ignore
+   * const { metrics } = await ppo.iterate();
+   * ```
+   */
+  iterate(): Promise<IterationReport> {
+    const o = this.options, envs = this.envs, policy = this.policy;
+    const n = envs.numEnvs, steps = o.numSteps, obsSize = envs.observationSize;
+    const actSize = envs.actionSpace.kind === "discrete" ? 1 : envs.actionSize;
+    if (this.#startTime === 0) {
+      this.#startTime = performance.now();
+      this.#startStep = this.#step;
+    }
+    this.#iteration++;
+
+    // Linear annealing: the first iteration runs at the full rate, the last near zero.
+    const lr = o.annealLr
+      ? (1 - (this.#iteration - 1) / this.#numIterations) * o.learningRate
+      : o.learningRate;
+    this.#adam.learningRate = lr;
+
+    // ── Rollout: one batched policy call per vector step.
+    const obsBuf = new Float32Array(steps * n * obsSize);
+    const actBuf = envs.actionSpace.kind === "discrete"
+      ? new Int32Array(steps * n)
+      : new Float32Array(steps * n * actSize);
+    const logProbBuf = new Float32Array(steps * n);
+    const valueBuf = new Float32Array(steps * n);
+    const rewardBuf = new Float32Array(steps * n);
+    const endedBuf = new Uint8Array(steps * n);
+    const episodes: EpisodeRecord[] = [];
+    for (let t = 0; t < steps; t++) {
+      obsBuf.set(this.#observations, t * n * obsSize);
+      const { actions, logProbs, values } = policy.act(this.#observations, { rng: this.#rng });
+      actBuf.set(actions, t * n * actSize);
+      logProbBuf.set(logProbs, t * n);
+      valueBuf.set(values, t * n);
+      const result = envs.step(actions);
+      this.#step += n;
+      for (let i = 0; i < n; i++) {
+        rewardBuf[t * n + i] = result.rewards[i]!;
+        endedBuf[t * n + i] = result.terminated[i]! | result.truncated[i]!;
+      }
+      if (o.bootstrapTruncated) {
+        // A time limit is not a terminal state: credit the value the episode would have had.
+        const cut = [];
+        for (let i = 0; i < n; i++) if (result.truncated[i]) cut.push(i);
+        if (cut.length > 0) {
+          const finals = new Float32Array(cut.length * obsSize);
+          cut.forEach((i, j) => finals.set(result.finalObservations[i]!, j * obsSize));
+          const finalValues = policy.value(finals);
+          cut.forEach((i, j) => rewardBuf[t * n + i]! += o.gamma * finalValues[j]!);
+        }
+      }
+      episodes.push(...result.episodes);
+      this.#observations.set(result.observations);
+    }
+
+    // ── Advantages: GAE(γ, λ), bootstrapped from the value of the observation after the rollout.
+    const lastValues = policy.value(this.#observations);
+    const { advantages, returns } = computeGae(
+      { rewards: rewardBuf, values: valueBuf, ended: endedBuf, lastValues },
+      { gamma: o.gamma, lambda: o.gaeLambda },
+    );
+
+    // ── Update: epochs of shuffled minibatches.
+    const batch = this.#batchSize, mb = batch / o.numMinibatches;
+    const order = Int32Array.from({ length: batch }, (_, i) => i);
+    const mbObs = new Float32Array(mb * obsSize);
+    const mbAct = actSize === 1 && envs.actionSpace.kind === "discrete"
+      ? new Int32Array(mb)
+      : new Float32Array(mb * actSize);
+    const mbLogProb = new Float32Array(mb), mbValue = new Float32Array(mb);
+    const mbAdv = new Float32Array(mb), mbRet = new Float32Array(mb);
+    let last = {
+      policyLoss: 0,
+      valueLoss: 0,
+      entropy: 0,
+      oldApproxKl: 0,
+      approxKl: 0,
+      gradNorm: 0,
+    };
+    let clipfracSum = 0, updates = 0, epochsRun = 0;
+    for (let epoch = 0; epoch < o.updateEpochs; epoch++) {
+      this.#rng.shuffle(order);
+      epochsRun++;
+      for (let start = 0; start < batch; start += mb) {
+        for (let j = 0; j < mb; j++) {
+          const k = order[start + j]!;
+          mbObs.set(obsBuf.subarray(k * obsSize, (k + 1) * obsSize), j * obsSize);
+          mbAct.set(actBuf.subarray(k * actSize, (k + 1) * actSize), j * actSize);
+          mbLogProb[j] = logProbBuf[k]!;
+          mbValue[j] = valueBuf[k]!;
+          mbAdv[j] = advantages[k]!;
+          mbRet[j] = returns[k]!;
+        }
+        if (o.normAdv) normalize(mbAdv);
+        const result = this.#adam.step(() => {
+          const obs = tf.tensor2d(mbObs, [mb, obsSize]);
+          const act = actSize === 1 && envs.actionSpace.kind === "discrete"
+            ? tf.tensor1d(mbAct as Int32Array, "int32")
+            : tf.tensor2d(mbAct as Float32Array, [mb, actSize]);
+          const { logProb, entropy, value } = policy.evaluate(obs, act);
+          const terms = ppoLoss({
+            newLogProb: logProb,
+            entropy,
+            newValue: value,
+            oldLogProb: tf.tensor1d(mbLogProb),
+            oldValue: tf.tensor1d(mbValue),
+            advantages: tf.tensor1d(mbAdv),
+            returns: tf.tensor1d(mbRet),
+          }, { ...o, klCoef: this.#klCoef });
+          return {
+            loss: terms.loss,
+            metrics: [
+              terms.policyLoss,
+              terms.valueLoss,
+              terms.entropy,
+              terms.oldApproxKl,
+              terms.approxKl,
+              terms.clipfrac,
+            ],
+          };
+        });
+        const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = result
+          .metrics as [number, number, number, number, number, number];
+        last = { policyLoss, valueLoss, entropy, oldApproxKl, approxKl, gradNorm: result.gradNorm };
+        clipfracSum += clipfrac;
+        updates++;
+      }
+      // CleanRL checks the target KL once per epoch, on the last minibatch's estimate.
+      if (o.targetKl > 0 && last.approxKl > o.targetKl) break;
+    }
+    if (this.#klCoef > 0 && o.klPenaltyTarget > 0) {
+      if (last.approxKl > 1.5 * o.klPenaltyTarget) this.#klCoef *= 2;
+      else if (last.approxKl < o.klPenaltyTarget / 1.5) this.#klCoef /= 2;
+    }
+
+    // ── Metrics, under CleanRL's names.
+    const seconds = (performance.now() - this.#startTime) / 1000;
+    const metrics: Record<string, number> = {
+      "charts/learning_rate": lr,
+      "charts/SPS": seconds > 0 ? Math.round((this.#step - this.#startStep) / seconds) : 0,
+      "losses/value_loss": last.valueLoss,
+      "losses/policy_loss": last.policyLoss,
+      "losses/entropy": last.entropy,
+      "losses/old_approx_kl": last.oldApproxKl,
+      "losses/approx_kl": last.approxKl,
+      "losses/clipfrac": clipfracSum / updates,
+      "losses/explained_variance": explainedVariance(valueBuf, returns),
+      "losses/grad_norm": last.gradNorm,
+      "losses/kl_coef": this.#klCoef,
+      "losses/epochs": epochsRun,
+    };
+    if (episodes.length > 0) {
+      metrics["charts/episodic_return"] = episodes.reduce((a, e) => a + e.return, 0) /
+        episodes.length;
+      metrics["charts/episodic_length"] = episodes.reduce((a, e) => a + e.length, 0) /
+        episodes.length;
+    }
+    return Promise.resolve({ step: this.#step, metrics, episodes });
+  }
+
+  /**
+   * Captures weights, optimizer moments, RNG and env state, the step count and the options.
+   *
+   * @returns A checkpoint that {@linkcode Ppo.restore} resumes from exactly.
+   * @example Save
+   * ```ts ignore
+   * const checkpoint = await ppo.save();
+   * ```
+   */
+  save(): Promise<Checkpoint> {
+    const tensors: Record<string, SavedTensor> = {};
+    this.policy.variables.forEach((v, i) => {
+      tensors[`policy/${i}`] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
+    });
+    const adam = this.#adam.getState();
+    tensors["adam/m"] = adam.m;
+    tensors["adam/v"] = adam.v;
+    return Promise.resolve({
+      meta: {
+        algo: this.algo,
+        options: { ...this.options },
+        numEnvs: this.envs.numEnvs,
+        step: this.#step,
+        iteration: this.#iteration,
+        adamT: adam.t,
+        klCoef: this.#klCoef,
+        rng: this.#rng.getState(),
+        envs: this.envs.getState(),
+      },
+      tensors,
+    });
+  }
+
+  /**
+   * Restores a checkpoint from {@linkcode Ppo.save}.
+   *
+   * @param checkpoint The checkpoint.
+   * @example Resume
+   * ```ts ignore
+   * await ppo.restore(checkpoint);
+   * ```
+   */
+  restore(checkpoint: Checkpoint): Promise<void> {
+    const { meta, tensors } = checkpoint;
+    if (meta.algo !== this.algo) {
+      throw new Error(`Cannot resume PPO from a checkpoint of algo "${String(meta.algo)}"`);
+    }
+    const vars = this.policy.variables;
+    vars.forEach((v, i) => {
+      const saved = tensors[`policy/${i}`];
+      if (!saved || saved.shape.join("x") !== v.shape.join("x")) {
+        throw new Error(
+          `Cannot resume PPO: policy tensor ${i} has shape [${
+            saved?.shape ?? "missing"
+          }], the model needs [${v.shape}] (were hiddenSize/hiddenLayers changed?)`,
+        );
+      }
+    });
+    if (tensors[`policy/${vars.length}`]) {
+      throw new Error("Cannot resume PPO: the checkpoint's policy has more tensors than the model");
+    }
+    const m = tensors["adam/m"], v = tensors["adam/v"];
+    if (!m || !v) throw new Error("Cannot resume PPO: the checkpoint has no optimizer state");
+    const step = meta.step, iteration = meta.iteration, adamT = meta.adamT;
+    if (!isCount(step) || !isCount(iteration) || !isCount(adamT)) {
+      throw new Error(
+        "Cannot resume PPO: the checkpoint's step, iteration or adamT is not a count",
+      );
+    }
+    this.#adam.setState({ t: adamT, m, v });
+    vars.forEach((variable, i) => {
+      const saved = tensors[`policy/${i}`]!;
+      tf.tidy(() => variable.assign(tf.tensor(saved.data, saved.shape, "float32")));
+    });
+    this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
+    this.#observations = this.envs.setState(meta.envs as VectorEnvState).slice();
+    this.#step = step;
+    this.#iteration = iteration;
+    this.#klCoef = typeof meta.klCoef === "number" ? meta.klCoef : this.options.klPenaltyCoef;
+    this.#startTime = 0;
+    return Promise.resolve();
+  }
+
+  /** Frees the policy's variables and closes the envs. */
+  dispose(): void {
+    this.policy.dispose();
+    this.envs.close();
+  }
+}
+
+// ──────────────────────────────── The plugin ────────────────────────────────
+
+/**
+ * The PPO algorithm plugin: `deno task train --algo ppo`.
+ *
+ * @example Create a trainer through the plugin
+ * ```ts
+ * import { ppo } from "@proximal/algos";
+ * import { setupBackend } from "@proximal/core";
+ * import { CartPole } from "@proximal/envs";
+ * await setupBackend("wasm");
+ * const trainer = ppo.create(ppo.defaults, {
+ *   makeEnv: () => new CartPole(),
+ *   numEnvs: 4,
+ *   seed: 1,
+ *   totalTimesteps: 512,
+ * });
+ * await trainer.iterate();
+ * trainer.dispose();
+ * ```
+ */
+export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
+  kind: "algo",
+  name: "ppo",
+  description: "Proximal Policy Optimization (clipped surrogate, GAE), CleanRL's defaults",
+  defaults: ppoDefaults,
+  help: {
+    learningRate: "Adam step size at the start",
+    numSteps: "steps per env copy per rollout",
+    annealLr: "anneal the learning rate linearly to 0",
+    gamma: "discount factor",
+    gaeLambda: "GAE lambda",
+    numMinibatches: "minibatches per epoch",
+    updateEpochs: "epochs per rollout",
+    normAdv: "normalise advantages per minibatch",
+    clipCoef: "surrogate clipping range",
+    clipVloss: "clip the value loss",
+    entCoef: "entropy bonus coefficient",
+    vfCoef: "value loss coefficient",
+    maxGradNorm: "global gradient-norm clip",
+    targetKl: "early-stop epochs above this approx KL (0 = off)",
+    klPenaltyCoef: "initial KL penalty coefficient (0 = off)",
+    klPenaltyTarget: "KL the adaptive penalty steers to (0 = fixed coefficient)",
+    bootstrapTruncated: "bootstrap truncated episodes' final values",
+    hiddenSize: "hidden layer width",
+    hiddenLayers: "number of hidden layers",
+    adamEpsilon: "Adam epsilon",
+  },
+  create: (options, context) => new Ppo(context, options),
+});
+
+// ──────────────────────────────── Helpers ────────────────────────────────
+
+/** In place: (x − mean) / (std + 1e-8), with torch's unbiased std. */
+function normalize(x: Float32Array): void {
+  const n = x.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += x[i]!;
+  mean /= n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (x[i]! - mean) ** 2;
+  const std = Math.sqrt(sq / Math.max(1, n - 1));
+  for (let i = 0; i < n; i++) x[i] = (x[i]! - mean) / (std + 1e-8);
+}
+
+/** 1 − Var(returns − values) / Var(returns); NaN when the returns do not vary (as CleanRL). */
+function explainedVariance(values: Float32Array, returns: Float32Array): number {
+  const n = values.length;
+  let mr = 0, md = 0;
+  for (let i = 0; i < n; i++) {
+    mr += returns[i]!;
+    md += returns[i]! - values[i]!;
+  }
+  mr /= n;
+  md /= n;
+  let vr = 0, vd = 0;
+  for (let i = 0; i < n; i++) {
+    vr += (returns[i]! - mr) ** 2;
+    vd += (returns[i]! - values[i]! - md) ** 2;
+  }
+  return vr === 0 ? NaN : 1 - vd / vr;
+}
+
+/** Rejects hyperparameters outside their meaningful range, naming the option. */
+function checkOptions(o: PpoOptions): void {
+  const rules: [keyof PpoOptions, (v: number) => boolean, string][] = [
+    ["learningRate", (v) => v > 0, "> 0"],
+    ["numSteps", (v) => Number.isInteger(v) && v >= 1, "a whole number >= 1"],
+    ["gamma", (v) => v >= 0 && v <= 1, "in [0, 1]"],
+    ["gaeLambda", (v) => v >= 0 && v <= 1, "in [0, 1]"],
+    ["numMinibatches", (v) => Number.isInteger(v) && v >= 1, "a whole number >= 1"],
+    ["updateEpochs", (v) => Number.isInteger(v) && v >= 1, "a whole number >= 1"],
+    ["clipCoef", (v) => v > 0, "> 0"],
+    ["entCoef", (v) => v >= 0, ">= 0"],
+    ["vfCoef", (v) => v >= 0, ">= 0"],
+    ["maxGradNorm", (v) => v >= 0, ">= 0 (0 = off)"],
+    ["targetKl", (v) => v >= 0, ">= 0 (0 = off)"],
+    ["klPenaltyCoef", (v) => v >= 0, ">= 0 (0 = off)"],
+    ["klPenaltyTarget", (v) => v >= 0, ">= 0"],
+    ["hiddenSize", (v) => Number.isInteger(v) && v >= 1, "a whole number >= 1"],
+    ["hiddenLayers", (v) => Number.isInteger(v) && v >= 0, "a whole number >= 0"],
+    ["adamEpsilon", (v) => v > 0, "> 0"],
+  ];
+  for (const [key, ok, expected] of rules) {
+    const value = o[key];
+    if (typeof value !== "number" || !Number.isFinite(value) || !ok(value)) {
+      throw new RangeError(`PPO option ${key} must be ${expected}, got ${value}`);
+    }
+  }
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === "number" && Number.isInteger(x) && x >= 0;
+}
