@@ -602,6 +602,11 @@ export class Ppo implements Trainer {
    * ```
    */
   restore(checkpoint: Checkpoint): Promise<void> {
+    // A promise that rejects (rather than a synchronous throw) on a bad checkpoint.
+    return new Promise((resolve) => resolve(this.#restore(checkpoint)));
+  }
+
+  #restore(checkpoint: Checkpoint): void {
     const { meta, tensors } = checkpoint;
     if (meta.algo !== this.algo) {
       throw new Error(`Cannot resume PPO from a checkpoint of algo "${String(meta.algo)}"`);
@@ -639,7 +644,6 @@ export class Ppo implements Trainer {
     this.#iteration = iteration;
     this.#klCoef = typeof meta.klCoef === "number" ? meta.klCoef : this.options.klPenaltyCoef;
     this.#startTime = 0;
-    return Promise.resolve();
   }
 
   /** Frees the policy's variables and closes the envs. */

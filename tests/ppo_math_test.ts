@@ -1,0 +1,152 @@
+// PPO's math against numbers worked out by hand (the working is in the comments), and a full
+// gradient step on the WASM backend, where gather's gradient has no kernel.
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { computeGae, ppoLoss } from "@proximal/algos";
+import { Adam, Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
+
+await setupBackend("wasm");
+
+function close(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
+  assert.equal(actual.length, expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tol,
+      `element ${i}: ${actual[i]} is not within ${tol} of ${expected[i]}`,
+    );
+  }
+}
+
+Deno.test("GAE matches hand-worked advantages across an episode end, for two interleaved envs", () => {
+  // γ = 0.9, λ = 0.8, T = 3, time-major layout [t0e0, t0e1, t1e0, t1e1, t2e0, t2e1].
+  // Env 0: r = [1, 2, 3], V = [0.5, 1, 1.5], episode ends at t = 1, V(after) = 2.
+  //   t2: δ = 3 + 0.9·2 − 1.5 = 3.3;            A = 3.3
+  //   t1: ended → δ = 2 − 1 = 1;                 A = 1
+  //   t0: δ = 1 + 0.9·1 − 0.5 = 1.4;            A = 1.4 + 0.72·1 = 2.12
+  // Env 1: r = [0, 0, 1], V = 0, episode ends at t = 2, V(after) = 5 (ignored: it ended).
+  //   t2: δ = 1;  t1: A = 0 + 0.72·1 = 0.72;  t0: A = 0.72·0.72 = 0.5184
+  const { advantages, returns } = computeGae(
+    {
+      rewards: Float32Array.from([1, 0, 2, 0, 3, 1]),
+      values: Float32Array.from([0.5, 0, 1, 0, 1.5, 0]),
+      ended: Uint8Array.from([0, 0, 1, 0, 0, 1]),
+      lastValues: Float32Array.from([2, 5]),
+    },
+    { gamma: 0.9, lambda: 0.8 },
+  );
+  close(advantages, [2.12, 0.5184, 1, 0.72, 3.3, 1]);
+  close(returns, [2.62, 0.5184, 2, 0.72, 4.8, 1]);
+});
+
+Deno.test("GAE with λ = 1 and γ = 1 is the Monte Carlo return minus the value", () => {
+  // r = [1, 1, 1], V = [0.5, 0.5, 0.5], bootstrapped V(after) = 10: returns are 13, 12, 11.
+  const { returns } = computeGae(
+    {
+      rewards: Float32Array.from([1, 1, 1]),
+      values: Float32Array.from([0.5, 0.5, 0.5]),
+      ended: new Uint8Array(3),
+      lastValues: Float32Array.from([10]),
+    },
+    { gamma: 1, lambda: 1 },
+  );
+  close(returns, [13, 12, 11]);
+});
+
+Deno.test("the clipped surrogate, clipped value loss, KL estimates and clip fraction match hand numbers", () => {
+  // ratio = [1.5, 0.5], A = [1, −1], ε = 0.2:
+  //   −A·r = [−1.5, 0.5]; −A·clip(r) = [−1.2, 0.8]; max → [−1.2, 0.8]; mean = −0.2
+  // log r = [0.405465, −0.693147]: old KL = mean(−log r) = 0.143841;
+  //   new KL = mean((r − 1) − log r) = (0.094535 + 0.193147) / 2 = 0.143841; clipfrac = 1
+  // V_new = [1, 2], V_old = [0.5, 2.5], R = [2, 1]:
+  //   unclipped (V − R)² = [1, 1]; clipped V = [0.7, 2.3] → (V − R)² = [1.69, 1.69]
+  //   value loss = ½·mean(max) = 0.845 (0.5 unclipped)
+  // entropy mean = 0.7; loss = −0.2 − 0.01·0.7 + 0.5·0.845 = 0.2155; + 0.5·KL = 0.2874205
+  const terms = (clipVloss: boolean, klCoef: number) =>
+    tf.tidy(() => {
+      const t = ppoLoss({
+        newLogProb: tf.tensor1d([Math.log(1.5), Math.log(0.5)]),
+        oldLogProb: tf.tensor1d([0, 0]),
+        entropy: tf.tensor1d([0.6, 0.8]),
+        newValue: tf.tensor1d([1, 2]),
+        oldValue: tf.tensor1d([0.5, 2.5]),
+        advantages: tf.tensor1d([1, -1]),
+        returns: tf.tensor1d([2, 1]),
+      }, { clipCoef: 0.2, clipVloss, entCoef: 0.01, vfCoef: 0.5, klCoef });
+      return [t.loss, t.policyLoss, t.valueLoss, t.entropy, t.oldApproxKl, t.approxKl, t.clipfrac]
+        .map((x) => x.dataSync()[0]!);
+    });
+  close(terms(true, 0), [0.2155, -0.2, 0.845, 0.7, 0.143841, 0.143841, 1]);
+  close(terms(true, 0.5), [0.2874205, -0.2, 0.845, 0.7, 0.143841, 0.143841, 1]);
+  // Unclipped value loss: ½·mean([1, 1]) = 0.5; loss = −0.2 − 0.007 + 0.25 = 0.043
+  close(terms(false, 0).slice(0, 3), [0.043, -0.2, 0.5]);
+});
+
+Deno.test("Adam follows PyTorch's update rule and clips the global gradient norm", () => {
+  // loss = w², w₀ = 1, lr = 0.1, ε = 1e-8. Step 1: g = 2, m = 0.2, v = 0.004,
+  //   m̂ = 2, v̂ = 4 → w = 1 − 0.1·2/2 = 0.9.
+  // Step 2: g = 1.8, m = 0.36, v = 0.007236, m̂ = 0.36/0.19 = 1.894737,
+  //   √v̂ = √(0.007236/0.001999) = 1.902580 → w = 0.9 − 0.1·0.995878 = 0.800412.
+  const w = tf.variable(tf.scalar(1));
+  const adam = new Adam([w], { learningRate: 0.1, epsilon: 1e-8, maxGradNorm: 0 });
+  const loss = () => ({ loss: tf.square(w) as tf.Scalar });
+  const first = adam.step(loss);
+  assert.equal(first.gradNorm, 2);
+  close(w.dataSync(), [0.9]);
+  adam.step(loss);
+  close(w.dataSync(), [0.800412]);
+  // With maxGradNorm 1 the gradient 2 becomes 2·1/(2 + 1e-6) ≈ 1, so m = 0.1·1 = 0.1.
+  const u = tf.variable(tf.scalar(1));
+  const clipped = new Adam([u], { learningRate: 0.1, maxGradNorm: 1 });
+  clipped.step(() => ({ loss: tf.square(u) as tf.Scalar }));
+  close(clipped.getState().m.data, [0.1]);
+  w.dispose();
+  u.dispose();
+});
+
+Deno.test("a full gradient step of the MLP policy runs on the WASM backend for discrete and Box actions", () => {
+  assert.equal(tf.getBackend(), "wasm");
+  const obsSpace = new Box({ low: -1, high: 1, shape: [3] });
+  for (const actionSpace of [new Discrete(4), new Box({ low: -1, high: 1, shape: [2] })]) {
+    const policy = new MlpPolicy(obsSpace, actionSpace, { seed: 3 });
+    const before = policy.variables.map((v) => v.dataSync().slice());
+    const adam = new Adam(policy.variables, { learningRate: 1e-2 });
+    const rng = new Rng(0);
+    const obs = Float32Array.from({ length: 8 * 3 }, () => rng.range(-1, 1));
+    const { actions, logProbs } = policy.act(obs, { rng });
+    const { loss } = adam.step(() => {
+      const x = tf.tensor2d(obs, [8, 3]);
+      const a = actionSpace.kind === "discrete"
+        ? tf.tensor1d(actions as Int32Array, "int32")
+        : tf.tensor2d(actions as Float32Array, [8, 2]);
+      const { logProb, entropy, value } = policy.evaluate(x, a);
+      // evaluate() and act() must agree on the log-probs of the sampled actions.
+      close(logProb.dataSync(), Array.from(logProbs), 1e-4);
+      return { loss: tf.sum(tf.add(tf.neg(logProb), tf.add(tf.square(value), entropy))) };
+    });
+    assert.ok(Number.isFinite(loss));
+    policy.variables.forEach((v, i) => {
+      const after = v.dataSync();
+      assert.ok(after.every(Number.isFinite));
+      if (v.size > 1 || actionSpace.kind === "box") {
+        assert.ok(after.some((x, j) => x !== before[i]![j]), `variable ${v.name} did not change`);
+      }
+    });
+    policy.dispose();
+  }
+});
+
+Deno.test("orthogonal initialisation gives orthogonal hidden weights with gain √2", () => {
+  const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [64] }), new Discrete(2), {
+    seed: 1,
+  });
+  // The 64 × 64 second layer: WᵀW = 2·I.
+  const w = policy.variables[2]!;
+  assert.deepEqual(w.shape, [64, 64]);
+  const gram = tf.tidy(() => tf.matMul(w, w, true, false).dataSync());
+  for (let i = 0; i < 64; i++) {
+    for (let j = 0; j < 64; j++) {
+      assert.ok(Math.abs(gram[i * 64 + j]! - (i === j ? 2 : 0)) < 1e-4);
+    }
+  }
+  policy.dispose();
+});
