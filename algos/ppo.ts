@@ -21,6 +21,8 @@ import {
   Rng,
   type RngState,
   type SavedTensor,
+  type Scalar,
+  type Tensor1D,
   type Trainer,
   VectorEnv,
   type VectorEnvState,
@@ -168,37 +170,37 @@ export function computeGae(
 /** The minibatch tensors {@linkcode ppoLoss} needs. */
 export interface PpoLossInputs {
   /** `[n]` log-probs of the actions under the current policy. */
-  newLogProb: tf.Tensor1D;
+  newLogProb: Tensor1D;
   /** `[n]` entropies under the current policy. */
-  entropy: tf.Tensor1D;
+  entropy: Tensor1D;
   /** `[n]` values under the current policy. */
-  newValue: tf.Tensor1D;
+  newValue: Tensor1D;
   /** `[n]` log-probs recorded in the rollout. */
-  oldLogProb: tf.Tensor1D;
+  oldLogProb: Tensor1D;
   /** `[n]` values recorded in the rollout. */
-  oldValue: tf.Tensor1D;
+  oldValue: Tensor1D;
   /** `[n]` advantages (already normalised if wanted). */
-  advantages: tf.Tensor1D;
+  advantages: Tensor1D;
   /** `[n]` value targets. */
-  returns: tf.Tensor1D;
+  returns: Tensor1D;
 }
 
 /** What {@linkcode ppoLoss} returns: the total loss and its parts, as scalars. */
 export interface PpoLossTerms {
   /** pg + vfCoef·v − entCoef·entropy (+ β·approxKl). */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** The clipped surrogate loss. */
-  policyLoss: tf.Scalar;
+  policyLoss: Scalar;
   /** The (optionally clipped) value loss, with its ½. */
-  valueLoss: tf.Scalar;
+  valueLoss: Scalar;
   /** The mean entropy. */
-  entropy: tf.Scalar;
+  entropy: Scalar;
   /** mean(−log r), the naive KL estimate. */
-  oldApproxKl: tf.Scalar;
+  oldApproxKl: Scalar;
   /** mean((r − 1) − log r), the low-variance KL estimate. */
-  approxKl: tf.Scalar;
+  approxKl: Scalar;
   /** The fraction of samples whose ratio left [1 − ε, 1 + ε]. */
-  clipfrac: tf.Scalar;
+  clipfrac: Scalar;
 }
 
 /**
@@ -213,7 +215,7 @@ export interface PpoLossTerms {
  * import { ppoLoss } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
  * await setupBackend("cpu");
- * const z = tf.zeros([2]) as tf.Tensor1D;
+ * const z = tf.zeros([2]) as Tensor1D;
  * const { policyLoss } = ppoLoss(
  *   { newLogProb: z, entropy: z, newValue: z, oldLogProb: z, oldValue: z, advantages: z, returns: z },
  *   { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 },

@@ -5,6 +5,7 @@
  * than the ~10 tensor ops per variable a tensor-side Adam dispatches.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Scalar, Variable } from "./tensors.ts";
 import type { SavedTensor } from "./trainer.ts";
 
 /** Options of {@linkcode Adam}. */
@@ -24,9 +25,9 @@ export interface AdamOptions {
 /** What the loss function given to {@linkcode Adam.step} returns. */
 export interface LossWithMetrics {
   /** The scalar to minimise. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** Scalars to read back along with the gradient (e.g. the loss terms), in a fixed order. */
-  metrics?: tf.Scalar[];
+  metrics?: Scalar[];
 }
 
 /** What {@linkcode Adam.step} returns. */
@@ -79,10 +80,12 @@ export class Adam {
   #t = 0;
 
   /**
+   * Creates an optimizer for a fixed list of variables, with zeroed moments.
+   *
    * @param variables The parameters to train, in a fixed order.
    * @param options See {@linkcode AdamOptions}.
    */
-  constructor(variables: readonly tf.Variable[], options: AdamOptions = {}) {
+  constructor(variables: readonly Variable[], options: AdamOptions = {}) {
     this.#variables = variables;
     this.learningRate = options.learningRate ?? 2.5e-4;
     this.#beta1 = options.beta1 ?? 0.9;

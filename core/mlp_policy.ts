@@ -9,6 +9,7 @@ import { dense, orthogonal, tanh } from "./_ops.ts";
 import type { ActOptions, ActResult, Evaluation, Policy } from "./policy.ts";
 import { Rng } from "./rng.ts";
 import { flatSize, type Space } from "./spaces.ts";
+import type { Tensor, Tensor2D, Variable } from "./tensors.ts";
 
 /** Options of {@linkcode MlpPolicy}. */
 export interface MlpPolicyOptions {
@@ -50,7 +51,7 @@ export class MlpPolicy implements Policy {
   /** The action space. */
   readonly actionSpace: Space;
   /** Actor layers, then critic layers, then the log-std (Gaussian only). */
-  readonly variables: readonly tf.Variable[];
+  readonly variables: readonly Variable[];
   readonly #actor: Layer[];
   readonly #critic: Layer[];
   readonly #logStd: tf.Variable<tf.Rank.R1> | null;
@@ -207,7 +208,7 @@ export class MlpPolicy implements Policy {
    * const { logProb, entropy, value } = policy.evaluate(obs, actions);
    * ```
    */
-  evaluate(observations: tf.Tensor2D, actions: tf.Tensor): Evaluation {
+  evaluate(observations: Tensor2D, actions: Tensor): Evaluation {
     return tf.tidy(() => {
       const out = forwardTrain(this.#actor, observations);
       const value = forwardTrain(this.#critic, observations).reshape([-1]) as tf.Tensor1D;

@@ -37,5 +37,6 @@ export * from "./registry.ts";
 export * from "./reward_source.ts";
 export * from "./rng.ts";
 export * from "./spaces.ts";
+export * from "./tensors.ts";
 export * from "./trainer.ts";
 export * from "./vector_env.ts";

@@ -2,9 +2,9 @@
  * The policy interface: a batched actor-critic. `act` runs outside autodiff on plain arrays
  * (one call per vector-env step); `evaluate` runs inside a gradient tape on tensors.
  */
-import type * as tf from "@tensorflow/tfjs";
 import type { Rng } from "./rng.ts";
 import type { Space } from "./spaces.ts";
+import type { Tensor, Tensor1D, Tensor2D, Variable } from "./tensors.ts";
 
 /** What {@linkcode Policy.act} returns for a batch of `n` observations. */
 export interface ActResult {
@@ -27,11 +27,11 @@ export interface ActOptions {
 /** What {@linkcode Policy.evaluate} returns, as tensors on the gradient tape. */
 export interface Evaluation {
   /** `[n]` log-probabilities of the given actions. */
-  logProb: tf.Tensor1D;
+  logProb: Tensor1D;
   /** `[n]` entropies of the action distributions. */
-  entropy: tf.Tensor1D;
+  entropy: Tensor1D;
   /** `[n]` value estimates. */
-  value: tf.Tensor1D;
+  value: Tensor1D;
 }
 
 /**
@@ -50,13 +50,13 @@ export interface Policy {
   /** The space actions come from. */
   readonly actionSpace: Space;
   /** The trainable variables, in a fixed order. */
-  readonly variables: readonly tf.Variable[];
+  readonly variables: readonly Variable[];
   /** Samples (or picks) actions for a flat batch of observations. */
   act(observations: Float32Array, options?: ActOptions): ActResult;
   /** Value estimates for a flat batch of observations. */
   value(observations: Float32Array): Float32Array;
   /** Log-probs, entropies and values for given observations `[n, obs]` and actions. */
-  evaluate(observations: tf.Tensor2D, actions: tf.Tensor): Evaluation;
+  evaluate(observations: Tensor2D, actions: Tensor): Evaluation;
   /** Frees the variables. */
   dispose(): void;
 }

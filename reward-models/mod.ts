@@ -1,0 +1,16 @@
+/**
+ * Reward sources for proximal's RLHF loop. Here now: {@linkcode functionReward}, which turns any
+ * scoring function (a judge) into a `RewardSource` and guards against non-finite scores. The
+ * Bradley–Terry reward model trained on preference pairs joins it with the RLHF loop.
+ *
+ * @example Score completions with a judge function
+ * ```ts
+ * import { functionReward } from "@proximal/reward-models";
+ * const judge = functionReward("length", ({ completion }) => -completion.length);
+ * const [reward] = await judge.score([{ prompt: "A", completion: "bc" }]);
+ * console.assert(reward === -2);
+ * ```
+ *
+ * @module
+ */
+export * from "./function_reward.ts";
