@@ -282,8 +282,6 @@ export function ppoLoss(
 
 /** What {@linkcode Ppo} needs besides its hyperparameters. */
 export interface PpoContext extends AlgoContext {
-  /** The env's name, for error messages; default `"env"`. */
-  envName?: string;
   /** A policy to train instead of the default {@linkcode MlpPolicy}. */
   policy?: Policy;
 }

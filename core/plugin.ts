@@ -67,6 +67,8 @@ export interface AlgoContext {
   seed: number;
   /** The env-step budget (drives learning-rate annealing). */
   totalTimesteps: number;
+  /** The env's name, for error messages; default `"env"`. */
+  envName?: string;
 }
 
 /**

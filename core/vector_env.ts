@@ -293,7 +293,8 @@ export class VectorEnv {
     }
     const r = out as Record<string, unknown>;
     if (typeof r.reward !== "number" || !Number.isFinite(r.reward)) {
-      throw new TypeError(`${where()} returned a non-finite reward: ${String(r.reward)}`);
+      const got = typeof r.reward === "number" ? String(r.reward) : `a ${typeof r.reward}`;
+      throw new TypeError(`${where()} returned a reward that is not a finite number: ${got}`);
     }
     if (typeof r.terminated !== "boolean" || typeof r.truncated !== "boolean") {
       throw new TypeError(

@@ -188,6 +188,7 @@ async function main(args: string[]): Promise<void> {
       numEnvs: config.numEnvs,
       seed: config.seed,
       totalTimesteps: config.totalTimesteps,
+      envName,
     });
   } catch (e) {
     // Bad option values and envs that fail their first reset surface here, before any training.
@@ -496,4 +497,3 @@ if (import.meta.main) {
     Deno.exit(error instanceof UsageError ? 2 : 1);
   }
 }
-

@@ -1,0 +1,315 @@
+/**
+ * `deno task train` end to end: each test runs examples/train.ts as a subprocess from the repo
+ * root, as a user would, and checks its exit code, what it prints and the files it writes.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** A run small enough for a test: one or two PPO iterations of 4 envs × 128 steps, no evaluation. */
+const TINY = ["--total-timesteps", "512", "--eval-episodes", "0"];
+
+/** A line of a JavaScript stack trace. */
+const STACK_LINE = /\n\s+at /;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with `args` from the repo root; kills it after `timeoutMs`. */
+async function train(args: string[], timeoutMs = 30_000): Promise<Run> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "examples/train.ts", ...args],
+      cwd: ROOT,
+      env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+      signal: abort.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Calls `fn` with a fresh temporary directory and removes it afterwards. */
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "proximal_cli_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Asserts the exit code (`"nonzero"`: any failure) and an `error:` line on stderr matching
+ * `message`, without a stack trace.
+ */
+function assertFails(run: Run, code: number | "nonzero", message: RegExp): void {
+  if (code === "nonzero") assert.notEqual(run.code, 0, `exit code 0; stderr:\n${run.stderr}`);
+  else assert.equal(run.code, code, `exit code ${run.code}; stderr:\n${run.stderr}`);
+  assert.match(run.stderr, /^error: /m);
+  assert.match(run.stderr, message);
+  assert.doesNotMatch(run.stderr, STACK_LINE);
+}
+
+/** A usage error: exit code 2 before any training, so nothing is written to `--out`. */
+async function assertUsageError(args: string[], message: RegExp): Promise<void> {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/run`;
+    assertFails(await train([...args, ...TINY, "--out", out]), 2, message);
+    await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
+  });
+}
+
+async function readLines(path: string): Promise<string[]> {
+  return (await Deno.readTextFile(path)).split("\n").filter((line) => line !== "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage errors: exit code 2 and one line
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("train CLI rejects an unknown flag with exit code 2", async () => {
+  await assertUsageError(["--bogus-flag", "3"], /Unknown flag --bogus-flag: see --help/);
+});
+
+Deno.test("train CLI rejects a plugin option that is not a number with exit code 2", async () => {
+  await assertUsageError(
+    ["--learning-rate", "abc"],
+    /--learning-rate of algo plugin "ppo" must be a number, got "abc"/,
+  );
+});
+
+Deno.test("train CLI rejects --num-envs 0 with exit code 2", async () => {
+  await assertUsageError(["--num-envs", "0"], /Invalid --num-envs 0: expected a whole number >= 1/);
+});
+
+Deno.test("train CLI rejects a fractional --seed with exit code 2", async () => {
+  await assertUsageError(["--seed", "1.5"], /Invalid --seed 1\.5: expected a whole number/);
+});
+
+Deno.test("train CLI rejects a boolean option that is not a boolean with exit code 2", async () => {
+  await assertUsageError(
+    ["--anneal-lr", "maybe"],
+    /--anneal-lr of algo plugin "ppo" must be a boolean .*got "maybe"/,
+  );
+});
+
+Deno.test("train CLI rejects an unknown env name, listing the built-in ones, with exit code 2", async () => {
+  await assertUsageError(
+    ["--env", "mountaincar"],
+    /Unknown env plugin "mountaincar": available: .*\bcartpole\b/,
+  );
+});
+
+Deno.test("train CLI rejects --env pointing to a missing file with exit code 2", async () => {
+  await assertUsageError(
+    ["--env", "./tests/fixtures/does_not_exist.ts"],
+    /Cannot load env plugin "\.\/tests\/fixtures\/does_not_exist\.ts": file not found/,
+  );
+});
+
+Deno.test("train CLI rejects an env module that exports no env plugin with exit code 2", async () => {
+  await assertUsageError(
+    ["--env", "./tests/fixtures/no_plugin.ts"],
+    /Cannot load env plugin "\.\/tests\/fixtures\/no_plugin\.ts": the module exports no env plugin/,
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Buggy user envs: the run fails at the step the env misbehaves, naming the env and the problem
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("train CLI stops a run whose env returns an observation of the wrong length, naming the env", async () => {
+  await withTempDir(async (dir) => {
+    const run = await train([
+      "--env",
+      "./tests/fixtures/wrong_shape_env.ts",
+      ...TINY,
+      "--out",
+      dir,
+    ]);
+    assertFails(run, "nonzero", /observation of 2 values; its observation space .* needs 3/);
+    assert.match(
+      run.stderr,
+      /wrong-shape|wrong_shape_env\.ts/,
+      `the message names the env:\n${run.stderr}`,
+    );
+  });
+});
+
+Deno.test("train CLI stops a run whose env returns a NaN reward, naming the env", async () => {
+  await withTempDir(async (dir) => {
+    const run = await train(["--env", "./tests/fixtures/nan_reward_env.ts", ...TINY, "--out", dir]);
+    assertFails(
+      run,
+      "nonzero",
+      /step\(\) at vector step 3 returned a reward that is not a finite number: NaN/,
+    );
+    assert.match(
+      run.stderr,
+      /nan-reward|nan_reward_env\.ts/,
+      `the message names the env:\n${run.stderr}`,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Help
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("train CLI --help exits 0 and lists --learning-rate with its default and the built-in cartpole", async () => {
+  const run = await train(["--help"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /--learning-rate <number> .*\(default: 0\.00025\)/);
+  assert.match(run.stdout, /^Built-in env plugins: .*\bcartpole\b/m);
+  assert.doesNotMatch(run.stderr, /error:/);
+  assert.doesNotMatch(run.stderr, STACK_LINE);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Resuming from a bad or foreign checkpoint
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("train CLI refuses --resume of a directory without a checkpoint with exit code 2", async () => {
+  await withTempDir(async (dir) => {
+    const run = await train(["--resume", dir, ...TINY]);
+    assertFails(run, 2, /Cannot read checkpoint .*latest\.ckpt: file not found/);
+    assert.ok(run.stderr.includes(`${dir}/latest.ckpt`), run.stderr);
+  });
+});
+
+Deno.test("train CLI refuses --resume of a corrupt latest.ckpt, naming the file, with exit code 2", async () => {
+  await withTempDir(async (dir) => {
+    const garbage = new Uint8Array(256).map((_, i) => (i * 37 + 11) % 256);
+    await Deno.writeFile(`${dir}/latest.ckpt`, garbage);
+    const run = await train(["--resume", dir, ...TINY]);
+    assertFails(run, 2, /Invalid checkpoint /);
+    assert.ok(run.stderr.includes(`${dir}/latest.ckpt`), run.stderr);
+    // The bad checkpoint is left as it was.
+    assert.deepEqual(await Deno.readFile(`${dir}/latest.ckpt`), garbage);
+  });
+});
+
+Deno.test("train CLI refuses to resume a cartpole checkpoint with another env, naming both", async () => {
+  await withTempDir(async (dir) => {
+    const first = await train([...TINY, "--out", dir]);
+    assert.equal(first.code, 0, first.stderr);
+    const before = await Deno.readFile(`${dir}/latest.ckpt`);
+    for (const other of ["./tests/fixtures/good_env_plugin.ts", "./examples/catch_env.ts"]) {
+      const run = await train(["--resume", dir, "--env", other, ...TINY]);
+      assertFails(run, 2, /Cannot resume from .*latest\.ckpt: it was trained with --env cartpole/);
+      assert.ok(run.stderr.includes(other), `the message names ${other}:\n${run.stderr}`);
+    }
+    assert.deepEqual(await Deno.readFile(`${dir}/latest.ckpt`), before);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Successful runs
+// ---------------------------------------------------------------------------------------------
+
+interface MetricsRow {
+  step: number;
+  time: number;
+  "losses/value_loss": number | null;
+}
+
+Deno.test("train CLI writes metrics, a checkpoint and an evaluation, then resumes to a larger budget", async () => {
+  await withTempDir(async (dir) => {
+    // 1024 steps = 2 PPO iterations of 4 envs × 128 steps: rows at steps 512 and 1024.
+    const run = await train(["--total-timesteps", "1024", "--eval-episodes", "5", "--out", dir]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /error:/);
+    assert.doesNotMatch(run.stderr, STACK_LINE);
+
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    for (const file of ["metrics.jsonl", "metrics.csv", "latest.ckpt", "eval.json"]) {
+      assert.ok(names.includes(file), `${file} missing from ${names.join(", ")}`);
+    }
+    assert.deepEqual(names.filter((name) => name.includes(".tmp")), [], "temporary files left");
+
+    const jsonl = await readLines(`${dir}/metrics.jsonl`);
+    const rows = jsonl.map((line) => JSON.parse(line) as MetricsRow);
+    assert.deepEqual(rows.map((row) => row.step), [512, 1024]);
+    for (const row of rows) {
+      assert.equal(typeof row["losses/value_loss"], "number");
+      assert.ok(Number.isFinite(row.time));
+    }
+    const csv = await readLines(`${dir}/metrics.csv`);
+    assert.match(csv[0]!, /^step,time,/);
+    assert.ok(csv[0]!.split(",").includes("losses/value_loss"));
+    assert.equal(csv.length - 1, jsonl.length);
+    assert.deepEqual(csv.slice(1).map((line) => Number(line.split(",")[0])), [512, 1024]);
+
+    const evaluation = JSON.parse(await Deno.readTextFile(`${dir}/eval.json`));
+    assert.equal(evaluation.episodes, 5);
+    assert.equal(evaluation.returns.length, 5);
+    assert.equal(evaluation.envSteps, 1024);
+    // CartPole pays 1 per step for at most 500 steps.
+    for (const r of evaluation.returns) assert.ok(r >= 1 && r <= 500, `return ${r}`);
+
+    // Resume to 2048 steps: two more iterations, appended to the same files.
+    const resumed = await train([
+      "--resume",
+      dir,
+      "--total-timesteps",
+      "2048",
+      "--eval-episodes",
+      "0",
+    ]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.doesNotMatch(resumed.stderr, STACK_LINE);
+    assert.match(resumed.stdout, /Resumed from .*latest\.ckpt at step 1,024/);
+    const jsonlAfter = await readLines(`${dir}/metrics.jsonl`);
+    assert.deepEqual(jsonlAfter.slice(0, jsonl.length), jsonl, "earlier rows are kept");
+    assert.deepEqual(
+      jsonlAfter.map((line) => (JSON.parse(line) as MetricsRow).step),
+      [512, 1024, 1536, 2048],
+    );
+    const csvAfter = await readLines(`${dir}/metrics.csv`);
+    assert.deepEqual(csvAfter.slice(0, csv.length), csv, "earlier rows are kept");
+    assert.equal(csvAfter.filter((line) => line.startsWith("step,")).length, 1, "one header");
+    assert.equal(csvAfter.length - 1, jsonlAfter.length);
+    const leftovers = [];
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.includes(".tmp")) leftovers.push(entry.name);
+    }
+    assert.deepEqual(leftovers, [], "temporary files left after resuming");
+  });
+});
+
+Deno.test("train CLI trains a user env plugin loaded by path (examples/catch_env.ts)", async () => {
+  await withTempDir(async (dir) => {
+    const run = await train([
+      "--env",
+      "./examples/catch_env.ts",
+      "--total-timesteps",
+      "1024",
+      "--eval-episodes",
+      "2",
+      "--out",
+      dir,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, STACK_LINE);
+    const evaluation = JSON.parse(await Deno.readTextFile(`${dir}/eval.json`));
+    assert.equal(evaluation.returns.length, 2);
+    const rows = await readLines(`${dir}/metrics.jsonl`);
+    assert.equal(rows.length, 2);
+  });
+});
