@@ -1,0 +1,22 @@
+/**
+ * Built-in environments for proximal, each a class implementing `Env` from `@proximal/core`
+ * and an env plugin for the registry: CartPole-v1 with Gymnasium's exact dynamics.
+ *
+ * @example Run one CartPole episode with random pushes
+ * ```ts
+ * import { Rng } from "@proximal/core";
+ * import { cartpole } from "@proximal/envs";
+ * const env = cartpole.create(cartpole.defaults);
+ * const rng = new Rng(0);
+ * env.reset({ seed: 0 });
+ * let length = 0;
+ * for (let done = false; !done; length++) {
+ *   const step = env.step(rng.int(2));
+ *   done = step.terminated || step.truncated;
+ * }
+ * console.assert(length > 0 && length <= 500);
+ * ```
+ *
+ * @module
+ */
+export * from "./cartpole.ts";
