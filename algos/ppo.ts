@@ -215,7 +215,7 @@ export interface PpoLossTerms {
  * import { ppoLoss } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
  * await setupBackend("cpu");
- * const z = tf.zeros([2]) as Tensor1D;
+ * const z = tf.zeros([2]) as tf.Tensor1D;
  * const { policyLoss } = ppoLoss(
  *   { newLogProb: z, entropy: z, newValue: z, oldLogProb: z, oldValue: z, advantages: z, returns: z },
  *   { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 },

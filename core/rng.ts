@@ -117,7 +117,9 @@ export class Rng {
    * ```
    */
   int(n: number): number {
-    if (!(n >= 1)) throw new RangeError(`Rng.int needs n >= 1, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`Rng.int needs a whole number n >= 1, got ${n}`);
+    }
     return Math.floor(this.uniform() * n);
   }
 
@@ -215,6 +217,9 @@ export class Rng {
    * ```
    */
   setState(state: { words: RngState; spareNormal: number | null }): void {
+    if (typeof state !== "object" || state === null) {
+      throw new TypeError(`Cannot restore Rng: expected a saved state object, got ${state}`);
+    }
     const { words } = state;
     if (
       !Array.isArray(words) || words.length !== 4 ||
@@ -227,8 +232,14 @@ export class Rng {
         }`,
       );
     }
+    const spare = state.spareNormal;
+    if (spare !== null && (typeof spare !== "number" || !Number.isFinite(spare))) {
+      throw new TypeError(
+        `Cannot restore Rng: spareNormal must be a finite number or null, got ${String(spare)}`,
+      );
+    }
     this.#s.set(words);
-    this.#spareNormal = state.spareNormal ?? undefined;
+    this.#spareNormal = spare ?? undefined;
   }
 }
 

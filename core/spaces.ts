@@ -159,8 +159,10 @@ export class Box {
       else if (!loFinite && !hiFinite) v = rng.normal();
       else if (loFinite) v = lo - Math.log(1 - rng.uniform());
       else v = hi + Math.log(1 - rng.uniform());
-      // Float32 rounding can step just past a bound.
       out[i] = Math.min(Math.max(v, lo), hi);
+      // Float32 rounding can step just past a bound that is not itself a float32: step back.
+      if (out[i]! > hi) out[i] = float32AtMost(hi);
+      else if (out[i]! < lo) out[i] = -float32AtMost(-lo);
     }
     return out;
   }
@@ -197,7 +199,11 @@ export class Box {
    * ```
    */
   toString(): string {
-    const lo = Math.min(...this.low), hi = Math.max(...this.high);
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < this.size; i++) {
+      lo = Math.min(lo, this.low[i]!);
+      hi = Math.max(hi, this.high[i]!);
+    }
     return `Box(${lo}, ${hi}, [${this.shape.join(", ")}])`;
   }
 }
@@ -208,9 +214,10 @@ export class Box {
  * @example Narrowing on `kind`
  * ```ts
  * import { Discrete, type Space } from "@proximal/core";
- * const space: Space = new Discrete(2);
- * const actions = space.kind === "discrete" ? space.n : space.size;
- * console.assert(actions === 2);
+ * function actionCount(space: Space): number {
+ *   return space.kind === "discrete" ? space.n : space.size;
+ * }
+ * console.assert(actionCount(new Discrete(2)) === 2);
  * ```
  */
 export type Space = Discrete | Box;
@@ -242,4 +249,13 @@ function fill(bound: number | ArrayLike<number>, size: number, name: string): Fl
     throw new RangeError(`Box ${name} has ${bound.length} elements but the shape holds ${size}`);
   }
   return Float64Array.from(bound);
+}
+
+/** The largest float32 that is <= x. */
+function float32AtMost(x: number): number {
+  const f = Math.fround(x);
+  if (f <= x) return f;
+  const bits = new Uint32Array(Float32Array.of(f).buffer);
+  bits[0] = f > 0 ? bits[0]! - 1 : bits[0]! + 1; // one float32 step towards -Infinity
+  return new Float32Array(bits.buffer)[0]!;
 }
