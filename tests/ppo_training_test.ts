@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Ppo, type PpoOptions } from "@proximal/algos";
 import { decodeCheckpoint, encodeCheckpoint, evaluatePolicy, setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
+import { reach } from "./fixtures/reach_env.ts";
 
 await setupBackend("wasm");
 
@@ -30,6 +31,17 @@ Deno.test("PPO with CleanRL's defaults improves CartPole to an evaluation mean >
   const { mean } = evaluatePolicy(() => new CartPole(), ppo.policy, { episodes: 20 });
   assert.ok(firstReturns < 50, `the untrained policy already averaged ${firstReturns}`);
   assert.ok(mean >= 300, `evaluation mean ${mean} after ${ppo.step} steps`);
+  ppo.dispose();
+});
+
+Deno.test("PPO's Gaussian policy learns a continuous-action env: Reach improves from below -8 to above -4 within 40k steps at seed 1", async () => {
+  const makeEnv = () => reach.create(reach.defaults);
+  const ppo = new Ppo({ makeEnv, numEnvs: 4, seed: 1, totalTimesteps: 40_960 }, { entCoef: 0 });
+  const before = evaluatePolicy(makeEnv, ppo.policy, { episodes: 50, deterministic: false }).mean;
+  while (!ppo.done) await ppo.iterate();
+  const after = evaluatePolicy(makeEnv, ppo.policy, { episodes: 50 }).mean;
+  assert.ok(before < -8, `the untrained policy already scored ${before}`);
+  assert.ok(after > -4, `after training the policy scored ${after}`);
   ppo.dispose();
 });
 
