@@ -213,12 +213,16 @@ async function main(args: string[]): Promise<void> {
   );
   const log = await MetricsLog.open(outDir, trainer.metricNames);
   const progress = new Progress(config.totalTimesteps);
-  const save = async () => {
+  // latest.ckpt is what --resume reads; periodic saves also keep a copy per step, as SB3's
+  // CheckpointCallback does, so an earlier policy can be picked up later.
+  const save = async (options: { keep: boolean }) => {
     const { meta, tensors } = await trainer.save();
-    await writeCheckpoint(`${outDir}/latest.ckpt`, {
-      meta: { run: config, trainer: meta },
-      tensors,
-    });
+    const checkpoint = { meta: { run: config, trainer: meta }, tensors };
+    if (options.keep) {
+      const name = `step-${String(trainer.step).padStart(9, "0")}.ckpt`;
+      await writeCheckpoint(`${outDir}/checkpoints/${name}`, checkpoint);
+    }
+    await writeCheckpoint(`${outDir}/latest.ckpt`, checkpoint);
     return `${outDir}/latest.ckpt`;
   };
 
@@ -245,7 +249,7 @@ async function main(args: string[]): Promise<void> {
     progress.update(report.step, report.metrics["charts/SPS"] ?? 0, rolling);
     if (checkpointEvery > 0 && Math.floor(report.step / checkpointEvery) > lastCheckpoint) {
       lastCheckpoint = Math.floor(report.step / checkpointEvery);
-      await save();
+      await save({ keep: true });
     }
     if (stopAtReturn !== undefined && recent.length >= RETURN_WINDOW && rolling >= stopAtReturn) {
       stopReason = `mean return of the last ${RETURN_WINDOW} episodes reached ${
@@ -262,7 +266,7 @@ async function main(args: string[]): Promise<void> {
   progress.end();
   const trainSeconds = (performance.now() - trainStart) / 1000;
   log.close();
-  const saved = await save();
+  const saved = await save({ keep: false });
   console.log(
     `Stopped (${stopReason}) after ${trainer.step.toLocaleString("en-US")} env steps in ${
       trainSeconds.toFixed(1)
