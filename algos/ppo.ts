@@ -126,6 +126,7 @@ export interface GaeResult {
  * @returns Advantages and returns.
  * @example One env, two steps, no episode end
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeGae } from "@proximal/algos";
  * const { advantages } = computeGae(
  *   {
@@ -136,7 +137,7 @@ export interface GaeResult {
  *   },
  *   { gamma: 0.5, lambda: 1 },
  * );
- * console.assert(advantages[0] === 1.5 && advantages[1] === 1);
+ * assert.ok(advantages[0] === 1.5 && advantages[1] === 1);
  * ```
  */
 export function computeGae(
@@ -211,6 +212,7 @@ export interface PpoLossTerms {
  * @returns The total loss and its parts.
  * @example Ratio 1 and zero advantage give zero policy loss
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
  * import { ppoLoss } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
@@ -220,7 +222,7 @@ export interface PpoLossTerms {
  *   { newLogProb: z, entropy: z, newValue: z, oldLogProb: z, oldValue: z, advantages: z, returns: z },
  *   { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 },
  * );
- * console.assert(policyLoss.dataSync()[0] === 0);
+ * assert.ok(policyLoss.dataSync()[0] === 0);
  * ```
  */
 export function ppoLoss(
@@ -309,6 +311,7 @@ const METRIC_NAMES = [
  *
  * @example Train CartPole for two iterations
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Ppo } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
  * import { CartPole } from "@proximal/envs";
@@ -318,7 +321,7 @@ const METRIC_NAMES = [
  *   { numSteps: 128 },
  * );
  * while (!ppo.done) await ppo.iterate();
- * console.assert(ppo.step === 1024);
+ * assert.ok(ppo.step === 1024);
  * ppo.dispose();
  * ```
  */

@@ -55,6 +55,7 @@ export interface AdamState {
  *
  * @example Fit y = 2x
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
  * import { Adam, setupBackend } from "@proximal/core";
  * await setupBackend("cpu");
@@ -63,7 +64,7 @@ export interface AdamState {
  * for (let i = 0; i < 200; i++) {
  *   adam.step(() => ({ loss: tf.square(tf.sub(tf.mul(w, 3), 6)) as tf.Scalar }));
  * }
- * console.assert(Math.abs(w.dataSync()[0]! - 2) < 1e-2);
+ * assert.ok(Math.abs(w.dataSync()[0]! - 2) < 1e-2);
  * ```
  */
 export class Adam {

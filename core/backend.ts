@@ -19,9 +19,10 @@ export const BACKENDS: readonly BackendName[] = ["wasm", "cpu"];
  * @returns The name of the active backend.
  * @example Start on WASM
  * ```ts
+ * import assert from "node:assert/strict";
  * import { setupBackend } from "@proximal/core";
  * const name = await setupBackend("wasm");
- * console.assert(name === "wasm");
+ * assert.ok(name === "wasm");
  * ```
  */
 export async function setupBackend(name: BackendName = "wasm"): Promise<BackendName> {

@@ -43,14 +43,15 @@ interface TensorEntry {
  *
  * @example Encode and decode
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeCheckpoint, encodeCheckpoint } from "@proximal/core";
  * const bytes = encodeCheckpoint({
  *   meta: { step: 128 },
  *   tensors: { "actor/w0": { shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) } },
  * });
  * const checkpoint = decodeCheckpoint(bytes);
- * console.assert(checkpoint.meta.step === 128);
- * console.assert(checkpoint.tensors["actor/w0"]?.data[3] === 4);
+ * assert.ok(checkpoint.meta.step === 128);
+ * assert.ok(checkpoint.tensors["actor/w0"]?.data[3] === 4);
  * ```
  */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
@@ -68,11 +69,12 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
  *
  * @example Reject a file that is not a checkpoint
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeCheckpoint } from "@proximal/core";
  * try {
  *   decodeCheckpoint(new TextEncoder().encode("hello, world"), { source: "notes.txt" });
  * } catch (error) {
- *   console.assert((error as Error).message.startsWith("Invalid checkpoint notes.txt: "));
+ *   assert.ok((error as Error).message.startsWith("Invalid checkpoint notes.txt: "));
  * }
  * ```
  */
@@ -148,6 +150,7 @@ export function decodeCheckpoint(
  *
  * @example Save and load
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readCheckpoint, writeCheckpoint } from "@proximal/core";
  * const dir = await Deno.makeTempDir();
  * await writeCheckpoint(`${dir}/run/final.ckpt`, {
@@ -155,7 +158,7 @@ export function decodeCheckpoint(
  *   tensors: { bias: { shape: [3], data: new Float32Array([0.5, -1, 2]) } },
  * });
  * const checkpoint = await readCheckpoint(`${dir}/run/final.ckpt`);
- * console.assert(checkpoint.meta.step === 2048);
+ * assert.ok(checkpoint.meta.step === 2048);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -196,11 +199,12 @@ export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Pro
  *
  * @example A missing file
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readCheckpoint } from "@proximal/core";
  * try {
  *   await readCheckpoint("no/such/final.ckpt");
  * } catch (error) {
- *   console.assert((error as Error).message === "Cannot read checkpoint no/such/final.ckpt: file not found");
+ *   assert.ok((error as Error).message === "Cannot read checkpoint no/such/final.ckpt: file not found");
  * }
  * ```
  */

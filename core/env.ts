@@ -47,6 +47,7 @@ export interface ResetOptions {
  *
  * @example A one-step env
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Box, Discrete, type Env } from "@proximal/core";
  * const coin: Env = {
  *   observationSpace: new Box({ low: 0, high: 1, shape: [1] }),
@@ -60,7 +61,7 @@ export interface ResetOptions {
  *     info: {},
  *   }),
  * };
- * console.assert(coin.step(1).reward === 1);
+ * assert.ok(coin.step(1).reward === 1);
  * ```
  */
 export interface Env<Obs = Float32Array, Act = number | Float32Array> {

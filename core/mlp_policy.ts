@@ -33,6 +33,7 @@ interface Layer {
  *
  * @example Act on two CartPole-sized observations
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
  * await setupBackend("cpu");
  * const policy = new MlpPolicy(
@@ -41,7 +42,7 @@ interface Layer {
  *   { seed: 1 },
  * );
  * const { actions, logProbs, values } = policy.act(new Float32Array(8), { rng: new Rng(0) });
- * console.assert(actions.length === 2 && logProbs.length === 2 && values.length === 2);
+ * assert.ok(actions.length === 2 && logProbs.length === 2 && values.length === 2);
  * policy.dispose();
  * ```
  */

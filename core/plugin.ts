@@ -156,9 +156,10 @@ export type PluginDefinition<K extends string, D extends PluginOptions, T> = {
  * @returns The same object.
  * @example See {@linkcode EnvPlugin}
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineEnv } from "@proximal/core";
  * const p = defineEnv({ kind: "env", name: "x", description: "", defaults: { size: 3 }, create: (o) => { throw new Error(`unused ${o.size + 1}`); } });
- * console.assert(p.name === "x");
+ * assert.ok(p.name === "x");
  * ```
  */
 export function defineEnv<D extends PluginOptions>(
@@ -174,9 +175,10 @@ export function defineEnv<D extends PluginOptions>(
  * @returns The same object.
  * @example Identity
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineAlgo } from "@proximal/core";
  * const p = defineAlgo({ kind: "algo", name: "noop", description: "", defaults: {}, create: () => { throw new Error("unused"); } });
- * console.assert(p.kind === "algo");
+ * assert.ok(p.kind === "algo");
  * ```
  */
 export function defineAlgo<D extends PluginOptions>(
@@ -196,9 +198,10 @@ export function defineAlgo<D extends PluginOptions>(
  * @returns The same object.
  * @example Identity
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineReward } from "@proximal/core";
  * const p = defineReward({ kind: "reward", name: "z", description: "", defaults: {}, create: () => ({ name: "z", score: (b) => Promise.resolve(new Float32Array(b.length)) }) });
- * console.assert(p.kind === "reward");
+ * assert.ok(p.kind === "reward");
  * ```
  */
 export function defineReward<D extends PluginOptions>(

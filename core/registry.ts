@@ -35,6 +35,7 @@ const MODULE_EXTENSIONS = [".ts", ".js", ".mjs", ".tsx"];
  *
  * @example Register and look up a plugin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRegistry, defineEnv } from "@proximal/core";
  * const coin = defineEnv({
  *   kind: "env",
@@ -46,7 +47,7 @@ const MODULE_EXTENSIONS = [".ts", ".js", ".mjs", ".tsx"];
  *   },
  * });
  * const registry = createRegistry([coin]);
- * console.assert(registry.get("env:coin") === coin);
+ * assert.ok(registry.get("env:coin") === coin);
  * ```
  */
 export function createRegistry(plugins: readonly Plugin[]): Registry {
@@ -81,6 +82,7 @@ export function createRegistry(plugins: readonly Plugin[]): Registry {
  *
  * @example Reject a plugin with a bad default
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validatePlugin } from "@proximal/core";
  * try {
  *   validatePlugin({ kind: "env", name: "x", description: "", defaults: { lr: {} }, create() {} }, {
@@ -88,7 +90,7 @@ export function createRegistry(plugins: readonly Plugin[]): Registry {
  *     where: "./x.ts",
  *   });
  * } catch (error) {
- *   console.assert((error as Error).message.includes(`"defaults.lr" must be a number`));
+ *   assert.ok((error as Error).message.includes(`"defaults.lr" must be a number`));
  * }
  * ```
  */
@@ -147,11 +149,12 @@ export function validatePlugin(value: unknown, options: ValidatePluginOptions): 
  *
  * @example Names and paths
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isModuleReference } from "@proximal/core";
- * console.assert(!isModuleReference("cartpole"));
- * console.assert(isModuleReference("./my_env.ts"));
- * console.assert(isModuleReference("my_env.ts#coin"));
- * console.assert(isModuleReference("jsr:@me/envs"));
+ * assert.ok(!isModuleReference("cartpole"));
+ * assert.ok(isModuleReference("./my_env.ts"));
+ * assert.ok(isModuleReference("my_env.ts#coin"));
+ * assert.ok(isModuleReference("jsr:@me/envs"));
  * ```
  */
 export function isModuleReference(ref: string): boolean {
@@ -175,6 +178,7 @@ export function isModuleReference(ref: string): boolean {
  *
  * @example Look up a built-in plugin by name
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRegistry, defineEnv, resolvePlugin } from "@proximal/core";
  * const coin = defineEnv({
  *   kind: "env",
@@ -186,7 +190,7 @@ export function isModuleReference(ref: string): boolean {
  *   },
  * });
  * const registry = createRegistry([coin]);
- * console.assert((await resolvePlugin(registry, "env", "coin")) === coin);
+ * assert.ok((await resolvePlugin(registry, "env", "coin")) === coin);
  * ```
  */
 export async function resolvePlugin<K extends PluginKind>(
@@ -218,6 +222,7 @@ export async function resolvePlugin<K extends PluginKind>(
  *
  * @example Options from command-line strings
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineAlgo, resolveOptions } from "@proximal/core";
  * const algo = defineAlgo<{ learningRate: number; anneal: boolean; tag: string }>({
  *   kind: "algo",
@@ -229,7 +234,7 @@ export async function resolvePlugin<K extends PluginKind>(
  *   },
  * });
  * const options = resolveOptions(algo, { learningRate: "3e-4", anneal: "false" });
- * console.assert(options.learningRate === 0.0003 && options.anneal === false && options.tag === "");
+ * assert.ok(options.learningRate === 0.0003 && options.anneal === false && options.tag === "");
  * ```
  */
 export function resolveOptions<O extends PluginOptions>(
@@ -270,6 +275,7 @@ export function resolveOptions<O extends PluginOptions>(
  *
  * @example Help for an env
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineEnv, describePlugin } from "@proximal/core";
  * const coin = defineEnv({
  *   kind: "env",
@@ -281,7 +287,7 @@ export function resolveOptions<O extends PluginOptions>(
  *     throw new Error("unused");
  *   },
  * });
- * console.assert(describePlugin(coin).includes("--max-steps <number>  Steps per episode (default: 1)"));
+ * assert.ok(describePlugin(coin).includes("--max-steps <number>  Steps per episode (default: 1)"));
  * ```
  */
 export function describePlugin(plugin: Plugin): string {
@@ -307,8 +313,9 @@ export function describePlugin(plugin: Plugin): string {
  *
  * @example Option name to flag
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toKebabCase } from "@proximal/core";
- * console.assert(toKebabCase("numMinibatches") === "num-minibatches");
+ * assert.ok(toKebabCase("numMinibatches") === "num-minibatches");
  * ```
  */
 export function toKebabCase(name: string): string {
@@ -324,8 +331,9 @@ export function toKebabCase(name: string): string {
  *
  * @example Flag to option name
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toCamelCase } from "@proximal/core";
- * console.assert(toCamelCase("--num-minibatches") === "numMinibatches");
+ * assert.ok(toCamelCase("--num-minibatches") === "numMinibatches");
  * ```
  */
 export function toCamelCase(flag: string): string {

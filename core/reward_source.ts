@@ -13,13 +13,14 @@ export interface ScoreRequest {
  *
  * @example A length-penalising scorer
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RewardSource } from "@proximal/core";
  * const short: RewardSource = {
  *   name: "short",
  *   score: (batch) => Promise.resolve(Float32Array.from(batch, (r) => -r.completion.length)),
  * };
  * const [reward] = await short.score([{ prompt: "Hi", completion: " there" }]);
- * console.assert(reward === -6);
+ * assert.ok(reward === -6);
  * ```
  */
 export interface RewardSource {

@@ -25,10 +25,11 @@ function splitmix32(seed: number): () => number {
  *
  * @example Draw reproducible numbers
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "@proximal/core";
  * const a = new Rng(1);
  * const b = new Rng(1);
- * console.assert(a.uniform() === b.uniform());
+ * assert.ok(a.uniform() === b.uniform());
  * ```
  */
 export class Rng {
@@ -54,9 +55,10 @@ export class Rng {
    * @returns An integer in [0, 2^32).
    * @example Raw bits
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const bits = new Rng(7).nextUint32();
-   * console.assert(bits >= 0 && bits < 2 ** 32);
+   * assert.ok(bits >= 0 && bits < 2 ** 32);
    * ```
    */
   nextUint32(): number {
@@ -78,9 +80,10 @@ export class Rng {
    * @returns A number in [0, 1).
    * @example Uniform draw
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const u = new Rng(3).uniform();
-   * console.assert(u >= 0 && u < 1);
+   * assert.ok(u >= 0 && u < 1);
    * ```
    */
   uniform(): number {
@@ -95,9 +98,10 @@ export class Rng {
    * @returns A number in [low, high).
    * @example Initial CartPole state
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const x = new Rng(0).range(-0.05, 0.05);
-   * console.assert(Math.abs(x) <= 0.05);
+   * assert.ok(Math.abs(x) <= 0.05);
    * ```
    */
   range(low: number, high: number): number {
@@ -111,9 +115,10 @@ export class Rng {
    * @returns An integer in [0, n).
    * @example Pick an action
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const a = new Rng(0).int(4);
-   * console.assert(Number.isInteger(a) && a >= 0 && a < 4);
+   * assert.ok(Number.isInteger(a) && a >= 0 && a < 4);
    * ```
    */
   int(n: number): number {
@@ -129,9 +134,10 @@ export class Rng {
    * @returns A sample of N(0, 1).
    * @example Gaussian noise
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const z = new Rng(0).normal();
-   * console.assert(Number.isFinite(z));
+   * assert.ok(Number.isFinite(z));
    * ```
    */
   normal(): number {
@@ -155,9 +161,10 @@ export class Rng {
    * @returns The same array, shuffled.
    * @example Minibatch order
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const order = new Rng(0).shuffle(Int32Array.from([0, 1, 2, 3]));
-   * console.assert(order.length === 4);
+   * assert.ok(order.length === 4);
    * ```
    */
   shuffle<T extends { length: number; [i: number]: unknown }>(items: T): T {
@@ -176,10 +183,11 @@ export class Rng {
    * @returns An independent generator.
    * @example One stream per environment
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const root = new Rng(1);
    * const envRng = root.fork();
-   * console.assert(envRng !== root);
+   * assert.ok(envRng !== root);
    * ```
    */
   fork(): Rng {
@@ -192,12 +200,13 @@ export class Rng {
    * @returns The four state words and any cached normal draw.
    * @example Save and restore
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Rng } from "@proximal/core";
    * const rng = new Rng(5);
    * const saved = rng.getState();
    * const x = rng.uniform();
    * rng.setState(saved);
-   * console.assert(rng.uniform() === x);
+   * assert.ok(rng.uniform() === x);
    * ```
    */
   getState(): { words: RngState; spareNormal: number | null } {

@@ -9,9 +9,10 @@ import type { Rng } from "./rng.ts";
  *
  * @example A two-action space
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Discrete, Rng } from "@proximal/core";
  * const space = new Discrete(2);
- * console.assert(space.contains(space.sample(new Rng(0))));
+ * assert.ok(space.contains(space.sample(new Rng(0))));
  * ```
  */
 export class Discrete {
@@ -39,9 +40,10 @@ export class Discrete {
    * @returns An integer in [0, n).
    * @example Random action
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Discrete, Rng } from "@proximal/core";
    * const a = new Discrete(3).sample(new Rng(1));
-   * console.assert(a >= 0 && a < 3);
+   * assert.ok(a >= 0 && a < 3);
    * ```
    */
   sample(rng: Rng): number {
@@ -55,8 +57,9 @@ export class Discrete {
    * @returns True for an integer in [0, n).
    * @example Membership
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Discrete } from "@proximal/core";
-   * console.assert(new Discrete(2).contains(1) && !new Discrete(2).contains(2));
+   * assert.ok(new Discrete(2).contains(1) && !new Discrete(2).contains(2));
    * ```
    */
   contains(value: unknown): boolean {
@@ -69,8 +72,9 @@ export class Discrete {
    * @returns For example `Discrete(2)`.
    * @example Printing
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Discrete } from "@proximal/core";
-   * console.assert(new Discrete(2).toString() === "Discrete(2)");
+   * assert.ok(new Discrete(2).toString() === "Discrete(2)");
    * ```
    */
   toString(): string {
@@ -93,9 +97,10 @@ export interface BoxOptions {
  *
  * @example CartPole's observation space
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Box } from "@proximal/core";
  * const space = new Box({ low: -Infinity, high: Infinity, shape: [4] });
- * console.assert(space.size === 4);
+ * assert.ok(space.size === 4);
  * ```
  */
 export class Box {
@@ -144,9 +149,10 @@ export class Box {
    * @returns A new vector of `size` elements.
    * @example Random action in [-1, 1]
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Box, Rng } from "@proximal/core";
    * const box = new Box({ low: -1, high: 1, shape: [2] });
-   * console.assert(box.contains(box.sample(new Rng(0))));
+   * assert.ok(box.contains(box.sample(new Rng(0))));
    * ```
    */
   sample(rng: Rng): Float32Array {
@@ -174,9 +180,10 @@ export class Box {
    * @returns True when every element is a number within its bounds.
    * @example Membership
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Box } from "@proximal/core";
    * const box = new Box({ low: 0, high: 1, shape: [2] });
-   * console.assert(box.contains([0.5, 1]) && !box.contains([0.5, 2]));
+   * assert.ok(box.contains([0.5, 1]) && !box.contains([0.5, 2]));
    * ```
    */
   contains(value: unknown): boolean {
@@ -194,8 +201,9 @@ export class Box {
    * @returns For example `Box(-1, 1, [2])`.
    * @example Printing
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Box } from "@proximal/core";
-   * console.assert(new Box({ low: -1, high: 1, shape: [2] }).toString() === "Box(-1, 1, [2])");
+   * assert.ok(new Box({ low: -1, high: 1, shape: [2] }).toString() === "Box(-1, 1, [2])");
    * ```
    */
   toString(): string {
@@ -213,11 +221,12 @@ export class Box {
  *
  * @example Narrowing on `kind`
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Discrete, type Space } from "@proximal/core";
  * function actionCount(space: Space): number {
  *   return space.kind === "discrete" ? space.n : space.size;
  * }
- * console.assert(actionCount(new Discrete(2)) === 2);
+ * assert.ok(actionCount(new Discrete(2)) === 2);
  * ```
  */
 export type Space = Discrete | Box;
@@ -229,9 +238,10 @@ export type Space = Discrete | Box;
  * @returns Its flat size.
  * @example Flat sizes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Box, Discrete, flatSize } from "@proximal/core";
- * console.assert(flatSize(new Discrete(5)) === 1);
- * console.assert(flatSize(new Box({ low: 0, high: 1, shape: [2, 3] })) === 6);
+ * assert.ok(flatSize(new Discrete(5)) === 1);
+ * assert.ok(flatSize(new Box({ low: 0, high: 1, shape: [2, 3] })) === 6);
  * ```
  */
 export function flatSize(space: Space): number {

@@ -55,6 +55,7 @@ export interface VectorEnvState {
  *
  * @example Auto-reset reports finished episodes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Box, Discrete, VectorEnv, type Env } from "@proximal/core";
  * function makeEnv(): Env {
  *   let t = 0;
@@ -69,7 +70,7 @@ export interface VectorEnvState {
  * envs.reset();
  * envs.step(new Int32Array(2));
  * const { episodes, observations } = envs.step(new Int32Array(2));
- * console.assert(episodes.length === 2 && episodes[0]!.return === 2 && observations[0] === 0);
+ * assert.ok(episodes.length === 2 && episodes[0]!.return === 2 && observations[0] === 0);
  * ```
  */
 export class VectorEnv {

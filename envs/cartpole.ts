@@ -69,6 +69,7 @@ export interface CartPoleState {
  *
  * @example Balance with a hand-written rule
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CartPole } from "@proximal/envs";
  * const env = new CartPole();
  * let { observation } = env.reset({ seed: 1 });
@@ -80,7 +81,7 @@ export interface CartPoleState {
  *   observation = step.observation;
  *   if (step.terminated || step.truncated) break;
  * }
- * console.assert(total > 100);
+ * assert.ok(total > 100);
  * ```
  */
 export class CartPole implements Env<Float32Array, number> {
@@ -123,10 +124,11 @@ export class CartPole implements Env<Float32Array, number> {
    * @returns The first observation.
    * @example Same seed, same start
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CartPole } from "@proximal/envs";
    * const a = new CartPole().reset({ seed: 3 }).observation;
    * const b = new CartPole().reset({ seed: 3 }).observation;
-   * console.assert(a.every((v, i) => v === b[i]));
+   * assert.ok(a.every((v, i) => v === b[i]));
    * ```
    */
   reset(options: ResetOptions = {}): ResetResult<Float32Array> {
@@ -150,11 +152,12 @@ export class CartPole implements Env<Float32Array, number> {
    * episode terminated or was truncated (both can be true on the same step).
    * @example Push right
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CartPole } from "@proximal/envs";
    * const env = new CartPole();
    * const before = env.reset({ seed: 0 }).observation;
    * const after = env.step(1).observation;
-   * console.assert(after[1]! > before[1]!);
+   * assert.ok(after[1]! > before[1]!);
    * ```
    */
   step(action: number): StepResult<Float32Array> {
@@ -202,13 +205,14 @@ export class CartPole implements Env<Float32Array, number> {
    * @returns A JSON-serialisable {@linkcode CartPoleState}.
    * @example Replay a step
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CartPole } from "@proximal/envs";
    * const env = new CartPole();
    * env.reset({ seed: 2 });
    * const saved = env.getState();
    * const first = env.step(1).observation;
    * env.setState(saved);
-   * console.assert(env.step(1).observation.every((v, i) => v === first[i]));
+   * assert.ok(env.step(1).observation.every((v, i) => v === first[i]));
    * ```
    */
   getState(): CartPoleState {
@@ -227,10 +231,11 @@ export class CartPole implements Env<Float32Array, number> {
    * @param state A {@linkcode CartPoleState}.
    * @example Start from a chosen state
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CartPole } from "@proximal/envs";
    * const env = new CartPole();
    * env.setState({ ...env.getState(), physics: [0, 0, 0.1, 0], steps: 0 });
-   * console.assert(Math.abs(env.step(1).observation[2]! - 0.1) < 1e-6);
+   * assert.ok(Math.abs(env.step(1).observation[2]! - 0.1) < 1e-6);
    * ```
    */
   setState(state: unknown): void {
@@ -306,9 +311,10 @@ export type CartPolePluginOptions = { maxEpisodeSteps: number };
  *
  * @example Create an env from the plugin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cartpole } from "@proximal/envs";
  * const env = cartpole.create({ ...cartpole.defaults, maxEpisodeSteps: 200 });
- * console.assert(env.reset({ seed: 0 }).observation.length === 4);
+ * assert.ok(env.reset({ seed: 0 }).observation.length === 4);
  * ```
  */
 export const cartpole: EnvPlugin<CartPolePluginOptions> = defineEnv<CartPolePluginOptions>({

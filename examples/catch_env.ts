@@ -72,6 +72,7 @@ export interface CatchState {
  *
  * @example Follow the ball
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Catch } from "./catch_env.ts";
  * const env = new Catch({ width: 5, height: 8, balls: 10 });
  * let { observation } = env.reset({ seed: 0 });
@@ -83,7 +84,7 @@ export interface CatchState {
  *   observation = step.observation;
  *   done = step.terminated;
  * }
- * console.assert(total === 10);
+ * assert.ok(total === 10);
  * ```
  */
 export class Catch implements Env<Float32Array, number> {
@@ -129,9 +130,10 @@ export class Catch implements Env<Float32Array, number> {
    * @returns The first observation.
    * @example Start
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Catch, defaults } from "./catch_env.ts";
    * const { observation } = new Catch(defaults).reset({ seed: 1 });
-   * console.assert(observation[1] === -1); // the ball starts on the top row
+   * assert.ok(observation[1] === -1); // the ball starts on the top row
    * ```
    */
   reset(options: ResetOptions = {}): ResetResult<Float32Array> {
@@ -151,10 +153,11 @@ export class Catch implements Env<Float32Array, number> {
    * last ball. `info.caught` tells whether a ball that just landed was caught.
    * @example One step
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Catch, defaults } from "./catch_env.ts";
    * const env = new Catch(defaults);
    * env.reset({ seed: 0 });
-   * console.assert(env.step(1).reward === 0);
+   * assert.ok(env.step(1).reward === 0);
    * ```
    */
   step(action: number): StepResult<Float32Array> {
@@ -190,13 +193,14 @@ export class Catch implements Env<Float32Array, number> {
    * @returns A JSON-serialisable {@linkcode CatchState}.
    * @example Save and restore
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Catch, defaults } from "./catch_env.ts";
    * const env = new Catch(defaults);
    * env.reset({ seed: 0 });
    * const saved = env.getState();
    * const a = env.step(2).observation;
    * env.setState(saved);
-   * console.assert(env.step(2).observation.every((v, i) => v === a[i]));
+   * assert.ok(env.step(2).observation.every((v, i) => v === a[i]));
    * ```
    */
   getState(): CatchState {
@@ -278,9 +282,10 @@ export const defaults = { width: 5, height: 8, balls: 10 } satisfies CatchOption
  *
  * @example Make an env with one option changed
  * ```ts
+ * import assert from "node:assert/strict";
  * import { catchEnv } from "./catch_env.ts";
  * const env = catchEnv.create({ ...catchEnv.defaults, balls: 3 });
- * console.assert(env.reset({ seed: 0 }).observation.length === 3);
+ * assert.ok(env.reset({ seed: 0 }).observation.length === 3);
  * ```
  */
 export const catchEnv: EnvPlugin<CatchOptions> = defineEnv<CatchOptions>({

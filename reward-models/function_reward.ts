@@ -17,10 +17,11 @@ export type ScoreFunction = (request: ScoreRequest) => number | Promise<number>;
  * @returns A {@linkcode RewardSource}.
  * @example Reward exclamation marks
  * ```ts
+ * import assert from "node:assert/strict";
  * import { functionReward } from "@proximal/reward-models";
  * const excited = functionReward("excited", ({ completion }) => completion.split("!").length - 1);
  * const rewards = await excited.score([{ prompt: "Hi", completion: " there!!" }]);
- * console.assert(rewards[0] === 2);
+ * assert.ok(rewards[0] === 2);
  * ```
  */
 export function functionReward(name: string, score: ScoreFunction): RewardSource {
