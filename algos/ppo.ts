@@ -291,6 +291,8 @@ export interface PpoContext extends AlgoContext {
 const METRIC_NAMES = [
   "charts/learning_rate",
   "charts/SPS",
+  "perf/rollout_ms",
+  "perf/update_ms",
   "charts/episodic_return",
   "charts/episodic_length",
   "losses/value_loss",
@@ -421,6 +423,7 @@ export class Ppo implements Trainer {
     this.#adam.learningRate = lr;
 
     // ── Rollout: one batched policy call per vector step.
+    const rolloutStart = performance.now();
     const obsBuf = new Float32Array(steps * n * obsSize);
     const actBuf = envs.actionSpace.kind === "discrete"
       ? new Int32Array(steps * n)
@@ -465,6 +468,7 @@ export class Ppo implements Trainer {
     );
 
     // ── Update: epochs of shuffled minibatches.
+    const updateStart = performance.now();
     const batch = this.#batchSize, mb = batch / o.numMinibatches;
     const order = Int32Array.from({ length: batch }, (_, i) => i);
     const mbObs = new Float32Array(mb * obsSize);
@@ -538,10 +542,13 @@ export class Ppo implements Trainer {
     }
 
     // ── Metrics, under CleanRL's names.
-    const seconds = (performance.now() - this.#startTime) / 1000;
+    const now = performance.now();
+    const seconds = (now - this.#startTime) / 1000;
     const metrics: Record<string, number> = {
       "charts/learning_rate": lr,
       "charts/SPS": seconds > 0 ? Math.round((this.#step - this.#startStep) / seconds) : 0,
+      "perf/rollout_ms": updateStart - rolloutStart,
+      "perf/update_ms": now - updateStart,
       "losses/value_loss": last.valueLoss,
       "losses/policy_loss": last.policyLoss,
       "losses/entropy": last.entropy,
