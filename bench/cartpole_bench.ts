@@ -4,12 +4,16 @@
  * until a 100-episode deterministic evaluation first averages ≥ 475. An evaluation runs whenever
  * the mean of the last 20 training episodes reaches 475; its time counts toward the wall time.
  *
- * Writes JSON (default `bench/results/cartpole_ppo.json`, or `--out FILE`) and prints a table.
+ * Then it measures the policy's hot paths per sample — acting and one update step — on tfjs-wasm
+ * beside the same MLP written with plain Float32Arrays, at several widths and batch sizes.
+ *
+ * Writes JSON (default `bench/results/cartpole_ppo.json`, or `--out FILE`) and prints tables.
  */
 import { parseArgs } from "node:util";
 import { Ppo } from "@proximal/algos";
 import { evaluatePolicy, setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
+import { measureKernels } from "./_kernels.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -83,6 +87,8 @@ for (const seed of seeds) {
   ppo.dispose();
 }
 
+const kernels = measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] });
+
 const result = {
   benchmark: "cartpole_ppo",
   description:
@@ -98,6 +104,7 @@ const result = {
     trainingStepsPerSecond: median(runs.map((r) => r.trainingStepsPerSecond)),
   },
   solvedSeeds: runs.filter((r) => r.solved).length,
+  kernels,
 };
 await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
 await Deno.writeTextFile(values.out, JSON.stringify(result, null, 2) + "\n");
@@ -113,6 +120,19 @@ for (const r of runs) {
 console.log(
   `median: ${result.median.wallSecondsToSolve} s, ${result.median.envStepsToSolve} env steps, ${result.median.trainingStepsPerSecond} steps/s → ${values.out}`,
 );
+
+console.log(
+  "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
+);
+for (const k of kernels) {
+  console.log(
+    `${String(k.hidden).padEnd(8)}${
+      String(k.batch).padEnd(7)
+    }${k.actMicrosPerSampleTfjs} / ${k.actMicrosPerSampleReference} (${k.actRatio})`
+      .padEnd(48) +
+      `${k.updateMicrosPerSampleTfjs} / ${k.updateMicrosPerSampleReference} (${k.updateRatio})`,
+  );
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
