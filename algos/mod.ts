@@ -16,4 +16,5 @@
  *
  * @module
  */
+export * from "./dpo.ts";
 export * from "./ppo.ts";

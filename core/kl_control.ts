@@ -1,0 +1,442 @@
+/**
+ * The KL leash of PPO on text (Ziegler et al., 2019, "Fine-Tuning Language Models from Human
+ * Preferences"; TRL's `PPOTrainer`): each generated token is charged β·(log π − log π_ref) against
+ * the frozen reference model, the reward model's score is paid at the last token, and β is either
+ * fixed or steered so the measured KL tracks a target.
+ */
+
+// ──────────────────────────────── Controllers ────────────────────────────────
+
+/** The saved state of a KL controller: its kind and its current coefficient. */
+export interface KlControllerState {
+  /** Which controller saved it. */
+  kind: "fixed" | "adaptive";
+  /** The coefficient β. */
+  value: number;
+}
+
+/**
+ * What PPO on text asks of a KL controller.
+ *
+ * @example Pick a controller from options, as a trainer would
+ * ```ts
+ * import { AdaptiveKlController, FixedKlController, type KlController } from "@proximal/core";
+ * const target: number = 6;
+ * const kl: KlController = target > 0
+ *   ? new AdaptiveKlController({ initKlCoef: 0.2, target })
+ *   : new FixedKlController(0.2);
+ * kl.update(6, 64); // at target: β unchanged
+ * console.assert(kl.value === 0.2);
+ * ```
+ */
+export interface KlController {
+  /** The current coefficient β of the per-token KL penalty. */
+  readonly value: number;
+  /**
+   * Adjusts β after a batch.
+   *
+   * @param currentKl The batch's mean per-sequence KL (see {@linkcode sequenceKl}).
+   * @param nSteps The sequences in that batch (TRL passes the batch size).
+   */
+  update(currentKl: number, nSteps: number): void;
+  /** The state to put in a checkpoint. */
+  getState(): KlControllerState;
+  /** Restores a state from `getState` of the same kind of controller. */
+  setState(state: KlControllerState): void;
+}
+
+/**
+ * A constant KL coefficient: {@linkcode FixedKlController.update} does nothing (TRL's
+ * `FixedKLController`).
+ *
+ * @example β stays put
+ * ```ts
+ * import { FixedKlController } from "@proximal/core";
+ * const kl = new FixedKlController(0.05);
+ * kl.update(100, 256);
+ * console.assert(kl.value === 0.05);
+ * ```
+ */
+export class FixedKlController implements KlController {
+  #value: number;
+
+  /**
+   * Creates a controller holding β.
+   *
+   * @param value The coefficient β ≥ 0.
+   */
+  constructor(value: number) {
+    this.#value = checkCoef(value, "Cannot create a fixed KL controller");
+  }
+
+  /** The coefficient β. */
+  get value(): number {
+    return this.#value;
+  }
+
+  /**
+   * Does nothing: β is fixed.
+   *
+   * @param _currentKl Ignored.
+   * @param _nSteps Ignored.
+   * @example See {@linkcode FixedKlController}
+   * ```ts ignore
+   * kl.update(currentKl, batchSize);
+   * ```
+   */
+  update(_currentKl: number, _nSteps: number): void {}
+
+  /**
+   * The state to put in a checkpoint.
+   *
+   * @returns `{ kind: "fixed", value }`.
+   * @example Save
+   * ```ts
+   * import { FixedKlController } from "@proximal/core";
+   * console.assert(new FixedKlController(0.1).getState().value === 0.1);
+   * ```
+   */
+  getState(): KlControllerState {
+    return { kind: "fixed", value: this.#value };
+  }
+
+  /**
+   * Restores a state from {@linkcode FixedKlController.getState}.
+   *
+   * @param state A fixed controller's state.
+   * @throws If the state is an adaptive controller's or its value is not a number ≥ 0.
+   * @example Restore
+   * ```ts
+   * import { FixedKlController } from "@proximal/core";
+   * const kl = new FixedKlController(0.1);
+   * kl.setState(new FixedKlController(0.2).getState());
+   * console.assert(kl.value === 0.2);
+   * ```
+   */
+  setState(state: KlControllerState): void {
+    this.#value = restore(state, "fixed");
+  }
+}
+
+/** Options of {@linkcode AdaptiveKlController}. */
+export interface AdaptiveKlOptions {
+  /** The coefficient β to start from; default 0.2 (TRL's `init_kl_coef`). */
+  initKlCoef?: number;
+  /** The per-sequence KL to steer to; default 6 (TRL's `target`). */
+  target?: number;
+  /** How many sequences a full 20 % correction of β takes; default 10000 (TRL's `horizon`). */
+  horizon?: number;
+}
+
+/** TRL's defaults for the adaptive controller (`PPOConfig`: `init_kl_coef`, `target`, `horizon`). */
+export const adaptiveKlDefaults: Required<AdaptiveKlOptions> = {
+  initKlCoef: 0.2,
+  target: 6,
+  horizon: 10000,
+};
+
+/**
+ * A KL coefficient steered towards a target KL by a proportional controller (Ziegler et al.,
+ * 2019, §2.2; TRL's `AdaptiveKLController`):
+ *
+ *   e = clip(KL / target − 1, −0.2, 0.2),   β ← β·(1 + e·nSteps / horizon).
+ *
+ * Above the target β grows, below it β shrinks, by at most 20 % per `horizon` sequences.
+ *
+ * @example β grows while the KL is above target
+ * ```ts
+ * import { AdaptiveKlController } from "@proximal/core";
+ * const kl = new AdaptiveKlController({ initKlCoef: 0.2, target: 6, horizon: 100 });
+ * kl.update(9, 10); // e = clip(0.5) = 0.2, β = 0.2·(1 + 0.2·10/100) = 0.204
+ * console.assert(Math.abs(kl.value - 0.204) < 1e-12);
+ * ```
+ */
+export class AdaptiveKlController implements KlController {
+  /** The per-sequence KL β is steered to. */
+  readonly target: number;
+  /** Sequences per full (20 %) correction. */
+  readonly horizon: number;
+  #value: number;
+
+  /**
+   * Creates a controller at `initKlCoef`.
+   *
+   * @param options See {@linkcode AdaptiveKlOptions}; missing ones take {@linkcode adaptiveKlDefaults}.
+   * @throws If `initKlCoef` is negative or `target` or `horizon` is not positive.
+   */
+  constructor(options: AdaptiveKlOptions = {}) {
+    const o = { ...adaptiveKlDefaults, ...options };
+    const where = "Cannot create an adaptive KL controller";
+    this.#value = checkCoef(o.initKlCoef, where);
+    if (!Number.isFinite(o.target) || o.target <= 0) {
+      throw new RangeError(`${where}: target must be > 0, got ${o.target}`);
+    }
+    if (!Number.isFinite(o.horizon) || o.horizon <= 0) {
+      throw new RangeError(`${where}: horizon must be > 0, got ${o.horizon}`);
+    }
+    this.target = o.target;
+    this.horizon = o.horizon;
+  }
+
+  /** The current coefficient β. */
+  get value(): number {
+    return this.#value;
+  }
+
+  /**
+   * One proportional step: β ← β·(1 + clip(currentKl / target − 1, −0.2, 0.2)·nSteps / horizon).
+   *
+   * @param currentKl The batch's mean per-sequence KL.
+   * @param nSteps The sequences in that batch.
+   * @throws If `currentKl` is not finite (a diverged policy must not silently poison β) or `nSteps`
+   * is negative.
+   * @example See {@linkcode AdaptiveKlController}
+   * ```ts ignore
+   * kl.update(meanKl, batchSize);
+   * ```
+   */
+  update(currentKl: number, nSteps: number): void {
+    if (!Number.isFinite(currentKl)) {
+      throw new RangeError(`Cannot update the KL coefficient: the measured KL is ${currentKl}`);
+    }
+    if (!Number.isFinite(nSteps) || nSteps < 0) {
+      throw new RangeError(`Cannot update the KL coefficient: nSteps must be >= 0, got ${nSteps}`);
+    }
+    const error = Math.min(0.2, Math.max(-0.2, currentKl / this.target - 1));
+    this.#value *= 1 + error * nSteps / this.horizon;
+  }
+
+  /**
+   * The state to put in a checkpoint (`target` and `horizon` are options, not state).
+   *
+   * @returns `{ kind: "adaptive", value }`.
+   * @example Save
+   * ```ts
+   * import { AdaptiveKlController } from "@proximal/core";
+   * console.assert(new AdaptiveKlController().getState().value === 0.2);
+   * ```
+   */
+  getState(): KlControllerState {
+    return { kind: "adaptive", value: this.#value };
+  }
+
+  /**
+   * Restores a state from {@linkcode AdaptiveKlController.getState}.
+   *
+   * @param state An adaptive controller's state.
+   * @throws If the state is a fixed controller's or its value is not a number ≥ 0.
+   * @example Resume where β had got to
+   * ```ts
+   * import { AdaptiveKlController } from "@proximal/core";
+   * const a = new AdaptiveKlController();
+   * a.update(12, 512);
+   * const b = new AdaptiveKlController();
+   * b.setState(a.getState());
+   * console.assert(b.value === a.value);
+   * ```
+   */
+  setState(state: KlControllerState): void {
+    this.#value = restore(state, "adaptive");
+  }
+}
+
+// ──────────────────────────────── Per-token rewards ────────────────────────────────
+
+/** Options of {@linkcode klPenalizedRewards}. */
+export interface KlPenalizedRewardsOptions {
+  /** The KL coefficient β (a controller's `value`). */
+  beta: number;
+  /** The sequence-level score (the reward model's), paid at the last generated token. */
+  score: number;
+  /**
+   * 1 at generated tokens, 0 at padding, as long as the log-probs; default: every position is a
+   * generated token.
+   */
+  mask?: ArrayLike<number>;
+}
+
+/**
+ * Per-token rewards for one generated sequence, as TRL's `compute_rewards` makes them:
+ *
+ *   r_t = −β·(log π(a_t) − log π_ref(a_t)) at every generated token,
+ *   r_T += score at the last generated token T,
+ *
+ * and 0 at masked positions. Summed over t they are score − β·KL̂ (k1), the KL-regularised
+ * objective of Ziegler et al. (2019).
+ *
+ * @param logProbs log π(a_t) of each sampled token under the policy that generated it.
+ * @param refLogProbs log π_ref(a_t) under the frozen reference model, as long as `logProbs`.
+ * @param options β, the score and the mask.
+ * @returns The per-token rewards, as long as `logProbs`.
+ * @throws If the lengths differ or the mask has no generated token.
+ * @example Two tokens, β = 0.1, score 1
+ * ```ts
+ * import { klPenalizedRewards } from "@proximal/core";
+ * const r = klPenalizedRewards(Float32Array.from([-1, -2]), Float32Array.from([-1.5, -1]), {
+ *   beta: 0.1,
+ *   score: 1,
+ * });
+ * // −0.1·0.5 = −0.05, then −0.1·(−1) + 1 = 1.1
+ * console.assert(Math.abs(r[0]! + 0.05) < 1e-6 && Math.abs(r[1]! - 1.1) < 1e-6);
+ * ```
+ */
+export function klPenalizedRewards(
+  logProbs: Float32Array,
+  refLogProbs: Float32Array,
+  options: KlPenalizedRewardsOptions,
+): Float32Array {
+  const { beta, score, mask } = options;
+  return batchKlPenalizedRewards(logProbs, refLogProbs, {
+    beta,
+    scores: [score],
+    ...(mask ? { mask } : {}),
+  });
+}
+
+/** Options of {@linkcode batchKlPenalizedRewards}. */
+export interface BatchKlPenalizedRewardsOptions {
+  /** The KL coefficient β. */
+  beta: number;
+  /** One score per sequence; the row length T is the log-probs' length over this one's. */
+  scores: ArrayLike<number>;
+  /** `B × T` 1 at generated tokens, 0 at padding; default: every position is generated. */
+  mask?: ArrayLike<number>;
+}
+
+/**
+ * {@linkcode klPenalizedRewards} for B sequences at once, over a flat row-major `B × T` layout
+ * (sequence b at `[b·T, (b + 1)·T)`), each row's score paid at that row's last generated token.
+ *
+ * @param logProbs `B × T` policy log-probs of the sampled tokens.
+ * @param refLogProbs `B × T` reference log-probs of the same tokens.
+ * @param options β, the B scores and the mask.
+ * @returns `B × T` per-token rewards.
+ * @throws If the lengths disagree or a row has no generated token.
+ * @example Two rows of two tokens, the second row one token long
+ * ```ts
+ * import { batchKlPenalizedRewards } from "@proximal/core";
+ * const r = batchKlPenalizedRewards(new Float32Array(4), new Float32Array(4), {
+ *   beta: 0.1,
+ *   scores: [1, 2],
+ *   mask: [1, 1, 1, 0],
+ * });
+ * console.assert(r.join() === "0,1,2,0");
+ * ```
+ */
+export function batchKlPenalizedRewards(
+  logProbs: Float32Array,
+  refLogProbs: Float32Array,
+  options: BatchKlPenalizedRewardsOptions,
+): Float32Array {
+  const { beta, scores, mask } = options;
+  const where = "Cannot compute KL-penalised rewards";
+  if (!Number.isFinite(beta)) throw new RangeError(`${where}: beta must be finite, got ${beta}`);
+  const total = logProbs.length, rows = scores.length, width = total / Math.max(rows, 1);
+  if (refLogProbs.length !== total) {
+    throw new RangeError(
+      `${where}: ${refLogProbs.length} reference log-probs for ${total} policy log-probs`,
+    );
+  }
+  if (rows === 0 || !Number.isInteger(width) || width === 0) {
+    throw new RangeError(
+      `${where}: ${total} log-probs do not split into ${rows} sequences of at least one token`,
+    );
+  }
+  if (mask && mask.length !== total) {
+    throw new RangeError(`${where}: the mask has ${mask.length} entries for ${total} log-probs`);
+  }
+  const rewards = new Float32Array(total);
+  for (let b = 0; b < rows; b++) {
+    let last = -1;
+    for (let k = b * width; k < (b + 1) * width; k++) {
+      if (mask && mask[k] === 0) continue;
+      rewards[k] = -beta * (logProbs[k]! - refLogProbs[k]!);
+      last = k;
+    }
+    if (last < 0) throw new RangeError(`${where}: sequence ${b} has no generated token`);
+    rewards[last] = rewards[last]! + scores[b]!;
+  }
+  return rewards;
+}
+
+// ──────────────────────────────── KL estimators ────────────────────────────────
+
+/** The per-token KL estimators {@linkcode sequenceKl} sums (Schulman, "Approximating KL Divergence", 2020). */
+export type KlEstimator = "k1" | "k3";
+
+/** Options of {@linkcode sequenceKl}. */
+export interface SequenceKlOptions {
+  /**
+   * With ρ_t = log π(a_t) − log π_ref(a_t): `k1` = ρ_t, the one TRL reports and penalises
+   * (unbiased, can be negative); `k3` = (e^−ρ_t − 1) + ρ_t (unbiased, never negative, lower
+   * variance). Default `k1`.
+   */
+  estimator?: KlEstimator;
+  /** 1 at generated tokens, 0 at padding; default: every position counts. */
+  mask?: ArrayLike<number>;
+}
+
+/**
+ * An estimate of KL(π ‖ π_ref) for one sequence sampled from π: the sum over its generated tokens
+ * of a per-token estimator (see {@linkcode SequenceKlOptions}). Average it over a batch for the
+ * `currentKl` of {@linkcode KlController.update}.
+ *
+ * @param logProbs log π(a_t) of the sampled tokens.
+ * @param refLogProbs log π_ref(a_t) of the same tokens.
+ * @param options The estimator and the mask.
+ * @returns The sequence's KL estimate, in nats.
+ * @throws If the lengths differ.
+ * @example k1 and k3 of a two-token sequence
+ * ```ts
+ * import { sequenceKl } from "@proximal/core";
+ * const lp = Float32Array.from([-1, -2]), ref = Float32Array.from([-1, -3]);
+ * console.assert(sequenceKl(lp, ref) === 1); // 0 + 1
+ * console.assert(Math.abs(sequenceKl(lp, ref, { estimator: "k3" }) - Math.exp(-1)) < 1e-7); // 0 + (e⁻¹ − 1 + 1)
+ * ```
+ */
+export function sequenceKl(
+  logProbs: Float32Array,
+  refLogProbs: Float32Array,
+  options: SequenceKlOptions = {},
+): number {
+  const { estimator = "k1", mask } = options;
+  const where = "Cannot estimate the KL";
+  if (refLogProbs.length !== logProbs.length) {
+    throw new RangeError(
+      `${where}: ${refLogProbs.length} reference log-probs for ${logProbs.length} policy log-probs`,
+    );
+  }
+  if (mask && mask.length !== logProbs.length) {
+    throw new RangeError(
+      `${where}: the mask has ${mask.length} entries for ${logProbs.length} log-probs`,
+    );
+  }
+  if (estimator !== "k1" && estimator !== "k3") {
+    throw new RangeError(`${where}: unknown estimator "${estimator}", expected k1 or k3`);
+  }
+  let kl = 0;
+  for (let t = 0; t < logProbs.length; t++) {
+    if (mask && mask[t] === 0) continue;
+    const rho = logProbs[t]! - refLogProbs[t]!;
+    kl += estimator === "k1" ? rho : Math.expm1(-rho) + rho;
+  }
+  return kl;
+}
+
+// ──────────────────────────────── Helpers ────────────────────────────────
+
+function checkCoef(value: number, where: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${where}: the coefficient must be a number >= 0, got ${value}`);
+  }
+  return value;
+}
+
+function restore(state: KlControllerState, kind: KlControllerState["kind"]): number {
+  if (state?.kind !== kind) {
+    throw new TypeError(
+      `Cannot restore KL controller state: it is of kind "${state?.kind}", this controller is "${kind}"`,
+    );
+  }
+  return checkCoef(state.value, "Cannot restore KL controller state");
+}
