@@ -11,7 +11,7 @@
  * | 0–3   | zero padding to a multiple of 4 bytes                                    |
  * | …     | float32 data; a tensor's `offset` is in bytes from here, `length` in values |
  */
-import { dirname } from "node:path";
+import { writeFileAtomic } from "./_atomic_write.ts";
 import type { Checkpoint, SavedTensor } from "./trainer.ts";
 
 /** Options of {@linkcode decodeCheckpoint}. */
@@ -165,28 +165,7 @@ export function decodeCheckpoint(
 export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
   const label = `Cannot write checkpoint ${path}`;
   const bytes = encode(checkpoint, label);
-  const random = crypto.getRandomValues(new Uint8Array(6));
-  const temp = `${path}.tmp-${Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-  let created = false;
-  try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    const file = await Deno.open(temp, { write: true, createNew: true });
-    created = true;
-    try {
-      for (let written = 0; written < bytes.length;) {
-        written += await file.write(bytes.subarray(written));
-      }
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temp, path);
-  } catch (error) {
-    if (created) await Deno.remove(temp).catch(() => {});
-    throw new Error(`${label}: ${error instanceof Error ? error.message : error}`, {
-      cause: error,
-    });
-  }
+  await writeFileAtomic(path, bytes, label);
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * Built-in environments for proximal, each a class implementing `Env` from `@proximal/core`
- * and an env plugin for the registry: CartPole-v1 with Gymnasium's exact dynamics.
+ * and an env plugin for the registry: CartPole-v1 with Gymnasium's exact dynamics. Also the data
+ * of the RLHF loop: the 3,000 human-labelled review sentences of the UCI "Sentiment Labelled
+ * Sentences" set (Kotzias et al., 2015), read from the `sentiment@5.0.2` npm package.
  *
  * @example Run one CartPole episode with random pushes
  * ```ts
@@ -20,3 +22,4 @@
  * @module
  */
 export * from "./cartpole.ts";
+export * from "./sentiment_corpus.ts";

@@ -14,3 +14,4 @@
  * @module
  */
 export * from "./function_reward.ts";
+export * from "./vader_judge.ts";
