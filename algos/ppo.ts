@@ -14,12 +14,14 @@ import {
   type AlgoPlugin,
   type Checkpoint,
   defineAlgo,
-  type EpisodeRecord,
   type IterationReport,
   MlpPolicy,
   type Policy,
   Rng,
   type RngState,
+  type Rollout,
+  type RolloutEpisode,
+  type RolloutProcessor,
   type SavedTensor,
   type Scalar,
   type Tensor1D,
@@ -284,6 +286,11 @@ export function ppoLoss(
 
 /** What {@linkcode Ppo} needs besides its hyperparameters. */
 export interface PpoContext extends AlgoContext {
+  /**
+   * Rewrite each rollout's rewards before GAE, in order (e.g. RLHF's sequence score and per-token
+   * KL penalty); their metrics join PPO's. Default none.
+   */
+  processors?: readonly RolloutProcessor[];
   /** A policy to train instead of the default {@linkcode MlpPolicy}. */
   policy?: Policy;
 }
@@ -330,8 +337,8 @@ const METRIC_NAMES = [
 export class Ppo implements Trainer {
   /** The plugin name. */
   readonly algo = "ppo";
-  /** The metric names {@linkcode Ppo.iterate} reports. */
-  readonly metricNames: readonly string[] = METRIC_NAMES;
+  /** The metric names {@linkcode Ppo.iterate} reports, PPO's then the processors'. */
+  readonly metricNames: readonly string[];
   /** The hyperparameters in force. */
   readonly options: Readonly<PpoOptions>;
   /** The policy being trained. */
@@ -339,6 +346,7 @@ export class Ppo implements Trainer {
   /** The env copies. */
   readonly envs: VectorEnv;
   readonly #adam: Adam;
+  readonly #processors: readonly RolloutProcessor[];
   readonly #rng: Rng;
   readonly #numIterations: number;
   readonly #batchSize: number;
@@ -384,6 +392,8 @@ export class Ppo implements Trainer {
       maxGradNorm: o.maxGradNorm,
     });
     this.#klCoef = o.klPenaltyCoef;
+    this.#processors = context.processors ?? [];
+    this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
     this.#observations = this.envs.reset().slice();
   }
 
@@ -406,7 +416,7 @@ export class Ppo implements Trainer {
    * const { metrics } = await ppo.iterate();
    * ```
    */
-  iterate(): Promise<IterationReport> {
+  async iterate(): Promise<IterationReport> {
     const o = this.options, envs = this.envs, policy = this.policy;
     const n = envs.numEnvs, steps = o.numSteps, obsSize = envs.observationSize;
     const actSize = envs.actionSpace.kind === "discrete" ? 1 : envs.actionSize;
@@ -432,7 +442,7 @@ export class Ppo implements Trainer {
     const valueBuf = new Float32Array(steps * n);
     const rewardBuf = new Float32Array(steps * n);
     const endedBuf = new Uint8Array(steps * n);
-    const episodes: EpisodeRecord[] = [];
+    const episodes: RolloutEpisode[] = [];
     for (let t = 0; t < steps; t++) {
       obsBuf.set(this.#observations, t * n * obsSize);
       const { actions, logProbs, values } = policy.act(this.#observations, { rng: this.#rng });
@@ -456,8 +466,39 @@ export class Ppo implements Trainer {
           cut.forEach((i, j) => rewardBuf[t * n + i]! += o.gamma * finalValues[j]!);
         }
       }
-      episodes.push(...result.episodes);
+      for (const e of result.episodes) episodes.push({ ...e, step: t });
       this.#observations.set(result.observations);
+    }
+
+    // ── Processors: task-specific reward shaping (RLHF's scores and KL penalty) happens here.
+    const processorMetrics: Record<string, number> = {};
+    if (this.#processors.length > 0) {
+      const rollout: Rollout = {
+        numEnvs: n,
+        numSteps: steps,
+        observationSize: obsSize,
+        actionSize: actSize,
+        observations: obsBuf,
+        actions: actBuf,
+        logProbs: logProbBuf,
+        values: valueBuf,
+        rewards: rewardBuf,
+        ended: endedBuf,
+        episodes,
+      };
+      for (const processor of this.#processors) {
+        Object.assign(processorMetrics, await processor.process(rollout));
+      }
+      const bad = rewardBuf.findIndex((r) => !Number.isFinite(r));
+      if (bad >= 0) {
+        throw new Error(
+          `Rollout processors ${
+            this.#processors.map((p) => p.name).join(", ")
+          } left a non-finite reward (${rewardBuf[bad]}) at step ${Math.floor(bad / n)} of env ${
+            bad % n
+          }`,
+        );
+      }
     }
 
     // ── Advantages: GAE(γ, λ), bootstrapped from the value of the observation after the rollout.
@@ -560,13 +601,14 @@ export class Ppo implements Trainer {
       "losses/kl_coef": this.#klCoef,
       "losses/epochs": epochsRun,
     };
+    Object.assign(metrics, processorMetrics);
     if (episodes.length > 0) {
       metrics["charts/episodic_return"] = episodes.reduce((a, e) => a + e.return, 0) /
         episodes.length;
       metrics["charts/episodic_length"] = episodes.reduce((a, e) => a + e.length, 0) /
         episodes.length;
     }
-    return Promise.resolve({ step: this.#step, metrics, episodes });
+    return { step: this.#step, metrics, episodes };
   }
 
   /**

@@ -38,6 +38,7 @@ export * from "./preference_pairs.ts";
 export * from "./registry.ts";
 export * from "./reward_source.ts";
 export * from "./rng.ts";
+export * from "./rollout.ts";
 export * from "./spaces.ts";
 export * from "./tensors.ts";
 export * from "./tokenizer.ts";

@@ -1,4 +1,5 @@
 /** The interface every training algorithm implements, so the CLI and examples can drive any of them. */
+import type { Info } from "./env.ts";
 import type { Policy } from "./policy.ts";
 
 /** A finished training episode, reported by the vector env. */
@@ -11,6 +12,8 @@ export interface EpisodeRecord {
   length: number;
   /** True when it ended by a time limit rather than a terminal state. */
   truncated: boolean;
+  /** The info the env returned with the episode's last step (e.g. a text env's completion). */
+  info: Info;
 }
 
 /** What one {@linkcode Trainer.iterate} call reports. */

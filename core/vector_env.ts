@@ -210,6 +210,7 @@ export class VectorEnv {
           return: this.#returns[i]!,
           length: this.#lengths[i]!,
           truncated,
+          info: isObject(out.info) ? out.info : {},
         });
         this.#returns[i] = 0;
         this.#lengths[i] = 0;
@@ -358,4 +359,8 @@ function checkEnvShape(env: unknown, name: string): Env {
     }
   }
   return env as Env;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -3,7 +3,14 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Ppo, type PpoOptions } from "@proximal/algos";
-import { decodeCheckpoint, encodeCheckpoint, evaluatePolicy, setupBackend } from "@proximal/core";
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  evaluatePolicy,
+  type Rollout,
+  type RolloutProcessor,
+  setupBackend,
+} from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 import { reach } from "./fixtures/reach_env.ts";
 
@@ -106,4 +113,68 @@ Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
   assert.throws(() => makePpo(1, 512, { gamma: 1.5 }), /gamma must be in \[0, 1\], got 1.5/);
   assert.throws(() => makePpo(1, 512, { numMinibatches: 3 }), /does not split into 3/);
   assert.throws(() => makePpo(1, 512, { learningRate: -1 }), /learningRate must be > 0/);
+});
+
+Deno.test("rollout processors see the whole rollout, can rewrite rewards, and report metrics", async () => {
+  let seen: { shape: number[]; endsMatch: boolean; episodes: number } | undefined;
+  const zeroRewards: RolloutProcessor = {
+    name: "zero",
+    metricNames: ["test/episodes_seen"],
+    process(rollout: Rollout) {
+      const { numEnvs, numSteps, observationSize, observations, ended, episodes } = rollout;
+      seen = {
+        shape: [numSteps, numEnvs, observations.length / (numSteps * numEnvs), observationSize],
+        // Every reported episode ended exactly at the step the rollout marks as an end.
+        endsMatch: episodes.every((e) => ended[e.step * numEnvs + e.envIndex] === 1) &&
+          episodes.length === ended.reduce((a, b) => a + b, 0),
+        episodes: episodes.length,
+      };
+      rollout.rewards.fill(0);
+      return Promise.resolve({ "test/episodes_seen": episodes.length });
+    },
+  };
+  const ppo = new Ppo(
+    {
+      makeEnv: () => new CartPole(),
+      numEnvs: 4,
+      seed: 1,
+      totalTimesteps: 512,
+      processors: [zeroRewards],
+    },
+    {},
+  );
+  assert.ok(ppo.metricNames.includes("test/episodes_seen"));
+  const { metrics } = await ppo.iterate();
+  assert.deepEqual(seen?.shape, [128, 4, 4, 4]);
+  assert.ok(seen?.endsMatch);
+  assert.ok((seen?.episodes ?? 0) > 0);
+  assert.equal(metrics["test/episodes_seen"], seen?.episodes);
+  // With every reward zeroed, GAE's targets are pure bootstraps and the value loss stays tiny.
+  assert.ok(metrics["losses/value_loss"]! < 0.1, `value loss ${metrics["losses/value_loss"]}`);
+  ppo.dispose();
+});
+
+Deno.test("a rollout processor that leaves a NaN reward stops PPO with an error naming it", async () => {
+  const broken: RolloutProcessor = {
+    name: "broken-scorer",
+    process(rollout: Rollout) {
+      rollout.rewards[5] = NaN;
+      return Promise.resolve();
+    },
+  };
+  const ppo = new Ppo(
+    {
+      makeEnv: () => new CartPole(),
+      numEnvs: 4,
+      seed: 1,
+      totalTimesteps: 512,
+      processors: [broken],
+    },
+    {},
+  );
+  await assert.rejects(
+    () => ppo.iterate(),
+    /Rollout processors broken-scorer left a non-finite reward \(NaN\) at step 1 of env 1/,
+  );
+  ppo.dispose();
 });

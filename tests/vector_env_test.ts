@@ -137,7 +137,7 @@ Deno.test("vector env auto-resets each copy when its episode ends and reports wh
     terminated: [1, 0, 0, 0],
     truncated: [0, 0, 0, 0],
     finalObservations: [[0, 0, 2], null, null, null],
-    episodes: [{ envIndex: 0, return: 3, length: 2, truncated: false }],
+    episodes: [{ envIndex: 0, return: 3, length: 2, truncated: false, info: {} }],
   });
 
   // Step 3: copy 1 terminates after 3 steps (return 2 · (1 + 2 + 3)); copy 0 starts over.
@@ -147,7 +147,7 @@ Deno.test("vector env auto-resets each copy when its episode ends and reports wh
     terminated: [0, 1, 0, 0],
     truncated: [0, 0, 0, 0],
     finalObservations: [null, [1, 0, 3], null, null],
-    episodes: [{ envIndex: 1, return: 12, length: 3, truncated: false }],
+    episodes: [{ envIndex: 1, return: 12, length: 3, truncated: false, info: {} }],
   });
 
   // Step 4: copy 0 terminates its second episode; copy 2 is truncated after 4 steps
@@ -159,8 +159,8 @@ Deno.test("vector env auto-resets each copy when its episode ends and reports wh
     truncated: [0, 0, 1, 0],
     finalObservations: [[0, 1, 2], null, [2, 0, 4], null],
     episodes: [
-      { envIndex: 0, return: 3, length: 2, truncated: false },
-      { envIndex: 2, return: 30, length: 4, truncated: true },
+      { envIndex: 0, return: 3, length: 2, truncated: false, info: {} },
+      { envIndex: 2, return: 30, length: 4, truncated: true, info: {} },
     ],
   });
 
@@ -172,7 +172,7 @@ Deno.test("vector env auto-resets each copy when its episode ends and reports wh
     terminated: [0, 0, 0, 1],
     truncated: [0, 0, 0, 0],
     finalObservations: [null, null, null, [3, 0, 5]],
-    episodes: [{ envIndex: 3, return: 60, length: 5, truncated: false }],
+    episodes: [{ envIndex: 3, return: 60, length: 5, truncated: false, info: {} }],
   });
 
   // Only the first reset of each copy is seeded; auto-resets continue the copy's own stream.
@@ -447,4 +447,27 @@ Deno.test("vector env rejects a number of copies that is not a whole number >= 1
   const { makeEnv } = scriptedEnvs();
   assert.throws(() => new VectorEnv(makeEnv, { numEnvs: 0 }), /whole number >= 1, got 0$/);
   assert.throws(() => new VectorEnv(makeEnv, { numEnvs: 1.5 }), /whole number >= 1, got 1.5$/);
+});
+
+Deno.test("vector env passes the info of an episode's last step into its episode record", () => {
+  let t = 0;
+  const makeEnv = (): Env => ({
+    observationSpace: new Box({ low: 0, high: 10, shape: [1] }),
+    actionSpace: new Discrete(2),
+    reset: () => ((t = 0), { observation: new Float32Array(1), info: {} }),
+    step: () => {
+      t++;
+      return {
+        observation: Float32Array.of(t),
+        reward: 0,
+        terminated: t === 2,
+        truncated: false,
+        info: t === 2 ? { completion: "the end" } : { ignored: true },
+      };
+    },
+  });
+  const envs = new VectorEnv(makeEnv, { numEnvs: 1 });
+  envs.reset();
+  assert.deepEqual(envs.step(new Int32Array(1)).episodes, []);
+  assert.deepEqual(envs.step(new Int32Array(1)).episodes[0]?.info, { completion: "the end" });
 });
