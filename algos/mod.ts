@@ -18,3 +18,4 @@
  */
 export * from "./dpo.ts";
 export * from "./ppo.ts";
+export * from "./kl_penalty.ts";

@@ -23,3 +23,4 @@
  */
 export * from "./cartpole.ts";
 export * from "./sentiment_corpus.ts";
+export * from "./text_preference.ts";

@@ -15,3 +15,4 @@
  */
 export * from "./function_reward.ts";
 export * from "./vader_judge.ts";
+export * from "./rollout_rewards.ts";
