@@ -75,6 +75,7 @@ export interface SequenceLogProbsOptions {
  * @throws If the shapes disagree or `targets` is not int32.
  * @example A uniform model over 3 tokens gives each token −ln 3
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
  * import { sequenceLogProbs } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
@@ -82,7 +83,7 @@ export interface SequenceLogProbsOptions {
  * const logps = sequenceLogProbs(tf.zeros([1, 2, 3]), tf.tensor2d([[0, 2]], [1, 2], "int32"), {
  *   mask: tf.tensor2d([[1, 1]]),
  * });
- * console.assert(Math.abs(logps.dataSync()[0]! + 2 * Math.log(3)) < 1e-5);
+ * assert.ok(Math.abs(logps.dataSync()[0]! + 2 * Math.log(3)) < 1e-5);
  * ```
  */
 export function sequenceLogProbs(
@@ -190,6 +191,7 @@ export interface DpoLossTerms {
  * @throws If an option is out of range or the inputs' shapes disagree.
  * @example The policy equal to the reference gives log 2
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
  * import { dpoLoss } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
@@ -201,8 +203,8 @@ export interface DpoLossTerms {
  *   referenceChosenLogps: logps,
  *   referenceRejectedLogps: logps,
  * });
- * console.assert(Math.abs(loss.dataSync()[0]! - Math.LN2) < 1e-6);
- * console.assert(metrics["rewards/accuracies"].dataSync()[0] === 0);
+ * assert.ok(Math.abs(loss.dataSync()[0]! - Math.LN2) < 1e-6);
+ * assert.ok(metrics["rewards/accuracies"].dataSync()[0] === 0);
  * ```
  */
 export function dpoLoss(

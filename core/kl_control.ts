@@ -20,13 +20,14 @@ export interface KlControllerState {
  *
  * @example Pick a controller from options, as a trainer would
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveKlController, FixedKlController, type KlController } from "@proximal/core";
  * const target: number = 6;
  * const kl: KlController = target > 0
  *   ? new AdaptiveKlController({ initKlCoef: 0.2, target })
  *   : new FixedKlController(0.2);
  * kl.update(6, 64); // at target: β unchanged
- * console.assert(kl.value === 0.2);
+ * assert.ok(kl.value === 0.2);
  * ```
  */
 export interface KlController {
@@ -51,10 +52,11 @@ export interface KlController {
  *
  * @example β stays put
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FixedKlController } from "@proximal/core";
  * const kl = new FixedKlController(0.05);
  * kl.update(100, 256);
- * console.assert(kl.value === 0.05);
+ * assert.ok(kl.value === 0.05);
  * ```
  */
 export class FixedKlController implements KlController {
@@ -92,8 +94,9 @@ export class FixedKlController implements KlController {
    * @returns `{ kind: "fixed", value }`.
    * @example Save
    * ```ts
+   * import assert from "node:assert/strict";
    * import { FixedKlController } from "@proximal/core";
-   * console.assert(new FixedKlController(0.1).getState().value === 0.1);
+   * assert.ok(new FixedKlController(0.1).getState().value === 0.1);
    * ```
    */
   getState(): KlControllerState {
@@ -107,10 +110,11 @@ export class FixedKlController implements KlController {
    * @throws If the state is an adaptive controller's or its value is not a number ≥ 0.
    * @example Restore
    * ```ts
+   * import assert from "node:assert/strict";
    * import { FixedKlController } from "@proximal/core";
    * const kl = new FixedKlController(0.1);
    * kl.setState(new FixedKlController(0.2).getState());
-   * console.assert(kl.value === 0.2);
+   * assert.ok(kl.value === 0.2);
    * ```
    */
   setState(state: KlControllerState): void {
@@ -145,10 +149,11 @@ export const adaptiveKlDefaults: Required<AdaptiveKlOptions> = {
  *
  * @example β grows while the KL is above target
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveKlController } from "@proximal/core";
  * const kl = new AdaptiveKlController({ initKlCoef: 0.2, target: 6, horizon: 100 });
  * kl.update(9, 10); // e = clip(0.5) = 0.2, β = 0.2·(1 + 0.2·10/100) = 0.204
- * console.assert(Math.abs(kl.value - 0.204) < 1e-12);
+ * assert.ok(Math.abs(kl.value - 0.204) < 1e-12);
  * ```
  */
 export class AdaptiveKlController implements KlController {
@@ -212,8 +217,9 @@ export class AdaptiveKlController implements KlController {
    * @returns `{ kind: "adaptive", value }`.
    * @example Save
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AdaptiveKlController } from "@proximal/core";
-   * console.assert(new AdaptiveKlController().getState().value === 0.2);
+   * assert.ok(new AdaptiveKlController().getState().value === 0.2);
    * ```
    */
   getState(): KlControllerState {
@@ -227,12 +233,13 @@ export class AdaptiveKlController implements KlController {
    * @throws If the state is a fixed controller's or its value is not a number ≥ 0.
    * @example Resume where β had got to
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AdaptiveKlController } from "@proximal/core";
    * const a = new AdaptiveKlController();
    * a.update(12, 512);
    * const b = new AdaptiveKlController();
    * b.setState(a.getState());
-   * console.assert(b.value === a.value);
+   * assert.ok(b.value === a.value);
    * ```
    */
   setState(state: KlControllerState): void {
@@ -271,13 +278,14 @@ export interface KlPenalizedRewardsOptions {
  * @throws If the lengths differ or the mask has no generated token.
  * @example Two tokens, β = 0.1, score 1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { klPenalizedRewards } from "@proximal/core";
  * const r = klPenalizedRewards(Float32Array.from([-1, -2]), Float32Array.from([-1.5, -1]), {
  *   beta: 0.1,
  *   score: 1,
  * });
  * // −0.1·0.5 = −0.05, then −0.1·(−1) + 1 = 1.1
- * console.assert(Math.abs(r[0]! + 0.05) < 1e-6 && Math.abs(r[1]! - 1.1) < 1e-6);
+ * assert.ok(Math.abs(r[0]! + 0.05) < 1e-6 && Math.abs(r[1]! - 1.1) < 1e-6);
  * ```
  */
 export function klPenalizedRewards(
@@ -314,13 +322,14 @@ export interface BatchKlPenalizedRewardsOptions {
  * @throws If the lengths disagree or a row has no generated token.
  * @example Two rows of two tokens, the second row one token long
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchKlPenalizedRewards } from "@proximal/core";
  * const r = batchKlPenalizedRewards(new Float32Array(4), new Float32Array(4), {
  *   beta: 0.1,
  *   scores: [1, 2],
  *   mask: [1, 1, 1, 0],
  * });
- * console.assert(r.join() === "0,1,2,0");
+ * assert.ok(r.join() === "0,1,2,0");
  * ```
  */
 export function batchKlPenalizedRewards(
@@ -388,10 +397,11 @@ export interface SequenceKlOptions {
  * @throws If the lengths differ.
  * @example k1 and k3 of a two-token sequence
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sequenceKl } from "@proximal/core";
  * const lp = Float32Array.from([-1, -2]), ref = Float32Array.from([-1, -3]);
- * console.assert(sequenceKl(lp, ref) === 1); // 0 + 1
- * console.assert(Math.abs(sequenceKl(lp, ref, { estimator: "k3" }) - Math.exp(-1)) < 1e-7); // 0 + (e⁻¹ − 1 + 1)
+ * assert.ok(sequenceKl(lp, ref) === 1); // 0 + 1
+ * assert.ok(Math.abs(sequenceKl(lp, ref, { estimator: "k3" }) - Math.exp(-1)) < 1e-7); // 0 + (e⁻¹ − 1 + 1)
  * ```
  */
 export function sequenceKl(

@@ -6,6 +6,7 @@
  *
  * @example Step a vectorised env with random actions
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Box, Discrete, Rng, VectorEnv, type Env } from "@proximal/core";
  * function makeEnv(): Env {
  *   let t = 0;
@@ -20,7 +21,7 @@
  * envs.reset();
  * const rng = new Rng(0);
  * for (let i = 0; i < 3; i++) envs.step(Int32Array.from([rng.int(2), rng.int(2)]));
- * console.assert(envs.step(Int32Array.from([0, 0])).episodes.length === 0);
+ * assert.ok(envs.step(Int32Array.from([0, 0])).episodes.length === 0);
  * ```
  *
  * @module

@@ -6,6 +6,7 @@
  *
  * @example Run one CartPole episode with random pushes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "@proximal/core";
  * import { cartpole } from "@proximal/envs";
  * const env = cartpole.create(cartpole.defaults);
@@ -16,7 +17,7 @@
  *   const step = env.step(rng.int(2));
  *   done = step.terminated || step.truncated;
  * }
- * console.assert(length > 0 && length <= 500);
+ * assert.ok(length > 0 && length <= 500);
  * ```
  *
  * @module

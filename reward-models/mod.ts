@@ -5,10 +5,11 @@
  *
  * @example Score completions with a judge function
  * ```ts
+ * import assert from "node:assert/strict";
  * import { functionReward } from "@proximal/reward-models";
  * const judge = functionReward("length", ({ completion }) => -completion.length);
  * const [reward] = await judge.score([{ prompt: "A", completion: "bc" }]);
- * console.assert(reward === -2);
+ * assert.ok(reward === -2);
  * ```
  *
  * @module
