@@ -32,6 +32,8 @@ export * from "./checkpoint.ts";
 export * from "./env.ts";
 export * from "./evaluate.ts";
 export * from "./kl_control.ts";
+export * from "./language_model.ts";
+export * from "./lm_policy.ts";
 export * from "./mlp_policy.ts";
 export * from "./plugin.ts";
 export * from "./policy.ts";

@@ -1,0 +1,796 @@
+/**
+ * A small causal language model for RLHF on short texts, built to train fast on TensorFlow.js's
+ * WASM backend: token embedding → GRU layer(s) → logits over the vocabulary, with an optional
+ * scalar value head on the hidden state for PPO. It is trained from scratch by supervised
+ * fine-tuning, then fine-tuned with PPO (through {@linkcode LmPolicy}) or DPO.
+ *
+ * How it is made fast on WASM:
+ * - the GRU runs a whole sequence as one op with a hand-written backward pass (`_gru.ts`): one
+ *   matmul for the input projections of every step, then one fused matmul per step for the three
+ *   recurrent gates; dense layers use the explicit-transpose gradient of `_ops.ts`;
+ * - layouts are time-major inside, so no op slices a large tensor (a WASM `slice` copies its whole
+ *   input) and the output projection and log-softmax run once over all positions;
+ * - the embedding lookup and its gradient run in JavaScript (`_embedding.ts`): `tf.gather`'s
+ *   gradient has no WASM kernel in tfjs 4.22, and a one-hot product costs ~50× more;
+ * - the output projection is fused with the log-softmax of the targets (`_lm_ops.ts`), on the
+ *   backend's vectorised softmax kernel;
+ * - generation keeps the recurrent state, so each new token costs one step, and reads back only
+ *   the next-token probabilities of the newest position.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { embed } from "./_embedding.ts";
+import { gruSequence } from "./_gru.ts";
+import { sumRows, targetLogProbs } from "./_lm_ops.ts";
+import { dense, orthogonal } from "./_ops.ts";
+import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
+import { Rng } from "./rng.ts";
+import type { Tensor, Tensor1D, Tensor2D, Variable } from "./tensors.ts";
+
+/** Options of {@linkcode GruLanguageModel}; defaults in {@linkcode gruLanguageModelDefaults}. */
+export interface GruLanguageModelOptions {
+  /** Width of the token embedding; default 64. */
+  embeddingSize?: number;
+  /** Width of each GRU layer's hidden state; default 128. */
+  hiddenSize?: number;
+  /** Number of stacked GRU layers; default 1. */
+  layers?: number;
+  /** Add a scalar value head on the last layer's hidden state (PPO's critic); default true. */
+  valueHead?: boolean;
+  /**
+   * Token ids the model never predicts: their logits are pinned to −1e9 (probability 0). Default
+   * `[0]`, the `<pad>` id, so generated text never contains padding and a padded context's length
+   * is the position of its first `<pad>`.
+   */
+  maskedTokens?: readonly number[];
+  /** Seed of the weight initialisation; default 0. */
+  seed?: number;
+}
+
+/**
+ * The defaults of {@linkcode GruLanguageModelOptions}.
+ *
+ * @example Read a default
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gruLanguageModelDefaults } from "@proximal/core";
+ * assert.equal(gruLanguageModelDefaults.hiddenSize, 128);
+ * ```
+ */
+export const gruLanguageModelDefaults: Readonly<Required<GruLanguageModelOptions>> = {
+  embeddingSize: 64,
+  hiddenSize: 128,
+  layers: 1,
+  valueHead: true,
+  maskedTokens: [0],
+  seed: 0,
+};
+
+/**
+ * The recurrent state of a batch: one `[B, hiddenSize]` tensor per GRU layer. The caller owns it:
+ * free it with `tf.dispose(state.hidden)`.
+ */
+export interface GruState {
+  /** Hidden states, first layer first. */
+  readonly hidden: Tensor2D[];
+}
+
+/** The model's output for the next token of each row of a batch. */
+export interface NextToken {
+  /** `[B, vocabSize]` logits of the next token. */
+  logits: Tensor2D;
+  /** `[B]` value estimates (present when the model has a value head). */
+  value?: Tensor1D;
+}
+
+/** {@linkcode NextToken} plus the recurrent state after the last token read. */
+export interface LmStep extends NextToken {
+  /** The state after each row's last real token, for {@linkcode GruLanguageModel.stepLogits}. */
+  state: GruState;
+}
+
+/** Options of {@linkcode GruLanguageModel.nextTokenLogits}. */
+export interface NextTokenOptions {
+  /**
+   * The number of real tokens in each row (1 … T); the rest is padding, which is read but
+   * ignored. Default: every row is T tokens long.
+   */
+  lengths?: Int32Array;
+  /** The state to start from; default zeros ({@linkcode GruLanguageModel.initState}). */
+  state?: GruState;
+}
+
+/** Options of {@linkcode GruLanguageModel.generate}. */
+export interface GenerateOptions {
+  /** The most tokens to add to each prompt (a completion stops earlier at `<eos>`). */
+  maxNewTokens: number;
+  /** Divides the logits before sampling; 0 decodes greedily (the most likely token); default 1. */
+  temperature?: number;
+  /** Sample only among the k most likely tokens (ties included); 0 turns it off; default 0. */
+  topK?: number;
+  /** Draws the tokens; required unless `temperature` is 0. */
+  rng?: Rng;
+  /** The end-of-sequence id: a row stops after producing it; default 2 (`<eos>`). */
+  eosId?: number;
+  /**
+   * Keep the recurrent state between tokens (one GRU step per token); false recomputes the whole
+   * prefix for every token, which gives the same tokens slower; default true.
+   */
+  useCache?: boolean;
+}
+
+/** What {@linkcode GruLanguageModel.generate} returns, one entry per prompt. */
+export interface Generation {
+  /** The new tokens of each row, ending with `eosId` unless the row hit `maxNewTokens`. */
+  completions: Int32Array[];
+  /**
+   * The log-probability of each new token under the distribution it was drawn from:
+   * softmax(logits / temperature) over the top-k (with temperature 1 when decoding greedily).
+   */
+  logProbs: Float32Array[];
+}
+
+interface GruLayer {
+  wx: tf.Variable<tf.Rank.R2>;
+  wh: tf.Variable<tf.Rank.R2>;
+  bx: tf.Variable<tf.Rank.R1>;
+  bh: tf.Variable<tf.Rank.R1>;
+}
+
+let nextId = 0;
+
+/**
+ * A GRU language model: embedding → GRU layer(s) → vocabulary logits, and optionally a value head.
+ *
+ * Initialisation (from `seed`, with {@linkcode Rng}, independent of the backend): embedding
+ * N(0, 1) as PyTorch's `nn.Embedding`; each GRU layer as Keras's GRU — Glorot-uniform input
+ * weights, an orthogonal recurrent matrix per gate, zero biases; the output projection
+ * Glorot-uniform with zero bias (initial logits are small, so the first loss is ≈ log V); the
+ * value head orthogonal with gain 1, as CleanRL's critic output.
+ *
+ * `variables`, in this fixed order: the embedding `[V, E]`; per layer `wx [in, 3H]`, `wh [H, 3H]`,
+ * `bx [3H]`, `bh [3H]` (gate blocks r | z | n, PyTorch's formulation); the output `w [H, V]`,
+ * `b [V]`; then, with a value head, `w [H, 1]`, `b [1]`.
+ *
+ * @example Train one step and sample a completion
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { Adam, GruLanguageModel, Rng, setupBackend } from "@proximal/core";
+ * await setupBackend("wasm");
+ * const model = new GruLanguageModel(10, { embeddingSize: 8, hiddenSize: 16, seed: 1 });
+ * const adam = new Adam(model.variables, { learningRate: 1e-2 });
+ * // Learn <bos> 5 6 7 <eos>: inputs are the sequence, targets the sequence shifted by one.
+ * const { loss } = adam.step(() => {
+ *   const logProbs = model.sequenceLogProbs(
+ *     tf.tensor2d([[1, 5, 6, 7]], [1, 4], "int32"),
+ *     tf.tensor2d([[5, 6, 7, 2]], [1, 4], "int32"),
+ *     tf.ones([1, 4]),
+ *   );
+ *   return { loss: tf.neg(tf.mean(logProbs)) };
+ * });
+ * assert.ok(loss > 0);
+ * const { completions } = model.generate([Int32Array.from([1, 5])], {
+ *   maxNewTokens: 4,
+ *   rng: new Rng(0),
+ * });
+ * assert.ok(completions[0]!.length >= 1 && completions[0]!.length <= 4);
+ * model.dispose();
+ * ```
+ */
+export class GruLanguageModel {
+  /** Vocabulary size V. */
+  readonly vocabSize: number;
+  /** Embedding width E. */
+  readonly embeddingSize: number;
+  /** Hidden width H of each GRU layer. */
+  readonly hiddenSize: number;
+  /** Number of GRU layers. */
+  readonly layers: number;
+  /** Whether the model has a value head (and so returns values). */
+  readonly hasValueHead: boolean;
+  /** Token ids the model never predicts. */
+  readonly maskedTokens: readonly number[];
+  /** The trainable variables, in the fixed order given in the class notes. */
+  readonly variables: readonly Variable[];
+  readonly #seed: number;
+  readonly #embedding: tf.Variable<tf.Rank.R2>;
+  readonly #gru: GruLayer[];
+  readonly #wOut: tf.Variable<tf.Rank.R2>;
+  readonly #bOut: tf.Variable<tf.Rank.R1>;
+  readonly #wValue: tf.Variable<tf.Rank.R2> | null;
+  readonly #bValue: tf.Variable<tf.Rank.R1> | null;
+  /** −1e9 at masked ids, 0 elsewhere; null when nothing is masked. */
+  readonly #logitMask: tf.Tensor1D | null;
+
+  /**
+   * Builds and initialises the model.
+   *
+   * @param vocabSize The vocabulary size V ≥ 2 (ids 0 … V−1).
+   * @param options See {@linkcode GruLanguageModelOptions}.
+   */
+  constructor(vocabSize: number, options: GruLanguageModelOptions = {}) {
+    const o = { ...gruLanguageModelDefaults, ...options };
+    const whole = (name: string, value: number, min = 1) => {
+      if (!Number.isInteger(value) || value < min) {
+        throw new RangeError(
+          `GruLanguageModel's ${name} must be a whole number >= ${min}, got ${value}`,
+        );
+      }
+    };
+    whole("vocabSize", vocabSize, 2);
+    whole("embeddingSize", o.embeddingSize);
+    whole("hiddenSize", o.hiddenSize);
+    whole("layers", o.layers);
+    for (const id of o.maskedTokens) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new RangeError(
+          `Cannot mask token ${id}: ids must be whole numbers in [0, ${vocabSize})`,
+        );
+      }
+    }
+    if (o.maskedTokens.length >= vocabSize) {
+      throw new RangeError(`Cannot mask all ${vocabSize} tokens: the model must predict something`);
+    }
+    this.vocabSize = vocabSize;
+    this.embeddingSize = o.embeddingSize;
+    this.hiddenSize = o.hiddenSize;
+    this.layers = o.layers;
+    this.hasValueHead = o.valueHead;
+    this.maskedTokens = [...o.maskedTokens];
+    this.#seed = o.seed;
+
+    const V = vocabSize, E = o.embeddingSize, H = o.hiddenSize;
+    const rng = new Rng(o.seed);
+    const normal = () => rng.normal();
+    const glorot = (rows: number, cols: number) => {
+      const limit = Math.sqrt(6 / (rows + cols));
+      return Float32Array.from({ length: rows * cols }, () => rng.range(-limit, limit));
+    };
+    const prefix = `lm${nextId++}`;
+    const variable = <R extends tf.Rank>(values: tf.Tensor<R>, name: string) => {
+      const v = tf.variable(values, true, `${prefix}/${name}`) as tf.Variable<R>;
+      values.dispose(); // the variable keeps the data
+      return v;
+    };
+
+    this.#embedding = variable(
+      tf.tensor2d(Float32Array.from({ length: V * E }, normal), [V, E]),
+      "embedding",
+    );
+    this.#gru = Array.from({ length: o.layers }, (_, l) => {
+      const inSize = l === 0 ? E : H;
+      // One orthogonal H × H block per gate, side by side: [r | z | n].
+      const blocks = [0, 1, 2].map(() => orthogonal(H, H, { gain: 1, normal }));
+      const wh = new Float32Array(H * 3 * H);
+      for (let i = 0; i < H; i++) {
+        blocks.forEach((block, g) => wh.set(block.subarray(i * H, (i + 1) * H), i * 3 * H + g * H));
+      }
+      return {
+        wx: variable(tf.tensor2d(glorot(inSize, 3 * H), [inSize, 3 * H]), `gru${l}/wx`),
+        wh: variable(tf.tensor2d(wh, [H, 3 * H]), `gru${l}/wh`),
+        bx: variable(tf.zeros([3 * H]) as tf.Tensor1D, `gru${l}/bx`),
+        bh: variable(tf.zeros([3 * H]) as tf.Tensor1D, `gru${l}/bh`),
+      };
+    });
+    this.#wOut = variable(tf.tensor2d(glorot(H, V), [H, V]), "out/w");
+    this.#bOut = variable(tf.zeros([V]) as tf.Tensor1D, "out/b");
+    this.#wValue = o.valueHead
+      ? variable(tf.tensor2d(orthogonal(H, 1, { gain: 1, normal }), [H, 1]), "value/w")
+      : null;
+    this.#bValue = o.valueHead ? variable(tf.zeros([1]) as tf.Tensor1D, "value/b") : null;
+    if (this.maskedTokens.length > 0) {
+      const mask = new Float32Array(V);
+      for (const id of this.maskedTokens) mask[id] = MASKED_LOGIT;
+      this.#logitMask = tf.keep(tf.tensor1d(mask));
+    } else {
+      this.#logitMask = null;
+    }
+    this.variables = [
+      this.#embedding,
+      ...this.#gru.flatMap((l) => [l.wx, l.wh, l.bx, l.bh]),
+      this.#wOut,
+      this.#bOut,
+      ...(this.#wValue && this.#bValue ? [this.#wValue, this.#bValue] : []),
+    ];
+  }
+
+  /**
+   * Next-token logits at every position (teacher forcing), e.g. for a supervised loss.
+   *
+   * @param tokens `[B, T]` token ids (int32).
+   * @returns `[B, T, vocabSize]` logits; position t predicts token t + 1.
+   * @example Logits of a batch
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const logits = model.logits(tf.tensor2d([[1, 4, 5], [1, 6, 0]], [2, 3], "int32"));
+   * assert.deepEqual(logits.shape, [2, 3, 10]);
+   * logits.dispose();
+   * model.dispose();
+   * ```
+   */
+  logits(tokens: Tensor2D): Tensor {
+    const [B, T] = this.#checkTokens(tokens, "logits");
+    return tf.tidy(() => {
+      const top = this.#run(tokens).at(-1)!;
+      // Time-major [T·B, H] → batch-major, on the narrow hidden states rather than the logits.
+      const batchMajor = tf.reshape(
+        tf.transpose(tf.reshape(top, [T, B, this.hiddenSize]), [1, 0, 2]),
+        [B * T, this.hiddenSize],
+      ) as tf.Tensor2D;
+      return tf.reshape(this.#logitsOf(batchMajor), [B, T, this.vocabSize]);
+    });
+  }
+
+  /**
+   * The log-probability of each target token given the tokens up to its position (teacher
+   * forcing): `oneHot(target) · logSoftmax(logits)`, computed by one fused op whose gradient is
+   * `oneHot(target) − softmax(logits)` (no gather on the gradient path). `<pad>` targets, which
+   * the model never predicts, score about −1e9: mask them.
+   *
+   * @param tokens `[B, T]` input ids.
+   * @param targets `[B, T]` the ids to score; usually the inputs shifted left by one.
+   * @returns `[B, T]` log-probabilities.
+   * @example Score the tokens of a sequence
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const logProbs = model.tokenLogProbs(
+   *   tf.tensor2d([[1, 4, 5]], [1, 3], "int32"),
+   *   tf.tensor2d([[4, 5, 2]], [1, 3], "int32"),
+   * );
+   * assert.ok(Array.from(logProbs.dataSync()).every((x) => x < 0));
+   * logProbs.dispose();
+   * model.dispose();
+   * ```
+   */
+  tokenLogProbs(tokens: Tensor2D, targets: Tensor2D): Tensor2D {
+    const [B, T] = this.#checkTokens(tokens, "tokenLogProbs");
+    this.#checkSameShape(targets, tokens.shape, "tokenLogProbs", "targets");
+    return tf.tidy(() => {
+      const logProbs = this.#timeMajorLogProbs(tokens, targets);
+      return tf.transpose(tf.reshape(logProbs, [T, B])) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * Each sequence's summed log-probability of its targets over the positions where `mask` is 1:
+   * the quantity SFT maximises and DPO compares. The per-token terms are those of
+   * {@linkcode GruLanguageModel.tokenLogProbs}.
+   *
+   * @param tokens `[B, T]` input ids.
+   * @param targets `[B, T]` the ids to score; usually the inputs shifted left by one.
+   * @param mask `[B, T]` weights, 1 for positions that count and 0 for padding (float32).
+   * @returns `[B]` summed log-probabilities.
+   * @example A supervised loss
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const sums = model.sequenceLogProbs(
+   *   tf.tensor2d([[1, 4, 5], [1, 6, 2]], [2, 3], "int32"),
+   *   tf.tensor2d([[4, 5, 2], [6, 2, 0]], [2, 3], "int32"),
+   *   tf.tensor2d([[1, 1, 1], [1, 1, 0]]),
+   * );
+   * assert.deepEqual(sums.shape, [2]);
+   * sums.dispose();
+   * model.dispose();
+   * ```
+   */
+  sequenceLogProbs(tokens: Tensor2D, targets: Tensor2D, mask: Tensor2D): Tensor1D {
+    const [B, T] = this.#checkTokens(tokens, "sequenceLogProbs");
+    this.#checkSameShape(targets, tokens.shape, "sequenceLogProbs", "targets");
+    this.#checkSameShape(mask, tokens.shape, "sequenceLogProbs", "mask");
+    return tf.tidy(() => {
+      const logProbs = this.#timeMajorLogProbs(tokens, targets);
+      const weights = tf.reshape(tf.transpose(tf.cast(mask, "float32")), [T * B]);
+      return tf.sum(tf.reshape(tf.mul(logProbs, weights), [T, B]), 0) as tf.Tensor1D;
+    });
+  }
+
+  /**
+   * The logits (and value) of the token after each row's last real token, and the state there:
+   * a prefill for generation, and what {@linkcode LmPolicy.evaluate} trains through.
+   * Differentiable.
+   *
+   * @param tokens `[B, T]` ids, each row left-aligned and padded after `lengths[b]` tokens.
+   * @param options `lengths` (default: all T) and a starting `state` (default: zeros).
+   * @returns Logits `[B, V]`, value `[B]` and the state after each row's last real token.
+   * @example Logits after prompts of different lengths
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const { logits, value, state } = model.nextTokenLogits(
+   *   tf.tensor2d([[1, 4, 5], [1, 6, 0]], [2, 3], "int32"),
+   *   { lengths: Int32Array.from([3, 2]) },
+   * );
+   * assert.deepEqual(logits.shape, [2, 10]);
+   * assert.deepEqual(value?.shape, [2]);
+   * tf.dispose([logits, value!, ...state.hidden]);
+   * model.dispose();
+   * ```
+   */
+  nextTokenLogits(tokens: Tensor2D, options: NextTokenOptions = {}): LmStep {
+    const [B, T] = this.#checkTokens(tokens, "nextTokenLogits");
+    const lengths = options.lengths;
+    if (lengths) {
+      if (lengths.length !== B) {
+        throw new RangeError(
+          `nextTokenLogits needs one length per row: got ${lengths.length} for ${B} rows`,
+        );
+      }
+      lengths.forEach((n, b) => {
+        if (!Number.isInteger(n) || n < 1 || n > T) {
+          throw new RangeError(`Row ${b}'s length must be in [1, ${T}], got ${n}`);
+        }
+      });
+    }
+    if (options.state) this.#checkState(options.state, B, "nextTokenLogits");
+    return tidy(() => {
+      const perLayer = this.#run(tokens, options.state?.hidden);
+      const hidden = perLayer.map((hs) => this.#lastOf(hs, T, B, lengths));
+      return { ...this.#readout(hidden.at(-1)!), state: { hidden } };
+    });
+  }
+
+  /**
+   * Reads one more token per row from a state: one GRU step. The input state is not freed.
+   *
+   * @param tokens `B` token ids.
+   * @param state The state after the previous tokens (from {@linkcode GruLanguageModel.initState},
+   * {@linkcode GruLanguageModel.nextTokenLogits} or an earlier step).
+   * @returns The logits and value of the following token, and the new state.
+   * @example Step from an empty state
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const start = model.initState(2);
+   * const step = model.stepLogits(Int32Array.from([1, 1]), start);
+   * assert.deepEqual(step.logits.shape, [2, 10]);
+   * tf.dispose([step.logits, step.value!, ...step.state.hidden, ...start.hidden]);
+   * model.dispose();
+   * ```
+   */
+  stepLogits(tokens: Int32Array, state: GruState): LmStep {
+    this.#checkState(state, tokens.length, "stepLogits");
+    return tidy(() =>
+      this.nextTokenLogits(tf.tensor2d(tokens, [tokens.length, 1], "int32"), { state })
+    );
+  }
+
+  /**
+   * The logits and value of the next token at a state, without reading a token.
+   *
+   * @param state A state of B rows.
+   * @returns Logits `[B, V]` and value `[B]`.
+   * @example Next-token logits of the empty state
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const state = model.initState(1);
+   * const { logits, value } = model.readout(state);
+   * assert.deepEqual(logits.shape, [1, 10]);
+   * tf.dispose([logits, value!, ...state.hidden]);
+   * model.dispose();
+   * ```
+   */
+  readout(state: GruState): NextToken {
+    const batch = state.hidden[0]?.shape[0] ?? 0;
+    this.#checkState(state, batch, "readout");
+    return tidy(() => this.#readout(state.hidden.at(-1)!));
+  }
+
+  /**
+   * The state before any token: zeros.
+   *
+   * @param batch The number of rows.
+   * @returns A state the caller owns.
+   * @example A fresh state
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8, layers: 2 });
+   * const state = model.initState(3);
+   * assert.deepEqual(state.hidden.map((h) => h.shape), [[3, 8], [3, 8]]);
+   * tf.dispose(state.hidden);
+   * model.dispose();
+   * ```
+   */
+  initState(batch: number): GruState {
+    if (!Number.isInteger(batch) || batch < 1) {
+      throw new RangeError(`initState needs a whole number of rows >= 1, got ${batch}`);
+    }
+    return { hidden: this.#gru.map(() => tf.zeros([batch, this.hiddenSize]) as tf.Tensor2D) };
+  }
+
+  /**
+   * Continues each prompt, token by token, until it produces `eosId` or reaches `maxNewTokens`.
+   * Rows that finish drop out of the batch. With the cache, the prompts are read in one batched
+   * pass and each new token costs one GRU step; each step reads back only the newest logits.
+   *
+   * @param prompts Token ids of each prompt (≥ 1 token each, e.g. starting with `<bos>`).
+   * @param options See {@linkcode GenerateOptions}.
+   * @returns The completions and their tokens' log-probabilities.
+   * @example Sample two completions
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GruLanguageModel, Rng, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const { completions, logProbs } = model.generate(
+   *   [Int32Array.from([1, 4]), Int32Array.from([1])],
+   *   { maxNewTokens: 5, temperature: 0.8, topK: 3, rng: new Rng(7) },
+   * );
+   * assert.equal(completions.length, 2);
+   * assert.equal(logProbs[0]!.length, completions[0]!.length);
+   * model.dispose();
+   * ```
+   */
+  generate(prompts: readonly Int32Array[], options: GenerateOptions): Generation {
+    const maxNewTokens = options.maxNewTokens;
+    const temperature = options.temperature ?? 1;
+    const topK = options.topK ?? 0;
+    const eosId = options.eosId ?? 2;
+    const useCache = options.useCache ?? true;
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+      throw new RangeError(
+        `generate's maxNewTokens must be a whole number >= 1, got ${maxNewTokens}`,
+      );
+    }
+    if (!(temperature >= 0) || !Number.isFinite(temperature)) {
+      throw new RangeError(
+        `generate's temperature must be a finite number >= 0, got ${temperature}`,
+      );
+    }
+    if (!Number.isInteger(topK) || topK < 0) {
+      throw new RangeError(`generate's topK must be a whole number >= 0, got ${topK}`);
+    }
+    const greedy = temperature === 0;
+    if (!greedy && !options.rng) {
+      throw new Error("generate needs an rng unless temperature is 0 (greedy decoding)");
+    }
+    if (prompts.length === 0) throw new RangeError("generate needs at least one prompt");
+    prompts.forEach((prompt, i) => this.#checkIds(prompt, `Prompt ${i}`));
+    const sampling = { topK, rng: greedy ? undefined : options.rng };
+
+    const V = this.vocabSize;
+    const completions: number[][] = prompts.map(() => []);
+    const logProbs: number[][] = prompts.map(() => []);
+    let active = prompts.map((_, i) => i);
+    let step = this.#readPrefixes(active.map((i) => prompts[i]!));
+    for (let produced = 1;; produced++) {
+      // One read-back per token: the newest next-token distribution of the rows still generating.
+      const data = readProbs(step.logits, greedy ? 1 : temperature);
+      const continuing: number[] = [], kept: number[] = [];
+      active.forEach((row, j) => {
+        const { token, logProb } = sampleToken(data.subarray(j * V, (j + 1) * V), sampling);
+        completions[row]!.push(token);
+        logProbs[row]!.push(logProb);
+        if (token !== eosId) {
+          continuing.push(row);
+          kept.push(j);
+        }
+      });
+      if (continuing.length === 0 || produced >= maxNewTokens) break;
+      let next: LmStep;
+      if (useCache) {
+        const last = Int32Array.from(continuing, (row) => completions[row]!.at(-1)!);
+        next = tidy(() => {
+          let state = step.state;
+          if (kept.length < active.length) {
+            const rows = tf.tensor1d(kept, "int32");
+            state = { hidden: state.hidden.map((h) => tf.gather(h, rows) as tf.Tensor2D) };
+          }
+          return this.stepLogits(last, state);
+        });
+      } else {
+        next = this.#readPrefixes(
+          continuing.map((row) => Int32Array.from([...prompts[row]!, ...completions[row]!])),
+        );
+      }
+      disposeStep(step);
+      step = next;
+      active = continuing;
+    }
+    disposeStep(step);
+    return {
+      completions: completions.map((c) => Int32Array.from(c)),
+      logProbs: logProbs.map((l) => Float32Array.from(l)),
+    };
+  }
+
+  /**
+   * A new model with the same architecture and a copy of the weights, e.g. the frozen reference
+   * model of RLHF.
+   *
+   * @returns An independent copy; dispose it separately.
+   * @example Freeze a reference copy
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * await setupBackend("wasm");
+   * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
+   * const reference = model.clone();
+   * assert.deepEqual(reference.variables[0]!.dataSync(), model.variables[0]!.dataSync());
+   * reference.dispose();
+   * model.dispose();
+   * ```
+   */
+  clone(): GruLanguageModel {
+    const copy = new GruLanguageModel(this.vocabSize, {
+      embeddingSize: this.embeddingSize,
+      hiddenSize: this.hiddenSize,
+      layers: this.layers,
+      valueHead: this.hasValueHead,
+      maskedTokens: this.maskedTokens,
+      seed: this.#seed,
+    });
+    copy.variables.forEach((v, i) => v.assign(this.variables[i]!));
+    return copy;
+  }
+
+  /** Frees the variables. */
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+    this.#logitMask?.dispose();
+  }
+
+  // ── Internals. Every tensor below is created inside the caller's tf.tidy.
+
+  /** Runs every GRU layer over `tokens` [B, T]; returns each layer's [T·B, H] time-major states. */
+  #run(tokens: tf.Tensor2D, initial?: readonly tf.Tensor2D[]): tf.Tensor2D[] {
+    const B = tokens.shape[0];
+    let x = embed(this.#embedding, this.#timeMajorIds(tokens));
+    return this.#gru.map((layer, l) => {
+      const h0 = initial?.[l] ?? tf.zeros([B, this.hiddenSize]) as tf.Tensor2D;
+      x = gruSequence(dense(x, layer.wx, layer.bx), h0, layer.wh, layer.bh);
+      return x;
+    });
+  }
+
+  /** The ids of `tokens` [B, T] in time-major order, checked against the vocabulary. */
+  #timeMajorIds(tokens: tf.Tensor2D): Int32Array {
+    const [B, T] = tokens.shape, V = this.vocabSize;
+    const data = tokens.dataSync();
+    const ids = new Int32Array(T * B);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const id = data[b * T + t]!;
+        if (!Number.isInteger(id) || id < 0 || id >= V) {
+          throw new RangeError(
+            `Token ${id} at row ${b}, position ${t} is not an id in the vocabulary [0, ${V})`,
+          );
+        }
+        ids[t * B + b] = id;
+      }
+    }
+    return ids;
+  }
+
+  /** Each row's state after its last real token, from a layer's [T·B, H] time-major states. */
+  #lastOf(hs: tf.Tensor2D, T: number, B: number, lengths?: Int32Array): tf.Tensor2D {
+    if (T === 1) return hs;
+    if (!lengths || lengths.every((n) => n === T)) {
+      return tf.slice(hs, [(T - 1) * B, 0], [B, this.hiddenSize]);
+    }
+    // A one-hot mask over time picks each row's position; a mask (not a gather) keeps the
+    // gradient on ops that have fast WASM kernels.
+    const pick = new Float32Array(T * B);
+    lengths.forEach((n, b) => pick[(n - 1) * B + b] = 1);
+    const picked = tf.mul(hs, tf.tensor2d(pick, [T * B, 1]));
+    const summed = sumRows(tf.reshape(picked, [T, B * this.hiddenSize]));
+    return tf.reshape(summed, [B, this.hiddenSize]);
+  }
+
+  /** Logits of hidden states [N, H] → [N, V], masked ids pinned to −1e9. */
+  #logitsOf(hidden: tf.Tensor2D): tf.Tensor2D {
+    return dense(hidden, this.#wOut, this.#outBias());
+  }
+
+  #outBias(): tf.Tensor1D {
+    return this.#logitMask ? tf.add(this.#bOut, this.#logitMask) : this.#bOut;
+  }
+
+  #readout(top: tf.Tensor2D): NextToken {
+    const logits = this.#logitsOf(top);
+    if (!this.#wValue || !this.#bValue) return { logits };
+    const value = tf.reshape(dense(top, this.#wValue, this.#bValue), [-1]) as tf.Tensor1D;
+    return { logits, value };
+  }
+
+  /** log p(target | prefix) for every position, [T·B] time-major. */
+  #timeMajorLogProbs(tokens: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor1D {
+    const [B, T] = tokens.shape;
+    const ids = tf.reshape(tf.transpose(tf.cast(targets, "int32")), [T * B]) as tf.Tensor1D;
+    return targetLogProbs(this.#run(tokens).at(-1)!, this.#wOut, this.#outBias(), ids);
+  }
+
+  /** Reads padded prefixes from the zero state: the prefill of generation. */
+  #readPrefixes(sequences: readonly Int32Array[]): LmStep {
+    const T = Math.max(...sequences.map((s) => s.length));
+    const padded = new Int32Array(sequences.length * T);
+    sequences.forEach((s, b) => padded.set(s, b * T));
+    const lengths = Int32Array.from(sequences, (s) => s.length);
+    return tidy(() =>
+      this.nextTokenLogits(tf.tensor2d(padded, [sequences.length, T], "int32"), { lengths })
+    );
+  }
+
+  #checkTokens(tokens: tf.Tensor, method: string): [number, number] {
+    if (tokens.rank !== 2 || tokens.size === 0) {
+      throw new RangeError(
+        `${method} needs tokens of shape [batch, time], got [${tokens.shape.join(", ")}]`,
+      );
+    }
+    return tokens.shape as [number, number];
+  }
+
+  #checkSameShape(tensor: tf.Tensor, shape: number[], method: string, name: string): void {
+    if (tensor.shape.join() !== shape.join()) {
+      throw new RangeError(
+        `${method} needs ${name} shaped like the tokens [${shape.join(", ")}], got [${
+          tensor.shape.join(", ")
+        }]`,
+      );
+    }
+  }
+
+  #checkState(state: GruState, batch: number, method: string): void {
+    const ok = state.hidden.length === this.layers &&
+      state.hidden.every((h) => h.shape[0] === batch && h.shape[1] === this.hiddenSize);
+    if (!ok) {
+      throw new RangeError(
+        `${method} needs a state of ${this.layers} [${batch}, ${this.hiddenSize}] tensors, got ${
+          state.hidden.map((h) => `[${h.shape.join(", ")}]`).join(", ") || "none"
+        }`,
+      );
+    }
+  }
+
+  #checkIds(ids: Int32Array, what: string): void {
+    if (ids.length === 0) throw new RangeError(`${what} is empty: it needs at least one token`);
+    for (const id of ids) {
+      if (id < 0 || id >= this.vocabSize) {
+        throw new RangeError(
+          `${what} has token ${id}, outside the vocabulary [0, ${this.vocabSize})`,
+        );
+      }
+    }
+  }
+}
+
+/** `tf.tidy` for results typed as interfaces (tfjs's typing wants an index signature). */
+function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as () => tf.TensorContainer) as T;
+}
+
+/** softmax(logits / temperature), read back. */
+function readProbs(logits: tf.Tensor2D, temperature: number): Float32Array {
+  const probs = tf.tidy(() => tf.softmax(temperature === 1 ? logits : tf.div(logits, temperature)));
+  const data = probs.dataSync() as Float32Array;
+  probs.dispose();
+  return data;
+}
+
+function disposeStep(step: LmStep): void {
+  tf.dispose([step.logits, ...(step.value ? [step.value] : []), ...step.state.hidden]);
+}
