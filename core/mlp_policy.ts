@@ -91,15 +91,22 @@ export class MlpPolicy implements Policy {
       });
     };
     const suffix = `_${nextId++}`;
-    this.#actor = build(this.#actionSize, 0.01, `actor${suffix}`);
-    this.#critic = build(1, 1, `critic${suffix}`);
-    this.#logStd = actionSpace.kind === "box"
-      ? tf.variable(
-        tf.fill([actionSpace.size], options.initialLogStd ?? 0),
-        true,
-        `logstd${suffix}`,
-      ) as tf.Variable<tf.Rank.R1>
-      : null;
+    // tidy frees the initial-value tensors; variables outlive it.
+    let actor: Layer[] = [], critic: Layer[] = [], logStd: tf.Variable<tf.Rank.R1> | null = null;
+    tf.tidy(() => {
+      actor = build(this.#actionSize, 0.01, `actor${suffix}`);
+      critic = build(1, 1, `critic${suffix}`);
+      if (actionSpace.kind === "box") {
+        logStd = tf.variable(
+          tf.fill([actionSpace.size], options.initialLogStd ?? 0),
+          true,
+          `logstd${suffix}`,
+        ) as tf.Variable<tf.Rank.R1>;
+      }
+    });
+    this.#actor = actor;
+    this.#critic = critic;
+    this.#logStd = logStd;
     this.variables = [
       ...this.#actor.flatMap((l) => [l.w, l.b]),
       ...this.#critic.flatMap((l) => [l.w, l.b]),

@@ -150,3 +150,11 @@ Deno.test("orthogonal initialisation gives orthogonal hidden weights with gain â
   }
   policy.dispose();
 });
+
+Deno.test("building and disposing an MLP policy leaves no tensors behind", () => {
+  const before = tf.memory().numTensors;
+  const space = new Box({ low: -1, high: 1, shape: [3] });
+  new MlpPolicy(space, new Discrete(2), { seed: 1 }).dispose();
+  new MlpPolicy(space, new Box({ low: -1, high: 1, shape: [2] }), { seed: 1 }).dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
