@@ -11,7 +11,7 @@
  * | 0–3   | zero padding to a multiple of 4 bytes                                    |
  * | …     | float32 data; a tensor's `offset` is in bytes from here, `length` in values |
  */
-import { writeFileAtomic } from "./_atomic_write.ts";
+import { readFileChecked, writeFileAtomic } from "./_io.ts";
 import type { Checkpoint, SavedTensor } from "./trainer.ts";
 
 /** Options of {@linkcode decodeCheckpoint}. */
@@ -188,17 +188,7 @@ export async function writeCheckpoint(path: string, checkpoint: Checkpoint): Pro
  * ```
  */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new Error(`Cannot read checkpoint ${path}: ${detail}`, { cause: error });
-  }
+  const bytes = await readFileChecked(path, `Cannot read checkpoint ${path}`);
   return decodeCheckpoint(bytes, { source: path });
 }
 

@@ -8,7 +8,7 @@
  * are skipped, keys other than the three are ignored, and a file without a single pair is an
  * error. Writing is atomic: a temporary file in the same directory, then one rename.
  */
-import { writeFileAtomic } from "./_atomic_write.ts";
+import { readFileChecked, writeFileAtomic } from "./_io.ts";
 
 /** One judgement: `chosen` was preferred to `rejected` as a continuation of `prompt`. */
 export interface PreferencePair {
@@ -49,17 +49,7 @@ const FIELDS = ["prompt", "chosen", "rejected"] as const;
  * ```
  */
 export async function readPreferencePairs(path: string): Promise<PreferencePair[]> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new Error(`Cannot read pairs file ${path}: ${detail}`, { cause: error });
-  }
+  const bytes = await readFileChecked(path, `Cannot read pairs file ${path}`);
   return parsePreferencePairs(decodeUtf8(bytes, path), { source: path });
 }
 
