@@ -17,3 +17,4 @@
 export * from "./function_reward.ts";
 export * from "./vader_judge.ts";
 export * from "./rollout_rewards.ts";
+export * from "./text_metrics.ts";
