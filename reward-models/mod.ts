@@ -18,3 +18,4 @@ export * from "./function_reward.ts";
 export * from "./vader_judge.ts";
 export * from "./rollout_rewards.ts";
 export * from "./text_metrics.ts";
+export * from "./label_pairs.ts";
