@@ -19,3 +19,4 @@ export * from "./vader_judge.ts";
 export * from "./rollout_rewards.ts";
 export * from "./text_metrics.ts";
 export * from "./label_pairs.ts";
+export * from "./bradley_terry.ts";
