@@ -18,4 +18,5 @@
  */
 export * from "./dpo.ts";
 export * from "./ppo.ts";
+export * from "./sft.ts";
 export * from "./kl_penalty.ts";
