@@ -1,7 +1,10 @@
 /**
- * Reward sources for proximal's RLHF loop. Here now: {@linkcode functionReward}, which turns any
- * scoring function (a judge) into a `RewardSource` and guards against non-finite scores. The
- * Bradley–Terry reward model trained on preference pairs joins it with the RLHF loop.
+ * Reward sources for proximal's RLHF loop: {@linkcode functionReward} turns any scoring function
+ * (a judge) into a `RewardSource`; {@linkcode vaderJudge} is the VADER sentiment judge;
+ * {@linkcode BradleyTerryRewardModel} is a reward model trained on preference pairs. Around them:
+ * {@linkcode labelPairs} (judge-labelled pairs with Bradley–Terry noise), the rollout processors
+ * {@linkcode scoreEpisodes} and {@linkcode whitenRewards}, and the evaluation measures
+ * {@linkcode winRate} and {@linkcode distinctN}.
  *
  * @example Score completions with a judge function
  * ```ts
