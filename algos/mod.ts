@@ -1,6 +1,8 @@
 /**
  * proximal's training algorithms, each readable top to bottom in one file: PPO (clipped
- * surrogate, GAE, CleanRL's defaults and implementation details).
+ * surrogate, GAE, CleanRL's defaults and implementation details), SFT of a language model, and
+ * DPO (sigmoid, IPO and hinge losses against a frozen reference); plus `klPenalty`, the RLHF KL
+ * leash as a rollout processor for PPO.
  *
  * @example Train PPO on CartPole-v1
  * ```ts
