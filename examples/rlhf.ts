@@ -65,7 +65,7 @@ const outDir = values.out;
 const PROMPT_WORDS = 3; // a sentence's first three words are its prompt
 const MAX_NEW_TOKENS = 16;
 const SFT_EPOCHS = quick ? 1 : 6;
-const PAIR_PROMPTS = quick ? 200 : 1200;
+const PAIR_PROMPTS = quick ? 200 : 2440; // every training prompt
 const SAMPLES_PER_PROMPT = 4;
 const LABEL_TEMPERATURE = 0.2; // Bradley–Terry noise of the "human" labels
 const RM_EPOCHS = quick ? 1 : 4;
@@ -288,7 +288,7 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
         scoreEpisodes(rewardModel),
         klPenalty(
           reference,
-          new AdaptiveKlController({ initKlCoef: 0.1, target: 4, horizon: 10_000 }),
+          new AdaptiveKlController({ initKlCoef: 0.3, target: 3, horizon: 1_000 }),
         ),
       ],
     },
