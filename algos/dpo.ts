@@ -17,11 +17,13 @@ import {
   type GruLanguageModel,
   type IterationReport,
   LmPolicy,
+  loadVariables,
   PAD_ID,
   type PreferencePair,
   Rng,
   type RngState,
   type SavedTensor,
+  saveVariables,
   type Scalar,
   type Tensor,
   type Tensor1D,
@@ -709,10 +711,7 @@ export class DpoTrainer implements Trainer {
    * ```
    */
   save(): Promise<Checkpoint> {
-    const tensors: Record<string, SavedTensor> = {};
-    this.model.variables.forEach((v, i) => {
-      tensors[`policy/${i}`] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
-    });
+    const tensors = saveVariables(this.model.variables, "policy");
     const adam = this.#adam.getState();
     tensors["adam/m"] = adam.m;
     tensors["adam/v"] = adam.v;
@@ -899,8 +898,8 @@ export class DpoTrainer implements Trainer {
     new Rng(0).setState(rngState); // throws on a malformed state before anything changes
     this.#adam.setState({ t: adamT as number, m: m!, v: v! });
     this.#rng.setState(rngState);
-    assignWeights(vars, tensors, "policy");
-    if (this.#reference) assignWeights(this.#reference.variables, tensors, "reference");
+    loadVariables(vars, tensors, "policy");
+    if (this.#reference) loadVariables(this.#reference.variables, tensors, "reference");
     for (const [data, chosen, rejected] of references) {
       data.reference = { chosen: chosen.slice(), rejected: rejected.slice() };
     }
@@ -1176,18 +1175,6 @@ function checkSavedWeights(
   if (tensors[`${prefix}/${vars.length}`]) {
     fail(`the checkpoint's ${prefix} model has more tensors than this one`);
   }
-}
-
-/** Assigns the checked `prefix/i` tensors to `vars`. */
-function assignWeights(
-  vars: readonly tf.Variable[],
-  tensors: Record<string, SavedTensor>,
-  prefix: string,
-): void {
-  vars.forEach((variable, i) => {
-    const saved = tensors[`${prefix}/${i}`]!;
-    tf.tidy(() => variable.assign(tf.tensor(saved.data, saved.shape, "float32")));
-  });
 }
 
 function isCount(x: unknown): x is number {

@@ -15,6 +15,7 @@ import {
   type Checkpoint,
   defineAlgo,
   type IterationReport,
+  loadVariables,
   MlpPolicy,
   type Policy,
   Rng,
@@ -22,7 +23,7 @@ import {
   type Rollout,
   type RolloutEpisode,
   type RolloutProcessor,
-  type SavedTensor,
+  saveVariables,
   type Scalar,
   type Tensor1D,
   type Trainer,
@@ -621,10 +622,7 @@ export class Ppo implements Trainer {
    * ```
    */
   save(): Promise<Checkpoint> {
-    const tensors: Record<string, SavedTensor> = {};
-    this.policy.variables.forEach((v, i) => {
-      tensors[`policy/${i}`] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
-    });
+    const tensors = saveVariables(this.policy.variables, "policy");
     const adam = this.#adam.getState();
     tensors["adam/m"] = adam.m;
     tensors["adam/v"] = adam.v;
@@ -686,10 +684,7 @@ export class Ppo implements Trainer {
       );
     }
     this.#adam.setState({ t: adamT, m, v });
-    vars.forEach((variable, i) => {
-      const saved = tensors[`policy/${i}`]!;
-      tf.tidy(() => variable.assign(tf.tensor(saved.data, saved.shape, "float32")));
-    });
+    loadVariables(vars, tensors, "policy");
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#observations = this.envs.setState(meta.envs as VectorEnvState).slice();
     this.#step = step;

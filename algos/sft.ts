@@ -18,9 +18,10 @@ import {
   GruLanguageModel,
   type IterationReport,
   LmPolicy,
+  loadVariables,
   Rng,
   type RngState,
-  type SavedTensor,
+  saveVariables,
   type Scalar,
   type Trainer,
 } from "@proximal/core";
@@ -518,10 +519,7 @@ export class SftTrainer implements Trainer {
    * ```
    */
   save(): Promise<Checkpoint> {
-    const tensors: Record<string, SavedTensor> = {};
-    this.model.variables.forEach((v, i) => {
-      tensors[`model/${i}`] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
-    });
+    const tensors = saveVariables(this.model.variables, "model");
     const adam = this.#adam.getState();
     tensors["adam/m"] = adam.m;
     tensors["adam/v"] = adam.v;
@@ -597,10 +595,7 @@ export class SftTrainer implements Trainer {
     }
     this.#adam.setState({ t: adamT as number, m: m!, v: v! });
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
-    vars.forEach((variable, i) => {
-      const saved = tensors[`model/${i}`]!;
-      tf.tidy(() => variable.assign(tf.tensor(saved.data, saved.shape, "float32")));
-    });
+    loadVariables(vars, tensors, "model");
     this.#epoch = epoch as number;
     this.#step = step as number;
   }

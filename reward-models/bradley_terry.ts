@@ -31,12 +31,13 @@ import {
   type Checkpoint,
   EOS_ID,
   GruLanguageModel,
+  loadVariables,
   PAD_ID,
   type PreferencePair,
   type RewardSource,
   Rng,
   type RngState,
-  type SavedTensor,
+  saveVariables,
   type Scalar,
   type ScoreRequest,
   type Tensor1D,
@@ -565,10 +566,7 @@ export class BradleyTerryRewardModel implements RewardSource {
    * ```
    */
   save(): Promise<Checkpoint> {
-    const tensors: Record<string, SavedTensor> = {};
-    this.model.variables.forEach((v, i) => {
-      tensors[`model/${i}`] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
-    });
+    const tensors = saveVariables(this.model.variables, "model");
     const adam = this.#adam.getState();
     tensors["adam/m"] = adam.m;
     tensors["adam/v"] = adam.v;
@@ -657,10 +655,7 @@ export class BradleyTerryRewardModel implements RewardSource {
       fail("its epoch, step or adamT is not a count");
     }
     this.#adam.setState({ t: adamT as number, m: m!, v: v! });
-    vars.forEach((variable, i) => {
-      const saved = tensors[`model/${i}`]!;
-      tf.tidy(() => variable.assign(tf.tensor(saved.data, saved.shape, "float32")));
-    });
+    loadVariables(vars, tensors, "model");
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#epoch = epoch as number;
     this.#step = step as number;
