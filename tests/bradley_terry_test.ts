@@ -19,18 +19,9 @@ import {
   bradleyTerryLoss,
   BradleyTerryRewardModel,
 } from "@proximal/reward-models";
+import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i]! - expected[i]!) <= tol,
-      `element ${i}: ${actual[i]} is not within ${tol} of ${expected[i]}`,
-    );
-  }
-}
 
 /** log(1 + eˣ) in float64, independently of the module's helper. */
 const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));

@@ -5,18 +5,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { DPO_METRIC_NAMES, dpoLoss, type DpoLossOptions, sequenceLogProbs } from "@proximal/algos";
 import { Adam, setupBackend } from "@proximal/core";
+import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
-
-function close(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i]! - expected[i]!) <= tol,
-      `element ${i}: ${actual[i]} is not within ${tol} of ${expected[i]}`,
-    );
-  }
-}
 
 // The 2-pair batch every test below uses, with β = 0.5:
 //   pair 1: π_c = −10, π_r = −14, ref_c = −12, ref_r = −13

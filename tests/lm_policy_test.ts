@@ -15,18 +15,9 @@ import {
   Rng,
   setupBackend,
 } from "@proximal/core";
+import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i]! - expected[i]!) <= tol,
-      `element ${i}: ${actual[i]} is not within ${tol} of ${expected[i]}`,
-    );
-  }
-}
 
 /** Rows of token ids, left-aligned and padded with <pad> = 0 to `contextLength`. */
 function observe(contexts: readonly number[][], contextLength: number): Float32Array {

@@ -4,18 +4,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { computeGae, ppoLoss } from "@proximal/algos";
 import { Adam, Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
+import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
-
-function close(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i]! - expected[i]!) <= tol,
-      `element ${i}: ${actual[i]} is not within ${tol} of ${expected[i]}`,
-    );
-  }
-}
 
 Deno.test("GAE matches hand-worked advantages across an episode end, for two interleaved envs", () => {
   // γ = 0.9, λ = 0.8, T = 3, time-major layout [t0e0, t0e1, t1e0, t1e1, t2e0, t2e1].
