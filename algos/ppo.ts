@@ -711,7 +711,7 @@ export class Ppo implements Trainer {
  * import { setupBackend } from "@proximal/core";
  * import { CartPole } from "@proximal/envs";
  * await setupBackend("wasm");
- * const trainer = ppo.create(ppo.defaults, {
+ * const trainer = await ppo.create(ppo.defaults, {
  *   makeEnv: () => new CartPole(),
  *   numEnvs: 4,
  *   seed: 1,

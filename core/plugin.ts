@@ -55,6 +55,12 @@ export interface PluginBase<K extends string, O extends PluginOptions> {
 export interface EnvPlugin<O extends PluginOptions = PluginOptions> extends PluginBase<"env", O> {
   /** Makes one env copy with the given (complete) options. */
   create(options: O): Env;
+  /**
+   * Algorithms made for this env, which `--algo NAME` finds before the registry's of the same
+   * name: a text env brings PPO wired to a language-model policy, SFT, reward-model training and
+   * DPO. Default none.
+   */
+  readonly algos?: readonly AlgoPlugin[];
 }
 
 /** What an algorithm plugin receives besides its own options. */
@@ -69,6 +75,10 @@ export interface AlgoContext {
   totalTimesteps: number;
   /** The env's name, for error messages; default `"env"`. */
   envName?: string;
+  /** The env plugin's complete options, for algorithms that read them (a text env's prompt length). */
+  envOptions?: Readonly<PluginOptions>;
+  /** The run's output directory, for artefacts beside the checkpoints (a pairs file). */
+  outDir?: string;
 }
 
 /**
@@ -82,8 +92,8 @@ export interface AlgoContext {
  * ```
  */
 export interface AlgoPlugin<O extends PluginOptions = PluginOptions> extends PluginBase<"algo", O> {
-  /** Builds a trainer from options and the run's context. */
-  create(options: O, context: AlgoContext): Trainer;
+  /** Builds a trainer from options and the run's context (asynchronously when it loads files). */
+  create(options: O, context: AlgoContext): Trainer | Promise<Trainer>;
 }
 
 /**
@@ -163,7 +173,11 @@ export type PluginDefinition<K extends string, D extends PluginOptions, T> = {
  * ```
  */
 export function defineEnv<D extends PluginOptions>(
-  plugin: PluginDefinition<"env", D, { create(options: WidenOptions<D>): Env }>,
+  plugin: PluginDefinition<
+    "env",
+    D,
+    { create(options: WidenOptions<D>): Env; readonly algos?: readonly AlgoPlugin[] }
+  >,
 ): EnvPlugin<WidenOptions<D>> {
   return plugin as unknown as EnvPlugin<WidenOptions<D>>;
 }
@@ -185,7 +199,7 @@ export function defineAlgo<D extends PluginOptions>(
   plugin: PluginDefinition<
     "algo",
     D,
-    { create(options: WidenOptions<D>, context: AlgoContext): Trainer }
+    { create(options: WidenOptions<D>, context: AlgoContext): Trainer | Promise<Trainer> }
   >,
 ): AlgoPlugin<WidenOptions<D>> {
   return plugin as unknown as AlgoPlugin<WidenOptions<D>>;

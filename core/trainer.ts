@@ -68,6 +68,11 @@ export interface Trainer {
   readonly done: boolean;
   /** The metric names `iterate` may report, in a stable order (for CSV headers). */
   readonly metricNames: readonly string[];
+  /**
+   * Optional: the fraction of training done, for trainers whose length is not the env-step budget
+   * (SFT, DPO and reward models run epochs); progress displays use it instead of the step count.
+   */
+  readonly progress?: number;
   /** The policy being trained. */
   readonly policy: Policy;
   /** Runs one iteration (for PPO: a rollout and an update). */
@@ -76,6 +81,27 @@ export interface Trainer {
   save(): Promise<Checkpoint>;
   /** Resumes from a checkpoint made by `save` of a trainer built with the same options. */
   restore(checkpoint: Checkpoint): Promise<void>;
+  /**
+   * Optional: an evaluation of its own, for trainers whose env's rewards alone say little (a text
+   * env scored by a judge); the CLI runs deterministic episodes with `evaluatePolicy` otherwise.
+   */
+  finalEvaluation?(options: TrainerEvaluateOptions): Promise<TrainerEvaluation>;
   /** Frees tensors and envs. */
   dispose(): void;
+}
+
+/** Options of {@linkcode Trainer.finalEvaluation}. */
+export interface TrainerEvaluateOptions {
+  /** How many episodes (or prompts, or pairs) to evaluate on, at most. */
+  episodes: number;
+}
+
+/** What {@linkcode Trainer.finalEvaluation} reports. */
+export interface TrainerEvaluation {
+  /** Headline figures, e.g. `winRate`, `klPerSequence`. */
+  metrics: Record<string, number>;
+  /** Lines for a person to read (samples, intervals). */
+  summary: string[];
+  /** Anything else worth keeping in `eval.json`. */
+  details?: Record<string, unknown>;
 }

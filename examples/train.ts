@@ -100,7 +100,9 @@ async function main(args: string[]): Promise<void> {
   const envRef = typeof first.env === "string" ? first.env : resumed?.config.env ?? "cartpole";
   const algoRef = typeof first.algo === "string" ? first.algo : resumed?.config.algo ?? "ppo";
   const envPlugin = await resolvePlugin(builtins, "env", envRef).catch(asUsageError);
-  const algoPlugin = await resolvePlugin(builtins, "algo", algoRef).catch(asUsageError);
+  // An env may bring algorithms of its own (text-preference: sft, reward-model, ppo, dpo).
+  const algoPlugin = envPlugin.algos?.find((a) => a.name === algoRef) ??
+    await resolvePlugin(builtins, "algo", algoRef).catch(asUsageError);
 
   if (first.help) {
     console.log(helpText(envPlugin, algoPlugin));
@@ -179,16 +181,19 @@ async function main(args: string[]): Promise<void> {
     : `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`;
 
   await setupBackend(backend as BackendName);
+  await Deno.mkdir(outDir, { recursive: true });
   const envName = envPlugin.name;
   const makeEnv = () => envPlugin.create(config.envOptions);
   let trainer;
   try {
-    trainer = algoPlugin.create(config.algoOptions, {
+    trainer = await algoPlugin.create(config.algoOptions, {
       makeEnv,
       numEnvs: config.numEnvs,
       seed: config.seed,
       totalTimesteps: config.totalTimesteps,
       envName,
+      envOptions: config.envOptions,
+      outDir,
     });
   } catch (e) {
     // Bad option values and envs that fail their first reset surface here, before any training.
@@ -202,7 +207,6 @@ async function main(args: string[]): Promise<void> {
     console.log(`Resumed from ${resumed.path} at step ${trainer.step.toLocaleString("en-US")}`);
   }
 
-  await Deno.mkdir(outDir, { recursive: true });
   await Deno.writeTextFile(
     `${outDir}/config.json`,
     JSON.stringify(
@@ -236,7 +240,7 @@ async function main(args: string[]): Promise<void> {
   );
   const trainStart = performance.now();
   const recent: number[] = [];
-  let stopReason = "step budget reached";
+  let stopReason = trainer.progress === undefined ? "step budget reached" : "training finished";
   let lastCheckpoint = Math.floor(trainer.step / Math.max(1, checkpointEvery));
   while (!trainer.done) {
     const report = await trainer.iterate();
@@ -246,7 +250,7 @@ async function main(args: string[]): Promise<void> {
     }
     const rolling = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN;
     await log.write(report.step, (performance.now() - trainStart) / 1000, report.metrics);
-    progress.update(report.step, report.metrics["charts/SPS"] ?? 0, rolling);
+    progress.update(report, { rolling, fraction: trainer.progress });
     if (checkpointEvery > 0 && Math.floor(report.step / checkpointEvery) > lastCheckpoint) {
       lastCheckpoint = Math.floor(report.step / checkpointEvery);
       await save({ keep: true });
@@ -273,7 +277,28 @@ async function main(args: string[]): Promise<void> {
     } s of training; checkpoint ${saved}`,
   );
 
-  if (evalEpisodes > 0 && !interrupted) {
+  if (evalEpisodes > 0 && !interrupted && trainer.finalEvaluation) {
+    const evalStart = performance.now();
+    const { metrics, summary, details } = await trainer.finalEvaluation({ episodes: evalEpisodes });
+    const sinceStart = (performance.now() - startedAt) / 1000;
+    await Deno.writeTextFile(
+      `${outDir}/eval.json`,
+      JSON.stringify(
+        {
+          ...metrics,
+          details: details ?? {},
+          envSteps: trainer.step,
+          trainSeconds,
+          evalSeconds: (performance.now() - evalStart) / 1000,
+          secondsSinceStart: sinceStart,
+        },
+        null,
+        2,
+      ),
+    );
+    console.log(`Evaluation (${sinceStart.toFixed(1)} s since start):`);
+    for (const line of summary) console.log(`  ${line}`);
+  } else if (evalEpisodes > 0 && !interrupted) {
     const evalStart = performance.now();
     const result = evaluatePolicy(makeEnv, trainer.policy, {
       episodes: evalEpisodes,
@@ -358,13 +383,29 @@ class Progress {
     this.#total = total;
   }
 
-  update(step: number, sps: number, rolling: number): void {
-    const fraction = step / this.#total;
-    const line = `step ${step.toLocaleString("en-US")}/${this.#total.toLocaleString("en-US")} (${
-      Math.floor(100 * fraction)
-    }%)  ${Math.round(sps).toLocaleString("en-US")} SPS  return ${
-      Number.isNaN(rolling) ? "–" : rolling.toFixed(1)
-    } (last ${RETURN_WINDOW})`;
+  update(
+    report: { step: number; metrics: Record<string, number> },
+    options: { rolling: number; fraction: number | undefined },
+  ): void {
+    const { step, metrics } = report;
+    const fraction = options.fraction ?? step / this.#total;
+    const sps = metrics["charts/SPS"];
+    // Text envs pay their reward through a reward source, not the env: show that instead.
+    const reward = metrics["env/reward_mean"];
+    const line = [
+      options.fraction === undefined
+        ? `step ${step.toLocaleString("en-US")}/${this.#total.toLocaleString("en-US")}`
+        : `step ${step.toLocaleString("en-US")}`,
+      `(${Math.floor(100 * fraction)}%)`,
+      sps === undefined ? "" : ` ${Math.round(sps).toLocaleString("en-US")} SPS`,
+      reward !== undefined
+        ? ` reward ${reward.toFixed(3)}`
+        : options.fraction === undefined
+        ? ` return ${
+          Number.isNaN(options.rolling) ? "–" : options.rolling.toFixed(1)
+        } (last ${RETURN_WINDOW})`
+        : "",
+    ].join(" ").replace(/ +$/, "");
     const now = performance.now();
     if (this.#tty) {
       if (now - this.#lastPrint < 100) return;
@@ -396,6 +437,9 @@ function helpText(env: EnvPlugin, algo: AlgoPlugin): string {
   for (const kind of kinds) {
     const names = [...builtins.values()].filter((p) => p.kind === kind).map((p) => p.name);
     lines.push(`Built-in ${kind} plugins: ${names.join(", ")}`);
+  }
+  if (env.algos?.length) {
+    lines.push(`Algorithms of env ${env.name}: ${env.algos.map((a) => a.name).join(", ")}`);
   }
   lines.push(
     "",

@@ -1,0 +1,601 @@
+/**
+ * The `text-preference` env plugin and the four RLHF stages it brings to `deno task train`:
+ *
+ *   deno task train --env text-preference --algo sft          --out runs/sft
+ *   deno task train --env text-preference --algo reward-model --model runs/sft --out runs/rm
+ *   deno task train --env text-preference --algo ppo --model runs/sft --reward runs/rm --out runs/ppo
+ *   deno task train --env text-preference --algo dpo --model runs/sft --pairs runs/rm/pairs.jsonl
+ *
+ * Each stage is a thin plugin over the library's trainers (SftTrainer, BradleyTerryRewardModel,
+ * Ppo with an LmPolicy and rollout processors, DpoTrainer): it loads the model and pairs the flags
+ * name, and its checkpoint carries the tokenizer, so the next stage can load it. Without
+ * `--pairs`, reward-model and DPO training sample pairs from `--model` and let VADER label them
+ * (written to `<out>/pairs.jsonl`, TRL's format).
+ */
+import {
+  AdaptiveKlController,
+  type AlgoContext,
+  type Checkpoint,
+  createRegistry,
+  defineAlgo,
+  defineEnv,
+  defineReward,
+  FixedKlController,
+  type GruLanguageModel,
+  type IterationReport,
+  LmPolicy,
+  type PreferencePair,
+  readCheckpoint,
+  readPreferencePairs,
+  resolveOptions,
+  resolvePlugin,
+  type RewardSource,
+  Rng,
+  type RolloutProcessor,
+  type Trainer,
+  type TrainerEvaluation,
+  writePreferencePairs,
+} from "@proximal/core";
+import { splitHoldout, TextPreferenceEnv } from "@proximal/envs";
+import {
+  DpoTrainer,
+  klPenalty,
+  Ppo,
+  ppoDefaults,
+  SftTrainer,
+  tokenizePairs,
+} from "@proximal/algos";
+import {
+  BradleyTerryRewardModel,
+  labelPairs,
+  scoreEpisodes,
+  vaderJudge,
+  whitenRewards,
+} from "@proximal/reward-models";
+import {
+  describeEvaluation,
+  evaluateCompletions,
+  judgeWinRate,
+  lmMeta,
+  loadLanguageModel,
+  preloadCorpus,
+  sampleCompletions,
+  sentimentTask,
+  type Task,
+  type TaskOptions,
+} from "./_text_eval.ts";
+
+await preloadCorpus();
+
+// ──────────────────────────────── Shared pieces ────────────────────────────────
+
+function taskOf(context: AlgoContext): Task {
+  return sentimentTask({ ...textPreferenceDefaults, ...context.envOptions } as TaskOptions);
+}
+
+/** Pairs from `--pairs FILE`, or sampled from the model and labelled by VADER. */
+async function preferencePairs(
+  options: { pairs: string; samplesPerPrompt: number; labelTemperature: number },
+  model: GruLanguageModel,
+  context: AlgoContext & { task: Task },
+): Promise<{ pairs: PreferencePair[]; source: string }> {
+  if (options.pairs !== "") {
+    const pairs = await readPreferencePairs(options.pairs);
+    if (pairs.length < 2) {
+      throw new RangeError(
+        `${options.pairs} holds ${pairs.length} pair(s): training needs at least 2 (one held out)`,
+      );
+    }
+    return { pairs, source: options.pairs };
+  }
+  const { task, seed } = context;
+  const rng = new Rng(seed);
+  const prompts = task.trainPrompts.map((p) => p.prompt);
+  const repeated = prompts.flatMap((p) => new Array<string>(options.samplesPerPrompt).fill(p));
+  const completions = sampleCompletions(model, task, { prompts: repeated, rng });
+  const items = prompts.map((prompt, i) => ({
+    prompt,
+    completions: completions.slice(
+      i * options.samplesPerPrompt,
+      (i + 1) * options.samplesPerPrompt,
+    ),
+  }));
+  const { pairs } = await labelPairs(items, vaderJudge(), {
+    temperature: options.labelTemperature,
+    seed,
+  });
+  const source = `${context.outDir ?? "."}/pairs.jsonl`;
+  await writePreferencePairs(source, pairs);
+  console.log(`Labelled ${pairs.length} pairs with VADER → ${source}`);
+  return { pairs, source };
+}
+
+/**
+ * A stage's trainer: the library's trainer, whose checkpoints also carry the tokenizer and the
+ * model's shape, and an evaluation of the tuned model against the one it started from.
+ */
+class TextStage implements Trainer {
+  readonly #inner: Trainer;
+  readonly #task: Task;
+  readonly #model: () => GruLanguageModel;
+  readonly #prefix: string;
+  readonly #reference: GruLanguageModel | undefined;
+  readonly #seed: number;
+  readonly #epochs: (() => number) | undefined;
+
+  constructor(
+    inner: Trainer,
+    options: {
+      task: Task;
+      model: () => GruLanguageModel;
+      prefix: string;
+      reference?: GruLanguageModel;
+      seed: number;
+      /** The fraction of epochs done, for trainers that run epochs. */
+      epochs?: () => number;
+    },
+  ) {
+    this.#epochs = options.epochs;
+    this.#inner = inner;
+    this.#task = options.task;
+    this.#model = options.model;
+    this.#prefix = options.prefix;
+    this.#reference = options.reference;
+    this.#seed = options.seed;
+  }
+  get algo(): string {
+    return this.#inner.algo;
+  }
+  get step(): number {
+    return this.#inner.step;
+  }
+  get done(): boolean {
+    return this.#inner.done;
+  }
+  get metricNames(): readonly string[] {
+    return this.#inner.metricNames;
+  }
+  get policy(): Trainer["policy"] {
+    return this.#inner.policy;
+  }
+  get progress(): number | undefined {
+    return this.#epochs ? this.#epochs() : undefined;
+  }
+  iterate(): Promise<IterationReport> {
+    return this.#inner.iterate();
+  }
+  async save(): Promise<Checkpoint> {
+    const checkpoint = await this.#inner.save();
+    checkpoint.meta.lm = lmMeta(this.#model(), this.#task.tokenizer, this.#prefix);
+    return checkpoint;
+  }
+  restore(checkpoint: Checkpoint): Promise<void> {
+    return this.#inner.restore(checkpoint);
+  }
+  finalEvaluation(options: { episodes: number }): Promise<TrainerEvaluation> {
+    const prompts = this.#task.evalPrompts.slice(0, options.episodes).map((p) => p.prompt);
+    const model = this.#model();
+    const tuned = evaluateCompletions(model, this.#reference ?? model, {
+      task: this.#task,
+      prompts,
+      seed: this.#seed + 7,
+    });
+    const metrics: Record<string, number> = {
+      prompts: prompts.length,
+      meanJudgeScore: tuned.meanJudgeScore,
+      distinct2: tuned.distinct2,
+      unknownTokenRate: tuned.unknownTokenRate,
+    };
+    const summary: string[] = [];
+    const details: Record<string, unknown> = { samples: tuned.samples };
+    if (this.#reference) {
+      const before = evaluateCompletions(this.#reference, this.#reference, {
+        task: this.#task,
+        prompts,
+        seed: this.#seed + 7,
+      });
+      const win = judgeWinRate(tuned, before, this.#seed);
+      Object.assign(metrics, {
+        winRateOverReference: win.rate,
+        winRateLow: win.interval[0],
+        winRateHigh: win.interval[1],
+        klToReferencePerSequence: tuned.klToReferencePerSequence,
+        referenceDistinct2: before.distinct2,
+        referenceUnknownTokenRate: before.unknownTokenRate,
+      });
+      details.referenceSamples = before.samples;
+      summary.push(
+        `${prompts.length} held-out prompts`,
+        describeEvaluation("reference", before),
+        describeEvaluation("tuned", tuned, win),
+        "before → after:",
+        ...before.samples.map((s, i) => `  ${s}  →  ${tuned.samples[i]}`),
+      );
+    } else {
+      summary.push(
+        `${prompts.length} held-out prompts`,
+        describeEvaluation("model", tuned),
+        ...tuned.samples.map((s) => `  ${s}`),
+      );
+    }
+    return Promise.resolve({ metrics, summary, details });
+  }
+  dispose(): void {
+    this.#inner.dispose();
+    this.#reference?.dispose();
+  }
+}
+
+// ──────────────────────────────── The env ────────────────────────────────
+
+/** The defaults of the text-preference env plugin (the task's definition). */
+const textPreferenceDefaults = {
+  promptWords: 3,
+  maxNewTokens: 16,
+  holdoutFraction: 0.1,
+  splitSeed: 1,
+  minCount: 2,
+};
+
+// ──────────────────────────────── SFT ────────────────────────────────
+
+const sftStage = defineAlgo({
+  kind: "algo",
+  name: "sft",
+  description:
+    "Supervised fine-tuning: a GRU language model learns the corpus's training sentences",
+  defaults: {
+    learningRate: 3e-3,
+    batchSize: 32,
+    epochs: 6,
+    embeddingSize: 64,
+    hiddenSize: 128,
+    layers: 1,
+  },
+  help: {
+    learningRate: "Adam step size",
+    batchSize: "sentences per gradient step",
+    epochs: "passes over the sentences",
+    embeddingSize: "token embedding width",
+    hiddenSize: "GRU width",
+    layers: "GRU layers",
+  },
+  create: (options, context) => {
+    const task = taskOf(context);
+    const encode = (text: string) => task.tokenizer.encode(text);
+    const sft = new SftTrainer(
+      {
+        train: task.train.map((s) => encode(s.text)).filter((ids) => ids.length > 0),
+        holdout: task.holdout.map((s) => encode(s.text)).filter((ids) => ids.length > 0),
+        vocabSize: task.tokenizer.vocabSize,
+      },
+      { ...options, seed: context.seed },
+    );
+    return new TextStage(sft, {
+      task,
+      model: () => sft.model,
+      prefix: "model",
+      seed: context.seed,
+      epochs: () => sft.epoch / sft.options.epochs,
+    });
+  },
+});
+
+// ──────────────────────────────── Reward model ────────────────────────────────
+
+const pairOptions = {
+  model: "",
+  pairs: "",
+  samplesPerPrompt: 4,
+  labelTemperature: 0.2,
+};
+const pairHelp = {
+  model: "checkpoint (file or run directory) of the model to start from, e.g. runs/sft",
+  pairs: "JSONL file of {prompt, chosen, rejected} rows (default: sample and label with VADER)",
+  samplesPerPrompt: "completions sampled per prompt when labelling pairs",
+  labelTemperature: "Bradley-Terry temperature of the sampled labels' noise",
+};
+
+/** A reward model trained epoch by epoch, as a Trainer. */
+class RewardModelStage implements Trainer {
+  readonly algo = "reward-model";
+  readonly metricNames: readonly string[];
+  readonly policy: LmPolicy;
+  #step = 0;
+  constructor(
+    readonly rewardModel: BradleyTerryRewardModel,
+    readonly split: { train: PreferencePair[]; holdout: PreferencePair[] },
+    readonly task: Task,
+  ) {
+    this.policy = new LmPolicy(rewardModel.model, { contextLength: task.contextLength });
+    this.metricNames = Object.keys(
+      rewardModel.evaluate(split.holdout.slice(0, 1)),
+    ).map((k) => `eval/${k}`);
+  }
+  get step(): number {
+    return this.#step;
+  }
+  get done(): boolean {
+    return this.rewardModel.done;
+  }
+  get progress(): number {
+    return this.rewardModel.epoch / this.rewardModel.options.epochs;
+  }
+  async iterate(): Promise<IterationReport> {
+    const { metrics } = await this.rewardModel.trainEpoch(this.split.train, {
+      holdout: this.split.holdout,
+    });
+    this.#step += this.split.train.length;
+    return { step: this.#step, metrics, episodes: [] };
+  }
+  async save(): Promise<Checkpoint> {
+    const checkpoint = await this.rewardModel.save();
+    checkpoint.meta.lm = lmMeta(this.rewardModel.model, this.task.tokenizer, "model");
+    checkpoint.meta.stageStep = this.#step;
+    return checkpoint;
+  }
+  async restore(checkpoint: Checkpoint): Promise<void> {
+    await this.rewardModel.restore(checkpoint);
+    this.#step = Number(checkpoint.meta.stageStep ?? 0);
+  }
+  finalEvaluation(): Promise<TrainerEvaluation> {
+    // A check the judge cannot influence: held-out human-labelled sentences, positive preferred.
+    const positives = this.task.holdout.filter((s) => s.label === 1);
+    const negatives = this.task.holdout.filter((s) => s.label === 0);
+    const humanPairs = positives.slice(0, negatives.length).map((p, i) => ({
+      prompt: "",
+      chosen: p.text,
+      rejected: negatives[i]!.text,
+    }));
+    const heldOut = this.rewardModel.accuracy(this.split.holdout);
+    const human = this.rewardModel.accuracy(humanPairs);
+    return Promise.resolve({
+      metrics: {
+        heldOutAccuracy: heldOut,
+        humanPairAccuracy: human,
+        humanPairs: humanPairs.length,
+      },
+      summary: [
+        `accuracy on ${this.split.holdout.length} held-out pairs: ${(heldOut * 100).toFixed(1)} %`,
+        `accuracy on ${humanPairs.length} human-labelled sentence pairs: ${
+          (human * 100).toFixed(1)
+        } %`,
+      ],
+    });
+  }
+  dispose(): void {
+    this.rewardModel.dispose();
+  }
+}
+
+const rewardModelStage = defineAlgo({
+  kind: "algo",
+  name: "reward-model",
+  description: "A Bradley-Terry reward model trained on preference pairs, initialised from --model",
+  defaults: { ...pairOptions, learningRate: 1e-3, batchSize: 32, epochs: 4 },
+  help: {
+    ...pairHelp,
+    learningRate: "Adam step size",
+    batchSize: "pairs per gradient step",
+    epochs: "passes over the pairs",
+  },
+  create: async (options, context) => {
+    const task = taskOf(context);
+    const { model } = await loadLanguageModel(options.model, task.tokenizer);
+    try {
+      const { pairs } = await preferencePairs(options, model, { ...context, task });
+      const rewardModel = new BradleyTerryRewardModel({ tokenizer: task.tokenizer, model }, {
+        learningRate: options.learningRate,
+        batchSize: options.batchSize,
+        epochs: options.epochs,
+        seed: context.seed,
+      });
+      return new RewardModelStage(
+        rewardModel,
+        splitHoldout(pairs, { fraction: 0.1, seed: context.seed }),
+        task,
+      );
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  },
+});
+
+// ──────────────────────────────── PPO ────────────────────────────────
+
+const vader = defineReward({
+  kind: "reward",
+  name: "vader",
+  description: "The VADER sentiment judge (compound score of prompt + completion)",
+  defaults: {},
+  create: () => vaderJudge(),
+});
+
+/** `vader`, a reward model's checkpoint (file or run directory), or a reward plugin module. */
+async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
+  if (ref === "vader") return vaderJudge();
+  const isCheckpoint = ref.endsWith(".ckpt") ||
+    (await Deno.stat(`${ref.replace(/\/$/, "")}/latest.ckpt`).then(() => true, () => false));
+  if (isCheckpoint) {
+    const source = ref.endsWith(".ckpt") ? ref : `${ref.replace(/\/$/, "")}/latest.ckpt`;
+    const checkpoint = await readCheckpoint(source);
+    const rewardModel = BradleyTerryRewardModel.fromCheckpoint(
+      { meta: checkpoint.meta.trainer as Record<string, unknown>, tensors: checkpoint.tensors },
+      { source },
+    );
+    if (rewardModel.tokenizer.fingerprint !== task.tokenizer.fingerprint) {
+      rewardModel.dispose();
+      throw new Error(
+        `Vocabulary mismatch: reward model ${source} was trained with vocabulary ${rewardModel.tokenizer.fingerprint}, the task's tokenizer has ${task.tokenizer.fingerprint}`,
+      );
+    }
+    return rewardModel;
+  }
+  const plugin = await resolvePlugin(createRegistry([vader]), "reward", ref);
+  return await plugin.create(resolveOptions(plugin, {}));
+}
+
+const { hiddenSize: _h, hiddenLayers: _l, ...ppoShared } = ppoDefaults;
+
+const ppoStage = defineAlgo({
+  kind: "algo",
+  name: "ppo",
+  description:
+    "PPO on a language-model policy from --model, scored by --reward, with a KL leash to --model",
+  defaults: {
+    ...ppoShared,
+    learningRate: 3e-4,
+    numSteps: 16,
+    gamma: 1,
+    entCoef: 0,
+    maxGradNorm: 1,
+    model: "",
+    reward: "vader",
+    klCoef: 0.3,
+    klTarget: 3,
+    klHorizon: 1000,
+    whiten: false,
+  },
+  help: {
+    model: "checkpoint (file or run directory) of the SFT model: the policy and its reference",
+    reward: "vader, a reward model's checkpoint (e.g. runs/rm), or a reward plugin module",
+    klCoef: "initial coefficient of the per-token KL penalty to the reference",
+    klTarget: "KL per sequence the adaptive coefficient steers to (0 = fixed coefficient)",
+    klHorizon: "adaptive KL controller's horizon (TRL's)",
+    whiten: "divide each rollout's rewards by their standard deviation",
+  },
+  create: async (options, context) => {
+    const { model, reward, klCoef, klTarget, klHorizon, whiten, ...ppoOptions } = options;
+    const task = taskOf(context);
+    const source = await rewardSource(reward, task);
+    const { model: policyModel } = await loadLanguageModel(model, task.tokenizer);
+    const reference = policyModel.clone();
+    const processors: RolloutProcessor[] = [
+      scoreEpisodes(source),
+      ...(whiten ? [whitenRewards()] : []),
+      klPenalty(
+        new LmPolicy(reference.clone(), { contextLength: task.contextLength }),
+        klTarget > 0
+          ? new AdaptiveKlController({
+            initKlCoef: klCoef,
+            target: klTarget,
+            horizon: klHorizon,
+          })
+          : new FixedKlController(klCoef),
+      ),
+    ];
+    const prompts = task.trainPrompts.map((p) => task.promptIds(p.prompt));
+    const policy = new LmPolicy(policyModel, { contextLength: task.contextLength });
+    const ppo = new Ppo({
+      makeEnv: () =>
+        new TextPreferenceEnv({
+          prompts,
+          vocabSize: task.tokenizer.vocabSize,
+          maxNewTokens: task.maxNewTokens,
+          contextLength: task.contextLength,
+          decode: task.decode,
+        }),
+      numEnvs: context.numEnvs,
+      seed: context.seed,
+      totalTimesteps: context.totalTimesteps,
+      envName: context.envName ?? "text-preference",
+      policy,
+      processors,
+    }, ppoOptions);
+    return new TextStage(ppo, {
+      task,
+      model: () => policy.model,
+      prefix: "policy",
+      reference,
+      seed: context.seed,
+    });
+  },
+});
+
+// ──────────────────────────────── DPO ────────────────────────────────
+
+const dpoStage = defineAlgo({
+  kind: "algo",
+  name: "dpo",
+  description: "Direct Preference Optimization on pairs, against the frozen --model",
+  defaults: {
+    ...pairOptions,
+    beta: 0.1,
+    lossType: "sigmoid",
+    labelSmoothing: 0,
+    learningRate: 5e-4,
+    batchSize: 16,
+    epochs: 3,
+    precomputeReferenceLogProbs: true,
+  },
+  help: {
+    ...pairHelp,
+    beta: "strength of the implicit KL leash",
+    lossType: "sigmoid (DPO), ipo or hinge",
+    labelSmoothing: "assumed label-noise rate (conservative DPO)",
+    learningRate: "Adam step size",
+    batchSize: "pairs per gradient step",
+    epochs: "passes over the pairs",
+    precomputeReferenceLogProbs: "compute the reference's log-probs once and free it",
+  },
+  create: async (options, context) => {
+    const { model: modelPath, pairs: _p, samplesPerPrompt: _s, labelTemperature: _t, ...dpo } =
+      options;
+    const task = taskOf(context);
+    const { model } = await loadLanguageModel(modelPath, task.tokenizer);
+    try {
+      const { pairs } = await preferencePairs(options, model, { ...context, task });
+      const split = splitHoldout(pairs, { fraction: 0.1, seed: context.seed });
+      const reference = model.clone();
+      const trainer = new DpoTrainer(model, tokenizePairs(split.train, task.tokenizer), {
+        ...dpo,
+        lossType: dpo.lossType as "sigmoid",
+        holdout: tokenizePairs(split.holdout, task.tokenizer),
+        seed: context.seed,
+      });
+      return new TextStage(trainer, {
+        task,
+        model: () => trainer.model,
+        prefix: "policy",
+        reference,
+        seed: context.seed,
+        epochs: () => trainer.epoch / trainer.options.epochs,
+      });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  },
+});
+
+/**
+ * The text-preference env: a prompt (a sentence's first words) and the tokens generated so far;
+ * an action is the next token; the episode ends at `<eos>` or `maxNewTokens`. It brings the
+ * RLHF stages as its algorithms.
+ */
+export const textPreference = defineEnv({
+  kind: "env",
+  name: "text-preference",
+  description:
+    "Write a sentence's continuation token by token (UCI sentiment corpus); brings sft, reward-model, ppo, dpo",
+  defaults: textPreferenceDefaults,
+  help: {
+    promptWords: "words of a sentence that form its prompt",
+    maxNewTokens: "longest completion, in tokens",
+    holdoutFraction: "share of the corpus held out for evaluation",
+    splitSeed: "seed of the held-out split (fixed, so every stage shares the tokenizer)",
+    minCount: "occurrences a word needs to enter the vocabulary",
+  },
+  algos: [sftStage, rewardModelStage, ppoStage, dpoStage],
+  create: (options) => {
+    const task = sentimentTask(options);
+    return new TextPreferenceEnv({
+      prompts: task.trainPrompts.map((p) => task.promptIds(p.prompt)),
+      vocabSize: task.tokenizer.vocabSize,
+      maxNewTokens: task.maxNewTokens,
+      contextLength: task.contextLength,
+      decode: task.decode,
+    });
+  },
+});

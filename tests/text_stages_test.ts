@@ -1,0 +1,237 @@
+/**
+ * The RLHF stages from the command line (`deno task train --env text-preference --algo …`), as a
+ * user runs them: each stage's checkpoint feeds the next, and bad input gets a one-line error
+ * naming what and where. Models are tiny so the chain runs in about a minute.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const STACK_LINE = /\n\s+at /;
+const TINY_LM = ["--embedding-size", "16", "--hidden-size", "32"];
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function train(args: string[]): Promise<Run> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "examples/train.ts", "--env", "text-preference", ...args],
+    cwd: ROOT,
+    env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+function assertOk(run: Run, what: string): void {
+  assert.equal(run.code, 0, `${what} failed:\n${run.stdout}\n${run.stderr}`);
+}
+
+function assertFails(run: Run, message: RegExp): void {
+  assert.notEqual(run.code, 0, `expected a failure:\n${run.stdout}`);
+  assert.match(run.stderr, message);
+  assert.doesNotMatch(run.stderr, STACK_LINE);
+}
+
+async function readJson(path: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(path));
+}
+
+Deno.test("text-preference stages chain through checkpoints: sft → reward-model → ppo, dpo", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "proximal_text_stages_" });
+  try {
+    await t.step("sft writes a checkpoint, metrics and an evaluation with samples", async () => {
+      const run = await train([
+        "--algo",
+        "sft",
+        "--epochs",
+        "1",
+        ...TINY_LM,
+        "--eval-episodes",
+        "32",
+        "--out",
+        `${dir}/sft`,
+      ]);
+      assertOk(run, "sft");
+      await Deno.stat(`${dir}/sft/latest.ckpt`);
+      const rows = (await Deno.readTextFile(`${dir}/sft/metrics.jsonl`)).trim().split("\n");
+      assert.ok(Number.isFinite(JSON.parse(rows.at(-1)!)["eval/perplexity"]));
+      const evaluation = await readJson(`${dir}/sft/eval.json`);
+      assert.equal(evaluation.prompts, 32);
+      assert.equal((evaluation.details as { samples: string[] }).samples.length, 5);
+    });
+
+    await t.step(
+      "reward-model labels pairs with the judge and reports held-out accuracy",
+      async () => {
+        const run = await train([
+          "--algo",
+          "reward-model",
+          "--model",
+          `${dir}/sft`,
+          "--epochs",
+          "1",
+          "--samples-per-prompt",
+          "2",
+          "--eval-episodes",
+          "1",
+          "--out",
+          `${dir}/rm`,
+        ]);
+        assertOk(run, "reward-model");
+        const pairs = (await Deno.readTextFile(`${dir}/rm/pairs.jsonl`)).trim().split("\n");
+        assert.ok(pairs.length > 500, `${pairs.length} pairs`);
+        assert.deepEqual(Object.keys(JSON.parse(pairs[0]!)), ["prompt", "chosen", "rejected"]);
+        const evaluation = await readJson(`${dir}/rm/eval.json`);
+        assert.ok(
+          (evaluation.heldOutAccuracy as number) >= 0 &&
+            (evaluation.heldOutAccuracy as number) <= 1,
+        );
+        assert.ok((evaluation.humanPairs as number) > 100);
+      },
+    );
+
+    await t.step("ppo tunes the SFT model against the reward model with a KL leash", async () => {
+      const run = await train([
+        "--algo",
+        "ppo",
+        "--model",
+        `${dir}/sft`,
+        "--reward",
+        `${dir}/rm`,
+        "--num-envs",
+        "8",
+        "--total-timesteps",
+        "256",
+        "--eval-episodes",
+        "16",
+        "--out",
+        `${dir}/ppo`,
+      ]);
+      assertOk(run, "ppo");
+      const last = JSON.parse(
+        (await Deno.readTextFile(`${dir}/ppo/metrics.jsonl`)).trim().split("\n").at(-1)!,
+      );
+      assert.ok(Number.isFinite(last["env/reward_mean"]));
+      assert.ok(Number.isFinite(last["objective/kl"]));
+      const evaluation = await readJson(`${dir}/ppo/eval.json`);
+      for (const key of ["winRateOverReference", "klToReferencePerSequence", "distinct2"]) {
+        assert.ok(Number.isFinite(evaluation[key]), key);
+      }
+      assert.match(run.stdout, /before → after:/);
+    });
+
+    await t.step("dpo trains on the same pairs file and resumes from its checkpoint", async () => {
+      const args = [
+        "--algo",
+        "dpo",
+        "--model",
+        `${dir}/sft`,
+        "--pairs",
+        `${dir}/rm/pairs.jsonl`,
+        "--epochs",
+        "1",
+        "--eval-episodes",
+        "0",
+        "--out",
+        `${dir}/dpo`,
+      ];
+      assertOk(await train(args), "dpo");
+      const evaluationFree = await train([
+        "--resume",
+        `${dir}/dpo`,
+        "--model",
+        `${dir}/sft`,
+        "--pairs",
+        `${dir}/rm/pairs.jsonl`,
+        "--epochs",
+        "2",
+        "--eval-episodes",
+        "0",
+      ]);
+      assertOk(evaluationFree, "dpo resume");
+      assert.match(evaluationFree.stdout, /Resumed from .*latest\.ckpt at step [1-9]/);
+    });
+
+    await t.step(
+      "a vocabulary mismatch between the checkpoint and the tokenizer is refused",
+      async () => {
+        const run = await train([
+          "--algo",
+          "ppo",
+          "--model",
+          `${dir}/sft`,
+          "--min-count",
+          "3",
+          "--total-timesteps",
+          "64",
+        ]);
+        assertFails(
+          run,
+          /^error: .*Vocabulary mismatch: checkpoint .*sft\/latest\.ckpt was trained with vocabulary/m,
+        );
+      },
+    );
+
+    await t.step("a reward source that returns NaN stops PPO with its name", async () => {
+      const run = await train([
+        "--algo",
+        "ppo",
+        "--model",
+        `${dir}/sft`,
+        "--reward",
+        "./tests/fixtures/nan_reward_plugin.ts",
+        "--num-envs",
+        "8",
+        "--total-timesteps",
+        "256",
+        "--eval-episodes",
+        "0",
+        "--out",
+        `${dir}/nan`,
+      ]);
+      assertFails(
+        run,
+        /^error: Reward source "nan-judge" returned NaN for completion .*scores must be finite numbers/m,
+      );
+    });
+
+    await t.step("a malformed pairs file is named with its line", async () => {
+      const path = `${dir}/bad.jsonl`;
+      await Deno.writeTextFile(
+        path,
+        `{"prompt":"a","chosen":"good","rejected":"bad"}\n{"prompt":"a","chosen":"good"}\n`,
+      );
+      const run = await train(["--algo", "dpo", "--model", `${dir}/sft`, "--pairs", path]);
+      assertFails(
+        run,
+        new RegExp(
+          `^error: .*Invalid pairs file ${path.replace(/[.]/g, "\\.")} line 2: "rejected"`,
+          "m",
+        ),
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("text-preference: an empty prompt set and a missing --model are one-line errors", async () => {
+  assertFails(
+    await train(["--algo", "sft", "--prompt-words", "200", "--epochs", "1"]),
+    /^error: .*The text-preference prompt set is empty: no training sentence has more than 200 words/m,
+  );
+  assertFails(
+    await train(["--algo", "ppo", "--total-timesteps", "64"]),
+    /^error: .*No model given: pass --model/m,
+  );
+});
