@@ -748,6 +748,24 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     hiddenLayers: "number of hidden layers",
     adamEpsilon: "Adam epsilon",
   },
+  presets: {
+    cleanrl: {
+      description: "CleanRL's ppo.py defaults for classic control (the plain defaults)",
+      options: {},
+      numEnvs: 4,
+    },
+    fast: {
+      description:
+        "tuned for wall time to solve CartPole-v1 on 2 cores (bench/sweep.ts; README: Fast preset)",
+      options: {
+        numSteps: 32,
+        numMinibatches: 1,
+        updateEpochs: 5,
+        learningRate: 2e-3,
+      },
+      numEnvs: 8,
+    },
+  },
   create: (options, context) => new Ppo(context, options),
 });
 

@@ -94,6 +94,18 @@ export interface AlgoContext {
 export interface AlgoPlugin<O extends PluginOptions = PluginOptions> extends PluginBase<"algo", O> {
   /** Builds a trainer from options and the run's context (asynchronously when it loads files). */
   create(options: O, context: AlgoContext): Trainer | Promise<Trainer>;
+  /** Named sets of hyperparameters (`--preset NAME`), applied before explicit flags; default none. */
+  readonly presets?: Readonly<Record<string, AlgoPreset<O>>>;
+}
+
+/** A named set of hyperparameters of an algorithm plugin, chosen with `--preset NAME`. */
+export interface AlgoPreset<O extends PluginOptions = PluginOptions> {
+  /** One line for `--help`: what the preset is for and where its values come from. */
+  readonly description: string;
+  /** The options it sets; the others keep their defaults. */
+  readonly options: Readonly<Partial<O>>;
+  /** The number of env copies it was tuned with, used unless `--num-envs` is given. */
+  readonly numEnvs?: number;
 }
 
 /**
@@ -199,7 +211,10 @@ export function defineAlgo<D extends PluginOptions>(
   plugin: PluginDefinition<
     "algo",
     D,
-    { create(options: WidenOptions<D>, context: AlgoContext): Trainer | Promise<Trainer> }
+    {
+      create(options: WidenOptions<D>, context: AlgoContext): Trainer | Promise<Trainer>;
+      readonly presets?: Readonly<Record<string, AlgoPreset<WidenOptions<D>>>>;
+    }
   >,
 ): AlgoPlugin<WidenOptions<D>> {
   return plugin as unknown as AlgoPlugin<WidenOptions<D>>;

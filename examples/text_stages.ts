@@ -104,6 +104,7 @@ async function preferencePairs(
     temperature: options.labelTemperature,
     seed,
   });
+  await Deno.mkdir(context.outDir ?? ".", { recursive: true });
   const source = `${context.outDir ?? "."}/pairs.jsonl`;
   await writePreferencePairs(source, pairs);
   console.log(`Labelled ${pairs.length} pairs with VADER → ${source}`);

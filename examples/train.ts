@@ -47,6 +47,7 @@ const TOP_LEVEL = {
     help: "env steps between checkpoints (0 = only at the end)",
   },
   backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
+  preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
 } as const;
 
 const RETURN_WINDOW = 20;
@@ -62,7 +63,6 @@ interface RunConfig {
 }
 
 async function main(args: string[]): Promise<void> {
-  const startedAt = performance.now();
   // Pass 1: only the flags that decide which plugins (and so which further flags) exist.
   const first = parseArgs({
     args,
@@ -145,16 +145,30 @@ async function main(args: string[]): Promise<void> {
   for (const [flag, kind] of pluginFlags) {
     if (values[flag] !== undefined) given[kind][toCamelCase(flag)] = values[flag];
   }
+  const presetName = typeof values.preset === "string" ? values.preset : "";
+  const preset = presetName === "" ? undefined : algoPlugin.presets?.[presetName];
+  if (presetName !== "" && !preset) {
+    const names = Object.keys(algoPlugin.presets ?? {});
+    throw new UsageError(
+      `Unknown --preset "${presetName}" for algo ${algoPlugin.name}: ${
+        names.length > 0 ? `choose ${names.join(", ")}` : "it has no presets"
+      }`,
+    );
+  }
   const config: RunConfig = {
     env: envRef,
     algo: algoRef,
     envOptions: resolveOptionsOrExit(envPlugin, { ...resumed?.config.envOptions, ...given.env }),
     algoOptions: resolveOptionsOrExit(algoPlugin, {
       ...resumed?.config.algoOptions,
+      ...preset?.options,
       ...given.algo,
     }),
     seed: intFlag(values, "seed", { min: -(2 ** 31), fallback: resumed?.config.seed }),
-    numEnvs: intFlag(values, "num-envs", { min: 1, fallback: resumed?.config.numEnvs }),
+    numEnvs: intFlag(values, "num-envs", {
+      min: 1,
+      fallback: resumed?.config.numEnvs ?? preset?.numEnvs,
+    }),
     totalTimesteps: intFlag(values, "total-timesteps", {
       min: 1,
       fallback: resumed?.config.totalTimesteps,
@@ -181,7 +195,6 @@ async function main(args: string[]): Promise<void> {
     : `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`;
 
   await setupBackend(backend as BackendName);
-  await Deno.mkdir(outDir, { recursive: true });
   const envName = envPlugin.name;
   const makeEnv = () => envPlugin.create(config.envOptions);
   let trainer;
@@ -207,6 +220,7 @@ async function main(args: string[]): Promise<void> {
     console.log(`Resumed from ${resumed.path} at step ${trainer.step.toLocaleString("en-US")}`);
   }
 
+  await Deno.mkdir(outDir, { recursive: true });
   await Deno.writeTextFile(
     `${outDir}/config.json`,
     JSON.stringify(
@@ -280,7 +294,8 @@ async function main(args: string[]): Promise<void> {
   if (evalEpisodes > 0 && !interrupted && trainer.finalEvaluation) {
     const evalStart = performance.now();
     const { metrics, summary, details } = await trainer.finalEvaluation({ episodes: evalEpisodes });
-    const sinceStart = (performance.now() - startedAt) / 1000;
+    // Deno's performance clock starts with the process, so this includes loading tfjs.
+    const sinceStart = performance.now() / 1000;
     await Deno.writeTextFile(
       `${outDir}/eval.json`,
       JSON.stringify(
@@ -304,7 +319,8 @@ async function main(args: string[]): Promise<void> {
       episodes: evalEpisodes,
       name: envName,
     });
-    const sinceStart = (performance.now() - startedAt) / 1000;
+    // Deno's performance clock starts with the process, so this includes loading tfjs.
+    const sinceStart = performance.now() / 1000;
     await Deno.writeTextFile(
       `${outDir}/eval.json`,
       JSON.stringify(
@@ -437,6 +453,14 @@ function helpText(env: EnvPlugin, algo: AlgoPlugin): string {
   for (const kind of kinds) {
     const names = [...builtins.values()].filter((p) => p.kind === kind).map((p) => p.name);
     lines.push(`Built-in ${kind} plugins: ${names.join(", ")}`);
+  }
+  for (const [name, preset] of Object.entries(algo.presets ?? {})) {
+    const set = Object.entries(preset.options).map(([k, v]) => `--${toKebabCase(k)} ${v}`);
+    if (preset.numEnvs !== undefined) set.unshift(`--num-envs ${preset.numEnvs}`);
+    lines.push(
+      `Preset ${algo.name} --preset ${name}: ${preset.description}`,
+      `  = ${set.join(" ")}`,
+    );
   }
   if (env.algos?.length) {
     lines.push(`Algorithms of env ${env.name}: ${env.algos.map((a) => a.name).join(", ")}`);

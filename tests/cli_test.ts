@@ -108,6 +108,26 @@ Deno.test("train CLI rejects a boolean option that is not a boolean with exit co
   );
 });
 
+Deno.test("train CLI rejects an unknown --preset, listing the algorithm's presets", async () => {
+  await assertUsageError(
+    ["--preset", "fastest"],
+    /Unknown --preset "fastest" for algo ppo: choose cleanrl, fast/,
+  );
+});
+
+Deno.test("train CLI --preset fast sets its options and env count, explicit flags win", async () => {
+  await withTempDir(async (dir) => {
+    const run = await train(["--preset", "fast", "--learning-rate", "1e-3", ...TINY, "--out", dir]);
+    assert.equal(run.code, 0, run.stderr);
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    assert.equal(config.numEnvs, 8);
+    assert.equal(config.algoOptions.numSteps, 32);
+    assert.equal(config.algoOptions.numMinibatches, 1);
+    assert.equal(config.algoOptions.learningRate, 1e-3);
+    assert.equal(config.algoOptions.gamma, 0.99); // not in the preset: the default
+  });
+});
+
 Deno.test("train CLI rejects an unknown env name, listing the built-in ones, with exit code 2", async () => {
   await assertUsageError(
     ["--env", "mountaincar"],

@@ -1,0 +1,144 @@
+/**
+ * `deno task sweep`: the search behind PPO's `fast` preset. Each candidate trains CartPole-v1 for
+ * seeds 1–3 until the mean of its last 20 training episodes reaches 475 (the anchors' measure),
+ * or 200,000 env steps; then a 100-episode deterministic evaluation checks the policy. Candidates
+ * are ranked by the median training seconds to that point.
+ *
+ * Env steps are deterministic for a seed; seconds depend on the machine and its load, so the
+ * sweep is best run on a quiet machine. Writes `bench/results/sweep.json` (or `--out FILE`).
+ */
+import { parseArgs } from "node:util";
+import { Ppo, type PpoOptions } from "@proximal/algos";
+import { evaluatePolicy, setupBackend } from "@proximal/core";
+import { CartPole } from "@proximal/envs";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    out: { type: "string", default: "bench/results/sweep.json" },
+    seeds: { type: "string", default: "1,2,3" },
+    only: { type: "string", default: "" },
+  },
+});
+const seeds = values.seeds.split(",").map(Number);
+const MAX_STEPS = 200_000, SOLVED = 475, WINDOW = 20;
+
+/** SB3 rl-zoo's CartPole-v1 PPO settings, the starting point of the search. */
+const zoo: Partial<PpoOptions> = {
+  numSteps: 32,
+  numMinibatches: 1,
+  updateEpochs: 20,
+  learningRate: 1e-3,
+  gamma: 0.98,
+  gaeLambda: 0.8,
+  entCoef: 0,
+};
+
+interface Candidate {
+  name: string;
+  numEnvs: number;
+  options: Partial<PpoOptions>;
+}
+
+const candidates: Candidate[] = [
+  { name: "cleanrl", numEnvs: 4, options: {} },
+  { name: "zoo", numEnvs: 8, options: zoo },
+  { name: "zoo-10ep", numEnvs: 8, options: { ...zoo, updateEpochs: 10 } },
+  { name: "zoo-5ep-lr2e-3", numEnvs: 8, options: { ...zoo, updateEpochs: 5, learningRate: 2e-3 } },
+  { name: "zoo-4ep-lr3e-3", numEnvs: 8, options: { ...zoo, updateEpochs: 4, learningRate: 3e-3 } },
+  {
+    name: "zoo-3ep-lr3e-3-b512",
+    numEnvs: 16,
+    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3 },
+  },
+  {
+    name: "zoo-5ep-lr2e-3-b512-2mb",
+    numEnvs: 16,
+    options: { ...zoo, updateEpochs: 5, learningRate: 2e-3, numMinibatches: 2 },
+  },
+  {
+    name: "cleanrl-8x32-5ep-lr2e-3",
+    numEnvs: 8,
+    options: { numSteps: 32, numMinibatches: 1, updateEpochs: 5, learningRate: 2e-3 },
+  },
+  {
+    name: "zoo-5ep-lr2e-3-h32",
+    numEnvs: 8,
+    options: { ...zoo, updateEpochs: 5, learningRate: 2e-3, hiddenSize: 32 },
+  },
+];
+
+await setupBackend("wasm");
+
+interface Run {
+  seed: number;
+  reached: boolean;
+  envSteps: number;
+  trainSeconds: number;
+  evalMean: number;
+}
+
+const results = [];
+for (const candidate of candidates) {
+  if (values.only !== "" && !values.only.split(",").includes(candidate.name)) continue;
+  const runs: Run[] = [];
+  for (const seed of seeds) {
+    const ppo = new Ppo({
+      makeEnv: () => new CartPole(),
+      numEnvs: candidate.numEnvs,
+      seed,
+      totalTimesteps: 500_000,
+    }, candidate.options);
+    const recent: number[] = [];
+    let trainMs = 0, reached = false;
+    while (ppo.step < MAX_STEPS) {
+      const t0 = performance.now();
+      const { episodes } = await ppo.iterate();
+      trainMs += performance.now() - t0;
+      for (const e of episodes) {
+        recent.push(e.return);
+        if (recent.length > WINDOW) recent.shift();
+      }
+      if (recent.length === WINDOW && recent.reduce((a, b) => a + b, 0) / WINDOW >= SOLVED) {
+        reached = true;
+        break;
+      }
+    }
+    const evalMean = evaluatePolicy(() => new CartPole(), ppo.policy, { episodes: 100 }).mean;
+    runs.push({ seed, reached, envSteps: ppo.step, trainSeconds: trainMs / 1000, evalMean });
+    ppo.dispose();
+  }
+  const row = {
+    name: candidate.name,
+    numEnvs: candidate.numEnvs,
+    options: candidate.options,
+    runs,
+    medianTrainSeconds: median(runs.map((r) => r.reached ? r.trainSeconds : Infinity)),
+    medianEnvSteps: median(runs.map((r) => r.reached ? r.envSteps : Infinity)),
+    stepsPerSecond: Math.round(
+      runs.reduce((a, r) => a + r.envSteps, 0) / runs.reduce((a, r) => a + r.trainSeconds, 0),
+    ),
+    evalsSolved: runs.filter((r) => r.evalMean >= SOLVED).length,
+  };
+  results.push(row);
+  console.log(
+    `${row.name.padEnd(26)} median ${
+      row.medianTrainSeconds.toFixed(2)
+    } s, ${row.medianEnvSteps} steps, ${row.stepsPerSecond} steps/s, eval ≥ 475 in ${row.evalsSolved}/${runs.length} (${
+      runs.map((r) => `${r.envSteps}/${r.trainSeconds.toFixed(1)}s/${r.evalMean.toFixed(0)}`)
+        .join(" ")
+    })`,
+  );
+}
+results.sort((a, b) => a.medianTrainSeconds - b.medianTrainSeconds);
+await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+await Deno.writeTextFile(
+  values.out,
+  JSON.stringify({ date: new Date().toISOString(), seeds, maxSteps: MAX_STEPS, results }, null, 2) +
+    "\n",
+);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
