@@ -72,7 +72,7 @@ export interface Trainer {
    * Optional: the fraction of training done, for trainers whose length is not the env-step budget
    * (SFT, DPO and reward models run epochs); progress displays use it instead of the step count.
    */
-  readonly progress?: number;
+  readonly progress?: number | undefined;
   /** The policy being trained. */
   readonly policy: Policy;
   /** Runs one iteration (for PPO: a rollout and an update). */
