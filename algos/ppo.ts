@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   Adam,
+  type AdamStepResult,
   type AlgoContext,
   type AlgoPlugin,
   type Checkpoint,
@@ -30,6 +31,7 @@ import {
   VectorEnv,
   type VectorEnvState,
 } from "@proximal/core";
+import { assignFlat, type MinibatchRows, PpoWorkerPool, readFlat } from "./_ppo_pool.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -75,6 +77,15 @@ export type PpoOptions = {
   hiddenLayers: number;
   /** Adam's ε; default 1e-5. */
   adamEpsilon: number;
+  /**
+   * Deno Workers that put a second core to work. The gradient splits exactly into the actor's and
+   * the critic's halves (they share no weights): with 1, a worker computes the actor's half of
+   * each minibatch's gradient while this thread computes the critic's, and it runs the critic on
+   * the rollout's observations while this thread acts and steps the envs; with 2, two workers
+   * compute one half each. Envs, GAE and Adam stay in this thread; 0 does everything here. Needs
+   * PPO's own MLP policy; 0, 1 or 2; default 0. Same numbers for every value (README, "Workers").
+   */
+  numWorkers: number;
 };
 
 /** CleanRL's defaults for classic control. */
@@ -99,6 +110,7 @@ export const ppoDefaults: PpoOptions = {
   hiddenSize: 64,
   hiddenLayers: 2,
   adamEpsilon: 1e-5,
+  numWorkers: 0,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -238,8 +250,86 @@ export function ppoLoss(
     klCoef: number;
   },
 ): PpoLossTerms {
-  const { newLogProb, entropy, newValue, oldLogProb, oldValue, advantages, returns } = inputs;
-  const { clipCoef, clipVloss, entCoef, vfCoef, klCoef } = options;
+  const { entCoef, vfCoef, klCoef } = options;
+  const terms = policyTerms(inputs, options.clipCoef);
+  const valueLoss = valueTerm(inputs, options);
+  let loss = tf.add(
+    tf.sub(terms.policyLoss, tf.mul(entCoef, terms.entropy)),
+    tf.mul(vfCoef, valueLoss),
+  );
+  if (klCoef > 0) loss = tf.add(loss, tf.mul(klCoef, terms.approxKl));
+  return { loss: loss as tf.Scalar, ...terms, valueLoss };
+}
+
+/**
+ * The actor's half of {@linkcode ppoLoss}: `loss` = policyLoss − entCoef·entropy (+ β·approxKl),
+ * whose gradient with respect to the actor's weights is `ppoLoss`'s (the value loss does not
+ * depend on them). PPO's workers compute the two halves apart.
+ *
+ * @param inputs The actor's minibatch tensors.
+ * @param options `clipCoef`, `entCoef` and the KL penalty β (`klCoef`, 0 = off).
+ * @returns The half loss and the actor's terms.
+ * @example Ratio 1 and zero advantage give zero policy loss
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { ppoPolicyLoss } from "@proximal/algos";
+ * import { setupBackend } from "@proximal/core";
+ * await setupBackend("cpu");
+ * const z = tf.zeros([2]) as tf.Tensor1D;
+ * const { policyLoss } = ppoPolicyLoss(
+ *   { newLogProb: z, entropy: z, oldLogProb: z, advantages: z },
+ *   { clipCoef: 0.2, entCoef: 0.01, klCoef: 0 },
+ * );
+ * assert.ok(policyLoss.dataSync()[0] === 0);
+ * ```
+ */
+export function ppoPolicyLoss(
+  inputs: Pick<PpoLossInputs, "newLogProb" | "entropy" | "oldLogProb" | "advantages">,
+  options: { clipCoef: number; entCoef: number; klCoef: number },
+): Omit<PpoLossTerms, "valueLoss"> {
+  const terms = policyTerms(inputs, options.clipCoef);
+  let loss = tf.sub(terms.policyLoss, tf.mul(options.entCoef, terms.entropy));
+  if (options.klCoef > 0) loss = tf.add(loss, tf.mul(options.klCoef, terms.approxKl));
+  return { loss: loss as tf.Scalar, ...terms };
+}
+
+/**
+ * The critic's half of {@linkcode ppoLoss}: `loss` = vfCoef·valueLoss, whose gradient with respect
+ * to the critic's weights is `ppoLoss`'s.
+ *
+ * @param inputs The critic's minibatch tensors.
+ * @param options `clipCoef`, `clipVloss` and `vfCoef`.
+ * @returns The half loss and the value loss.
+ * @example A perfect critic has zero value loss
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { ppoValueLoss } from "@proximal/algos";
+ * import { setupBackend } from "@proximal/core";
+ * await setupBackend("cpu");
+ * const v = tf.tensor1d([1, 2]);
+ * const { valueLoss } = ppoValueLoss(
+ *   { newValue: v, oldValue: v, returns: v },
+ *   { clipCoef: 0.2, clipVloss: true, vfCoef: 0.5 },
+ * );
+ * assert.ok(valueLoss.dataSync()[0] === 0);
+ * ```
+ */
+export function ppoValueLoss(
+  inputs: Pick<PpoLossInputs, "newValue" | "oldValue" | "returns">,
+  options: { clipCoef: number; clipVloss: boolean; vfCoef: number },
+): { loss: Scalar; valueLoss: Scalar } {
+  const valueLoss = valueTerm(inputs, options);
+  return { loss: tf.mul(options.vfCoef, valueLoss) as tf.Scalar, valueLoss };
+}
+
+/** The actor's terms: the clipped surrogate, the mean entropy, the KL estimates, the clip fraction. */
+function policyTerms(
+  inputs: Pick<PpoLossInputs, "newLogProb" | "entropy" | "oldLogProb" | "advantages">,
+  clipCoef: number,
+): Omit<PpoLossTerms, "loss" | "valueLoss"> {
+  const { newLogProb, entropy, oldLogProb, advantages } = inputs;
   const logRatio = tf.sub(newLogProb, oldLogProb);
   const ratio = tf.exp(logRatio);
   const oldApproxKl = tf.mean(tf.neg(logRatio)) as tf.Scalar;
@@ -252,9 +342,19 @@ export function ppoLoss(
   const pg1 = tf.mul(tf.neg(advantages), ratio);
   const pg2 = tf.mul(tf.neg(advantages), tf.clipByValue(ratio, 1 - clipCoef, 1 + clipCoef));
   const policyLoss = tf.mean(tf.maximum(pg1, pg2)) as tf.Scalar;
+  const meanEntropy = tf.mean(entropy) as tf.Scalar;
+  return { policyLoss, entropy: meanEntropy, oldApproxKl, approxKl, clipfrac };
+}
 
+/** The critic's term: the (optionally clipped) value loss, with its ½. */
+function valueTerm(
+  inputs: Pick<PpoLossInputs, "newValue" | "oldValue" | "returns">,
+  options: { clipCoef: number; clipVloss: boolean },
+): Scalar {
+  const { newValue, oldValue, returns } = inputs;
+  const { clipCoef, clipVloss } = options;
   const vUnclipped = tf.square(tf.sub(newValue, returns));
-  const valueLoss = clipVloss
+  return clipVloss
     ? tf.mul(
       0.5,
       tf.mean(tf.maximum(
@@ -268,19 +368,6 @@ export function ppoLoss(
       )),
     ) as tf.Scalar
     : tf.mul(0.5, tf.mean(vUnclipped)) as tf.Scalar;
-
-  const meanEntropy = tf.mean(entropy) as tf.Scalar;
-  let loss = tf.add(tf.sub(policyLoss, tf.mul(entCoef, meanEntropy)), tf.mul(vfCoef, valueLoss));
-  if (klCoef > 0) loss = tf.add(loss, tf.mul(klCoef, approxKl));
-  return {
-    loss: loss as tf.Scalar,
-    policyLoss,
-    valueLoss,
-    entropy: meanEntropy,
-    oldApproxKl,
-    approxKl,
-    clipfrac,
-  };
 }
 
 // ──────────────────────────────── The trainer ────────────────────────────────
@@ -357,6 +444,9 @@ export class Ppo implements Trainer {
   #observations: Float32Array;
   #startTime = 0;
   #startStep = 0;
+  /** With `numWorkers` > 0: the pool, and the weights (flat) that Adam updates and it loads. */
+  readonly #workers: PpoWorkerPool | null;
+  #params: Float32Array = new Float32Array(0);
 
   /**
    * Builds the env copies, the policy and the optimizer.
@@ -367,6 +457,12 @@ export class Ppo implements Trainer {
   constructor(context: PpoContext, options: Partial<PpoOptions> = {}) {
     const o = { ...ppoDefaults, ...options };
     checkOptions(o);
+    // (Checked here rather than in checkOptions, which sits below the plugin.)
+    if (![0, 1, 2].includes(o.numWorkers)) {
+      throw new RangeError(
+        `PPO option numWorkers must be 0, 1 or 2 (the update splits into the actor's and the critic's gradients), got ${o.numWorkers}`,
+      );
+    }
     this.options = o;
     const { numEnvs, seed, totalTimesteps } = context;
     this.#batchSize = numEnvs * o.numSteps;
@@ -396,6 +492,34 @@ export class Ppo implements Trainer {
     this.#processors = context.processors ?? [];
     this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
     this.#observations = this.envs.reset().slice();
+    this.#workers = o.numWorkers > 0 ? this.#startWorkers(context) : null;
+  }
+
+  /** Starts the workers (which then load tfjs in the background). */
+  #startWorkers(context: PpoContext): PpoWorkerPool {
+    const o = this.options;
+    if (context.policy) {
+      throw new Error(
+        `PPO with numWorkers ${o.numWorkers} needs its own MLP policy (the workers rebuild it), not a custom one`,
+      );
+    }
+    const policy = this.policy as MlpPolicy, space = policy.actionSpace;
+    const logStd = space.kind === "box" ? space.size : 0;
+    this.#params = readFlat(policy.variables);
+    return new PpoWorkerPool({
+      numWorkers: o.numWorkers,
+      backend: tf.getBackend(),
+      observationSize: policy.observationSize,
+      action: space.kind === "discrete"
+        ? { kind: "discrete", size: space.n }
+        : { kind: "box", size: space.size },
+      hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
+      sizes: {
+        actorLayers: sizeOf(policy.actorVariables) - logStd,
+        critic: sizeOf(policy.criticVariables),
+        logStd,
+      },
+    });
   }
 
   /** Env steps taken so far. */
@@ -444,9 +568,21 @@ export class Ppo implements Trainer {
     const rewardBuf = new Float32Array(steps * n);
     const endedBuf = new Uint8Array(steps * n);
     const episodes: RolloutEpisode[] = [];
+    // With workers, one of them runs the critic on the observations, a chunk of steps at a time,
+    // while this thread acts (without the critic) and steps the envs; the values land in the
+    // buffers after the loop (a row's value does not depend on the batch it is computed in).
+    const critic = this.#workers?.valueStream(this.#params) ?? null;
+    const chunk = Math.max(16, Math.ceil(steps / 8));
     for (let t = 0; t < steps; t++) {
       obsBuf.set(this.#observations, t * n * obsSize);
-      const { actions, logProbs, values } = policy.act(this.#observations, { rng: this.#rng });
+      const { actions, logProbs, values } = critic
+        ? (policy as MlpPolicy).act(this.#observations, { rng: this.#rng, values: false })
+        : policy.act(this.#observations, { rng: this.#rng });
+      if (critic && ((t + 1) % chunk === 0 || t === steps - 1)) {
+        const first = Math.floor(t / chunk) * chunk;
+        const rows = obsBuf.subarray(first * n * obsSize, (t + 1) * n * obsSize);
+        critic.push(rows, (v) => valueBuf.set(v, first * n));
+      }
       actBuf.set(actions, t * n * actSize);
       logProbBuf.set(logProbs, t * n);
       valueBuf.set(values, t * n);
@@ -458,17 +594,24 @@ export class Ppo implements Trainer {
       }
       if (o.bootstrapTruncated) {
         // A time limit is not a terminal state: credit the value the episode would have had.
-        const cut = [];
+        const cut: number[] = [];
         for (let i = 0; i < n; i++) if (result.truncated[i]) cut.push(i);
         if (cut.length > 0) {
           const finals = new Float32Array(cut.length * obsSize);
           cut.forEach((i, j) => finals.set(result.finalObservations[i]!, j * obsSize));
-          const finalValues = policy.value(finals);
-          cut.forEach((i, j) => rewardBuf[t * n + i]! += o.gamma * finalValues[j]!);
+          const bootstrap = (finalValues: Float32Array) =>
+            cut.forEach((i, j) => rewardBuf[t * n + i]! += o.gamma * finalValues[j]!);
+          if (critic) critic.push(finals, bootstrap);
+          else bootstrap(policy.value(finals));
         }
       }
       for (const e of result.episodes) episodes.push({ ...e, step: t });
       this.#observations.set(result.observations);
+    }
+    let lastValues: Float32Array | null = null;
+    if (critic) {
+      critic.push(this.#observations, (v) => lastValues = v);
+      await critic.finish();
     }
 
     // ── Processors: task-specific reward shaping (RLHF's scores and KL penalty) happens here.
@@ -503,7 +646,7 @@ export class Ppo implements Trainer {
     }
 
     // ── Advantages: GAE(γ, λ), bootstrapped from the value of the observation after the rollout.
-    const lastValues = policy.value(this.#observations);
+    lastValues ??= policy.value(this.#observations);
     const { advantages, returns } = computeGae(
       { rewards: rewardBuf, values: valueBuf, ended: endedBuf, lastValues },
       { gamma: o.gamma, lambda: o.gaeLambda },
@@ -542,33 +685,43 @@ export class Ppo implements Trainer {
           mbRet[j] = returns[k]!;
         }
         if (o.normAdv) normalize(mbAdv);
-        const result = this.#adam.step(() => {
-          const obs = tf.tensor2d(mbObs, [mb, obsSize]);
-          const act = actSize === 1 && envs.actionSpace.kind === "discrete"
-            ? tf.tensor1d(mbAct as Int32Array, "int32")
-            : tf.tensor2d(mbAct as Float32Array, [mb, actSize]);
-          const { logProb, entropy, value } = policy.evaluate(obs, act);
-          const terms = ppoLoss({
-            newLogProb: logProb,
-            entropy,
-            newValue: value,
-            oldLogProb: tf.tensor1d(mbLogProb),
-            oldValue: tf.tensor1d(mbValue),
-            advantages: tf.tensor1d(mbAdv),
-            returns: tf.tensor1d(mbRet),
-          }, { ...o, klCoef: this.#klCoef });
-          return {
-            loss: terms.loss,
-            metrics: [
-              terms.policyLoss,
-              terms.valueLoss,
-              terms.entropy,
-              terms.oldApproxKl,
-              terms.approxKl,
-              terms.clipfrac,
-            ],
-          };
-        });
+        // With workers, the same gradient comes from them in two halves (#workerStep).
+        const result = this.#workers
+          ? await this.#workerStep({
+            observations: mbObs,
+            actions: mbAct,
+            logProbs: mbLogProb,
+            values: mbValue,
+            advantages: mbAdv,
+            returns: mbRet,
+          })
+          : this.#adam.step(() => {
+            const obs = tf.tensor2d(mbObs, [mb, obsSize]);
+            const act = actSize === 1 && envs.actionSpace.kind === "discrete"
+              ? tf.tensor1d(mbAct as Int32Array, "int32")
+              : tf.tensor2d(mbAct as Float32Array, [mb, actSize]);
+            const { logProb, entropy, value } = policy.evaluate(obs, act);
+            const terms = ppoLoss({
+              newLogProb: logProb,
+              entropy,
+              newValue: value,
+              oldLogProb: tf.tensor1d(mbLogProb),
+              oldValue: tf.tensor1d(mbValue),
+              advantages: tf.tensor1d(mbAdv),
+              returns: tf.tensor1d(mbRet),
+            }, { ...o, klCoef: this.#klCoef });
+            return {
+              loss: terms.loss,
+              metrics: [
+                terms.policyLoss,
+                terms.valueLoss,
+                terms.entropy,
+                terms.oldApproxKl,
+                terms.approxKl,
+                terms.clipfrac,
+              ],
+            };
+          });
         const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = result
           .metrics as [number, number, number, number, number, number];
         last = { policyLoss, valueLoss, entropy, oldApproxKl, approxKl, gradNorm: result.gradNorm };
@@ -578,6 +731,8 @@ export class Ppo implements Trainer {
       // CleanRL checks the target KL once per epoch, on the last minibatch's estimate.
       if (o.targetKl > 0 && last.approxKl > o.targetKl) break;
     }
+    // The workers trained a flat copy of the weights: bring this thread's policy up to date.
+    if (this.#workers) assignFlat(policy.variables, this.#params);
     if (this.#klCoef > 0 && o.klPenaltyTarget > 0) {
       if (last.approxKl > 1.5 * o.klPenaltyTarget) this.#klCoef *= 2;
       else if (last.approxKl < o.klPenaltyTarget / 1.5) this.#klCoef /= 2;
@@ -610,6 +765,33 @@ export class Ppo implements Trainer {
         episodes.length;
     }
     return { step: this.#step, metrics, episodes };
+  }
+
+  /**
+   * One gradient step with workers: the actor's and the critic's halves of the gradient, computed
+   * at the same time, then Adam on the flat weights (the next request carries them along).
+   */
+  async #workerStep(rows: MinibatchRows): Promise<AdamStepResult> {
+    const o = this.options, klCoef = this.#klCoef;
+    const loss = {
+      clipCoef: o.clipCoef,
+      clipVloss: o.clipVloss,
+      entCoef: o.entCoef,
+      vfCoef: o.vfCoef,
+      klCoef,
+    };
+    const { grad, metrics } = await this.#workers!.gradient(
+      this.#params,
+      rows,
+      loss,
+      this.policy as MlpPolicy,
+    );
+    const [policyLoss, valueLoss, entropy, , approxKl] = metrics as [number, ...number[]];
+    // Only for the divergence check: the halves each computed their part of it.
+    const total = policyLoss - o.entCoef * entropy! + o.vfCoef * valueLoss! +
+      (klCoef > 0 ? klCoef * approxKl! : 0);
+    const gradNorm = this.#adam.update(this.#params, grad, total);
+    return { loss: total, metrics, gradNorm };
   }
 
   /**
@@ -685,6 +867,7 @@ export class Ppo implements Trainer {
     }
     this.#adam.setState({ t: adamT, m, v });
     loadVariables(vars, tensors, "policy");
+    if (this.#workers) this.#params = readFlat(vars);
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#observations = this.envs.setState(meta.envs as VectorEnvState).slice();
     this.#step = step;
@@ -693,11 +876,17 @@ export class Ppo implements Trainer {
     this.#startTime = 0;
   }
 
-  /** Frees the policy's variables and closes the envs. */
+  /** Frees the policy's variables, closes the envs and terminates the workers. */
   dispose(): void {
+    this.#workers?.terminate();
     this.policy.dispose();
     this.envs.close();
   }
+}
+
+/** The number of floats in a list of variables. */
+function sizeOf(variables: readonly { size: number }[]): number {
+  return variables.reduce((n, v) => n + v.size, 0);
 }
 
 // ──────────────────────────────── The plugin ────────────────────────────────
@@ -747,6 +936,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     hiddenSize: "hidden layer width",
     hiddenLayers: "number of hidden layers",
     adamEpsilon: "Adam epsilon",
+    numWorkers: "Deno Workers for the gradient halves: 1 = actor there, critic here; 2 = one each",
   },
   presets: {
     cleanrl: {

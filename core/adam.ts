@@ -138,7 +138,46 @@ export class Adam {
     const head = 1 + nMetrics, size = this.#size;
     const params = data.subarray(head, head + size);
     const grad = data.subarray(head + size, head + 2 * size);
+    const gradNorm = this.update(params, grad, loss);
+    let offset = 0;
+    for (const variable of vars) {
+      const values = params.subarray(offset, offset + variable.size);
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, "float32")));
+      offset += variable.size;
+    }
+    return { loss, metrics, gradNorm };
+  }
 
+  /**
+   * One Adam step on flat arrays, for gradients computed elsewhere (e.g. summed from PPO's
+   * workers): clips `grad` by its global norm, updates the moments and writes the new parameters
+   * into `params`. The variables are not touched; {@linkcode Adam.step} uses this after its own
+   * read-back and then assigns them.
+   *
+   * @param params The parameters, flat in the variables' order; updated in place.
+   * @param grad The gradient, flat in the same order (not modified).
+   * @param loss The loss the gradient came from, only for the divergence error; default 0.
+   * @returns The global gradient norm before clipping.
+   * @throws If the gradient norm or the loss is not finite.
+   * @example Apply a gradient computed elsewhere
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import * as tf from "@tensorflow/tfjs";
+   * import { Adam, setupBackend } from "@proximal/core";
+   * await setupBackend("cpu");
+   * const adam = new Adam([tf.variable(tf.zeros([2]))], { learningRate: 0.1 });
+   * const params = new Float32Array(2);
+   * const norm = adam.update(params, Float32Array.from([3, 4]));
+   * assert.ok(norm === 5 && params[0]! < 0 && params[1]! < 0);
+   * ```
+   */
+  update(params: Float32Array, grad: Float32Array, loss = 0): number {
+    const size = this.#size;
+    if (params.length !== size || grad.length !== size) {
+      throw new RangeError(
+        `Adam.update needs ${size} parameters and gradients, got ${params.length} and ${grad.length}`,
+      );
+    }
     let sq = 0;
     for (let i = 0; i < size; i++) sq += grad[i]! * grad[i]!;
     const gradNorm = Math.sqrt(sq);
@@ -164,13 +203,7 @@ export class Adam {
       const vi = (v[i] = b2 * v[i]! + (1 - b2) * g * g);
       params[i] = params[i]! - stepSize * mi / (Math.sqrt(vi) / sqrtBc2 + eps);
     }
-    let offset = 0;
-    for (const variable of vars) {
-      const values = params.subarray(offset, offset + variable.size);
-      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, "float32")));
-      offset += variable.size;
-    }
-    return { loss, metrics, gradNorm };
+    return gradNorm;
   }
 
   /**

@@ -9,7 +9,7 @@ import { dense, orthogonal, tanh } from "./_ops.ts";
 import type { ActOptions, ActResult, Evaluation, Policy } from "./policy.ts";
 import { Rng } from "./rng.ts";
 import { flatSize, type Space } from "./spaces.ts";
-import type { Tensor, Tensor2D, Variable } from "./tensors.ts";
+import type { Tensor, Tensor1D, Tensor2D, Variable } from "./tensors.ts";
 
 /** Options of {@linkcode MlpPolicy}. */
 export interface MlpPolicyOptions {
@@ -19,6 +19,15 @@ export interface MlpPolicyOptions {
   seed?: number;
   /** Initial log-std of a Gaussian policy; default 0. */
   initialLogStd?: number;
+}
+
+/** Options of {@linkcode MlpPolicy.act}: {@linkcode ActOptions}, plus skipping the critic. */
+export interface MlpActOptions extends ActOptions {
+  /**
+   * Run the critic too; false skips it and returns NaN values, for a caller that gets the values
+   * elsewhere (PPO's workers compute them in parallel). Default true.
+   */
+  values?: boolean;
 }
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -53,6 +62,10 @@ export class MlpPolicy implements Policy {
   readonly actionSpace: Space;
   /** Actor layers, then critic layers, then the log-std (Gaussian only). */
   readonly variables: readonly Variable[];
+  /** The variables {@linkcode MlpPolicy.evaluateActor} depends on: actor layers, then the log-std. */
+  readonly actorVariables: readonly Variable[];
+  /** The variables {@linkcode MlpPolicy.evaluateCritic} depends on: the critic layers. */
+  readonly criticVariables: readonly Variable[];
   readonly #actor: Layer[];
   readonly #critic: Layer[];
   readonly #logStd: tf.Variable<tf.Rank.R1> | null;
@@ -107,9 +120,14 @@ export class MlpPolicy implements Policy {
     this.#actor = actor;
     this.#critic = critic;
     this.#logStd = logStd;
+    this.actorVariables = [
+      ...this.#actor.flatMap((l) => [l.w, l.b]),
+      ...(this.#logStd ? [this.#logStd] : []),
+    ];
+    this.criticVariables = this.#critic.flatMap((l) => [l.w, l.b]);
     this.variables = [
       ...this.#actor.flatMap((l) => [l.w, l.b]),
-      ...this.#critic.flatMap((l) => [l.w, l.b]),
+      ...this.criticVariables,
       ...(this.#logStd ? [this.#logStd] : []),
     ];
   }
@@ -118,19 +136,21 @@ export class MlpPolicy implements Policy {
    * Samples actions (or picks the most likely) for a flat batch of observations.
    *
    * @param observations `n × observationSize` floats.
-   * @param options See {@linkcode ActOptions}.
+   * @param options See {@linkcode MlpActOptions}.
    * @returns Actions, their log-probs and the values.
    * @example See {@linkcode MlpPolicy}
    * ```ts ignore
    * const { actions } = policy.act(observations, { rng });
    * ```
    */
-  act(observations: Float32Array, options: ActOptions = {}): ActResult {
+  act(observations: Float32Array, options: MlpActOptions = {}): ActResult {
     const n = this.#batchSize(observations);
-    const k = this.#actionSize;
+    const k = this.#actionSize, withValues = options.values ?? true;
+    const stride = withValues ? k + 1 : k;
     // One read-back per call: the actor's outputs and the value side by side.
     const out = tf.tidy(() => {
       const x = tf.tensor2d(observations, [n, this.observationSize]);
+      if (!withValues) return forward(this.#actor, x);
       const parts = [forward(this.#actor, x), forward(this.#critic, x)];
       return tf.concat(parts, 1);
     });
@@ -143,7 +163,7 @@ export class MlpPolicy implements Policy {
     if (this.actionSpace.kind === "discrete") {
       const actions = new Int32Array(n);
       for (let i = 0; i < n; i++) {
-        const row = i * (k + 1);
+        const row = i * stride;
         let max = -Infinity;
         for (let j = 0; j < k; j++) max = Math.max(max, data[row + j]!);
         let sum = 0;
@@ -165,14 +185,14 @@ export class MlpPolicy implements Policy {
         }
         actions[i] = a;
         logProbs[i] = data[row + a]! - logZ;
-        values[i] = data[row + k]!;
+        values[i] = withValues ? data[row + k]! : NaN;
       }
       return { actions, logProbs, values };
     }
     const logStd = this.#logStd!.dataSync() as Float32Array;
     const actions = new Float32Array(n * k);
     for (let i = 0; i < n; i++) {
-      const row = i * (k + 1);
+      const row = i * stride;
       let lp = 0;
       for (let j = 0; j < k; j++) {
         const z = deterministic ? 0 : rng!.normal();
@@ -180,7 +200,7 @@ export class MlpPolicy implements Policy {
         lp += -0.5 * z * z - logStd[j]! - 0.5 * LOG_2PI;
       }
       logProbs[i] = lp;
-      values[i] = data[row + k]!;
+      values[i] = withValues ? data[row + k]! : NaN;
     }
     return { actions, logProbs, values };
   }
@@ -217,9 +237,28 @@ export class MlpPolicy implements Policy {
    * ```
    */
   evaluate(observations: Tensor2D, actions: Tensor): Evaluation {
+    return tf.tidy(() => ({
+      ...this.evaluateActor(observations, actions),
+      value: this.evaluateCritic(observations),
+    }));
+  }
+
+  /**
+   * The actor's half of {@linkcode MlpPolicy.evaluate}: log-probs and entropies, on the gradient
+   * tape, without running the critic (actor and critic share no weights, so their gradients can
+   * be computed apart, e.g. in two workers).
+   *
+   * @param observations `[n, observationSize]`.
+   * @param actions `[n]` int32 indices (`Discrete`) or `[n, actionSize]` floats (`Box`).
+   * @returns `[n]` log-probs and entropies.
+   * @example Inside an actor-only loss
+   * ```ts ignore
+   * const { logProb, entropy } = policy.evaluateActor(obs, actions);
+   * ```
+   */
+  evaluateActor(observations: Tensor2D, actions: Tensor): Omit<Evaluation, "value"> {
     return tf.tidy(() => {
       const out = forwardTrain(this.#actor, observations);
-      const value = forwardTrain(this.#critic, observations).reshape([-1]) as tf.Tensor1D;
       if (this.actionSpace.kind === "discrete") {
         const logits = out;
         const logp = tf.logSoftmax(logits);
@@ -227,7 +266,7 @@ export class MlpPolicy implements Policy {
         const oneHot = tf.oneHot(actions.toInt().reshape([-1]) as tf.Tensor1D, this.#actionSize);
         const logProb = tf.sum(tf.mul(oneHot, logp), 1) as tf.Tensor1D;
         const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)) as tf.Tensor1D;
-        return { logProb, entropy, value };
+        return { logProb, entropy };
       }
       const logStd = this.#logStd!;
       const z = tf.div(tf.sub(actions, out), tf.exp(logStd));
@@ -236,9 +275,23 @@ export class MlpPolicy implements Policy {
         1,
       ) as tf.Tensor1D;
       const entropyPerRow = tf.sum(tf.add(logStd, 0.5 + 0.5 * LOG_2PI));
-      const entropy = tf.mul(tf.onesLike(value), entropyPerRow) as tf.Tensor1D;
-      return { logProb, entropy, value };
+      const entropy = tf.mul(tf.onesLike(logProb), entropyPerRow) as tf.Tensor1D;
+      return { logProb, entropy };
     });
+  }
+
+  /**
+   * The critic's half of {@linkcode MlpPolicy.evaluate}: values on the gradient tape.
+   *
+   * @param observations `[n, observationSize]`.
+   * @returns `[n]` values.
+   * @example Inside a value-only loss
+   * ```ts ignore
+   * const value = policy.evaluateCritic(obs);
+   * ```
+   */
+  evaluateCritic(observations: Tensor2D): Tensor1D {
+    return tf.tidy(() => forwardTrain(this.#critic, observations).reshape([-1]) as tf.Tensor1D);
   }
 
   /** Frees the variables. */

@@ -437,7 +437,8 @@ async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
   return await plugin.create(resolveOptions(plugin, {}));
 }
 
-const { hiddenSize: _h, hiddenLayers: _l, ...ppoShared } = ppoDefaults;
+// The MLP's shape and the workers (which need the MLP policy) do not apply to a language model.
+const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, ...ppoShared } = ppoDefaults;
 
 const ppoStage = defineAlgo({
   kind: "algo",
