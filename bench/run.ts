@@ -1,0 +1,319 @@
+/**
+ * `deno task bench`: proximal's performance on this machine, as one JSON file (default
+ * `bench/results/bench.json`; keys documented in the README) and short tables on stdout.
+ *
+ *  1. CartPole PPO, presets `fast` and `cleanrl`, seeds 1–3, each run in a fresh process: the
+ *     anchors' measure (training seconds and env steps until the mean of the last 20 training
+ *     episodes first reaches 475), time to solve (a 100-episode deterministic evaluation ≥ 475),
+ *     from process start, throughput, rollout and update cost, peak memory.
+ *  2. Scaling of throughput, rollout and update cost with `--num-envs` (1 … 64) and hidden width
+ *     (64 … 512).
+ *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers.
+ *  4. Kernels: tfjs-wasm's act and update cost per sample beside a plain Float32Array MLP.
+ *  5. Generation throughput of the RLHF language model with and without its state cache.
+ *  6. RLHF: the whole loop (`examples/rlhf.ts`), its stage times and figures (skip: --no-rlhf).
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { Ppo, ppo } from "@proximal/algos";
+import { GruLanguageModel, Rng, setupBackend, WordTokenizer } from "@proximal/core";
+import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
+import { measureKernels } from "./_kernels.ts";
+import { measureWorkers } from "./_workers.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    out: { type: "string", default: "bench/results/bench.json" },
+    seeds: { type: "string", default: "1,2,3" },
+    "no-rlhf": { type: "boolean", default: false },
+  },
+});
+const seeds = values.seeds.split(",").map(Number);
+if (!seeds.every(Number.isInteger)) {
+  console.error("error: --seeds takes whole numbers separated by commas, e.g. 1,2,3");
+  Deno.exit(2);
+}
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+await setupBackend("wasm");
+
+// ──────────────────────────────── 1. Presets ────────────────────────────────
+
+interface SolveRun {
+  preset: string;
+  seed: number;
+  anchor: { trainSeconds: number; envSteps: number; sinceStartSeconds: number } | null;
+  solved: { envSteps: number; sinceStartSeconds: number; trainSeconds: number } | null;
+  evalMean: number;
+  evaluations: number;
+  envSteps: number;
+  trainSeconds: number;
+  trainingStepsPerSecond: number;
+  rolloutMicrosPerEnvStep: number;
+  updateMicrosPerSampleEpoch: number;
+  peakRssMiB: number;
+  peakTensorMiB: number;
+  /** Measured outside: from spawning the process to its exit. */
+  processWallSeconds: number;
+}
+
+async function solveRun(preset: string, seed: number): Promise<SolveRun> {
+  const start = performance.now();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/_solve_run.ts", JSON.stringify({ preset, seed })],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const processWallSeconds = (performance.now() - start) / 1000;
+  if (output.code !== 0) {
+    throw new Error(
+      `Run ${preset} seed ${seed} failed:\n${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  return { ...JSON.parse(lines.at(-1)!), processWallSeconds };
+}
+
+const presets: Record<string, unknown> = {};
+console.log("CartPole-v1 PPO, one process per run (seconds; steps in thousands)");
+console.log(
+  "preset   seed  20-ep mean ≥ 475: train s / steps   eval ≥ 475: since start s / steps   steps/s",
+);
+for (const name of ["fast", "cleanrl"]) {
+  const preset = ppo.presets![name]!;
+  const runs: SolveRun[] = [];
+  for (const seed of seeds) {
+    const run = await solveRun(name, seed);
+    runs.push(run);
+    console.log(
+      `${name.padEnd(9)}${String(seed).padEnd(6)}${
+        run.anchor
+          ? `${run.anchor.trainSeconds.toFixed(2)} / ${(run.anchor.envSteps / 1000).toFixed(1)}k`
+          : "–"
+      }`.padEnd(50) +
+        `${
+          run.solved
+            ? `${run.solved.sinceStartSeconds.toFixed(2)} / ${
+              (run.solved.envSteps / 1000).toFixed(1)
+            }k`
+            : "not solved"
+        }`.padEnd(36) + run.trainingStepsPerSecond,
+    );
+  }
+  const med = (f: (r: SolveRun) => number | null | undefined) =>
+    median(runs.map((r) => f(r) ?? Infinity));
+  presets[name] = {
+    description: preset.description,
+    numEnvs: preset.numEnvs ?? 4,
+    options: { ...ppo.defaults, ...preset.options },
+    runs,
+    median: {
+      anchorTrainSeconds: med((r) => r.anchor?.trainSeconds),
+      anchorEnvSteps: med((r) => r.anchor?.envSteps),
+      solveSecondsSinceStart: med((r) => r.solved?.sinceStartSeconds),
+      solveEnvSteps: med((r) => r.solved?.envSteps),
+      solveEvalMean: med((r) => r.solved ? r.evalMean : -Infinity),
+      trainingStepsPerSecond: med((r) => r.trainingStepsPerSecond),
+      rolloutMicrosPerEnvStep: med((r) => r.rolloutMicrosPerEnvStep),
+      updateMicrosPerSampleEpoch: med((r) => r.updateMicrosPerSampleEpoch),
+      peakRssMiB: med((r) => r.peakRssMiB),
+    },
+    spread: {
+      anchorTrainSeconds: range(runs.map((r) => r.anchor?.trainSeconds ?? Infinity)),
+      solveSecondsSinceStart: range(runs.map((r) => r.solved?.sinceStartSeconds ?? Infinity)),
+    },
+    solvedSeeds: runs.filter((r) => r.solved).length,
+  };
+}
+
+// ──────────────────────────────── 2. Scaling ────────────────────────────────
+
+interface ScalingRow {
+  numEnvs: number;
+  hiddenSize: number;
+  batchSize: number;
+  trainingStepsPerSecond: number;
+  rolloutMicrosPerEnvStep: number;
+  updateMicrosPerSampleEpoch: number;
+}
+
+/** Throughput of the fast preset at one shape, over ≥ 8,192 env steps after a warm-up iteration. */
+async function measureShape(numEnvs: number, hiddenSize: number): Promise<ScalingRow> {
+  const options = { ...ppo.presets!.fast!.options, hiddenSize };
+  const trainer = new Ppo({
+    makeEnv: () => new CartPole(),
+    numEnvs,
+    seed: 1,
+    totalTimesteps: 1_000_000,
+  }, options);
+  await trainer.iterate();
+  let steps = 0, ms = 0, rolloutMs = 0, updateMs = 0;
+  while (steps < 8192) {
+    const before = trainer.step, t0 = performance.now();
+    const { metrics } = await trainer.iterate();
+    ms += performance.now() - t0;
+    steps += trainer.step - before;
+    rolloutMs += metrics["perf/rollout_ms"] ?? 0;
+    updateMs += metrics["perf/update_ms"] ?? 0;
+  }
+  const row = {
+    numEnvs,
+    hiddenSize,
+    batchSize: numEnvs * trainer.options.numSteps,
+    trainingStepsPerSecond: Math.round(steps / (ms / 1000)),
+    rolloutMicrosPerEnvStep: round((rolloutMs * 1000) / steps),
+    updateMicrosPerSampleEpoch: round((updateMs * 1000) / (steps * trainer.options.updateEpochs)),
+  };
+  trainer.dispose();
+  return row;
+}
+
+const fastEnvs = ppo.presets!.fast!.numEnvs ?? 4;
+const scaling = { numEnvs: [] as ScalingRow[], hiddenSize: [] as ScalingRow[] };
+for (const n of [1, 2, 4, 8, 16, 32, 64]) scaling.numEnvs.push(await measureShape(n, 64));
+for (const h of [64, 128, 256, 512]) scaling.hiddenSize.push(await measureShape(fastEnvs, h));
+console.log(
+  "\nScaling (fast preset): envs  hidden  batch  steps/s  rollout µs/step  update µs/sample",
+);
+for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
+  console.log(
+    `  ${String(r.numEnvs).padEnd(6)}${String(r.hiddenSize).padEnd(8)}${
+      String(r.batchSize).padEnd(7)
+    }${String(r.trainingStepsPerSecond).padEnd(9)}${
+      String(r.rolloutMicrosPerEnvStep).padEnd(17)
+    }${r.updateMicrosPerSampleEpoch}`,
+  );
+}
+
+// ──────────────────────────────── 3. Workers ────────────────────────────────
+
+const workers = await measureWorkers();
+console.log(
+  "\nWorkers: env steps/s with 0 / 1 / 2 workers; speed-up 1 vs 0, 2 vs 0; the parallel capacity the machine gave",
+);
+for (const w of workers) {
+  console.log(
+    `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
+      w.speedup1vs0?.toFixed(2)
+    }×, ${w.speedup2vs0?.toFixed(2)}×  (capacity ${w.parallelCapacity.toFixed(2)})`,
+  );
+}
+
+// ──────────────────────────────── 4. Kernels ────────────────────────────────
+
+const kernels = measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] });
+console.log(
+  "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
+);
+for (const k of kernels) {
+  console.log(
+    `${String(k.hidden).padEnd(8)}${
+      String(k.batch).padEnd(7)
+    }${k.actMicrosPerSampleTfjs} / ${k.actMicrosPerSampleReference} (${k.actRatio})`
+      .padEnd(48) +
+      `${k.updateMicrosPerSampleTfjs} / ${k.updateMicrosPerSampleReference} (${k.updateRatio})`,
+  );
+}
+
+// ──────────────────────────────── 5. Generation ────────────────────────────────
+
+async function measureGeneration(): Promise<Record<string, unknown>> {
+  const corpus = await loadSentimentCorpus();
+  const tokenizer = WordTokenizer.fromTexts(corpus.map((s) => s.text));
+  const prompts = corpus.slice(0, 256).flatMap((s) => {
+    const split = splitPrompt(s.text, { promptWords: 3 });
+    return split ? [Int32Array.from([1, ...tokenizer.encode(split.prompt)])] : [];
+  });
+  // The RLHF example's shape; untrained weights rarely end early, so every row writes 16 tokens.
+  const model = new GruLanguageModel(tokenizer.vocabSize, { seed: 1 });
+  const rows = [];
+  for (const batch of [1, 64, 256]) {
+    const row: Record<string, number> = { batch, maxNewTokens: 16 };
+    for (const useCache of [true, false]) {
+      const input = prompts.slice(0, batch);
+      model.generate(input, { maxNewTokens: 16, rng: new Rng(0), useCache });
+      let tokens = 0;
+      const start = performance.now();
+      do {
+        const { completions } = model.generate(input, {
+          maxNewTokens: 16,
+          rng: new Rng(1),
+          useCache,
+        });
+        tokens += completions.reduce((a, c) => a + c.length, 0);
+      } while (performance.now() - start < 1000);
+      row[useCache ? "tokensPerSecondCached" : "tokensPerSecondUncached"] = Math.round(
+        tokens / ((performance.now() - start) / 1000),
+      );
+    }
+    row.cacheSpeedup = round(row.tokensPerSecondCached! / row.tokensPerSecondUncached!);
+    rows.push(row);
+  }
+  model.dispose();
+  return { vocabulary: tokenizer.vocabSize, embeddingSize: 64, hiddenSize: 128, rows };
+}
+const generation = await measureGeneration();
+console.log("\nGeneration (GRU LM, 16 new tokens): batch  tokens/s cached / uncached");
+for (const r of generation.rows as Record<string, number>[]) {
+  console.log(
+    `  ${
+      String(r.batch).padEnd(6)
+    }${r.tokensPerSecondCached} / ${r.tokensPerSecondUncached} (${r.cacheSpeedup}×)`,
+  );
+}
+
+// ──────────────────────────────── 6. RLHF ────────────────────────────────
+
+let rlhf: unknown = null;
+if (!values["no-rlhf"]) {
+  const dir = await Deno.makeTempDir({ prefix: "proximal_bench_rlhf_" });
+  console.log("\nRLHF loop (examples/rlhf.ts) …");
+  const start = performance.now();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "examples/rlhf.ts", "--out", dir],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (output.code !== 0) throw new Error("The RLHF loop failed (its error is above)");
+  rlhf = {
+    ...JSON.parse(await Deno.readTextFile(`${dir}/report.json`)),
+    processWallSeconds: round((performance.now() - start) / 1000),
+  };
+  const stdout = new TextDecoder().decode(output.stdout);
+  console.log(stdout.split("\n== 6. evaluation")[1]?.trim() ?? stdout);
+  await Deno.remove(dir, { recursive: true });
+}
+
+// ──────────────────────────────── Write ────────────────────────────────
+
+const result = {
+  benchmark: "proximal",
+  date: new Date().toISOString(),
+  deno: Deno.version.deno,
+  backend: "wasm",
+  cpus: navigator.hardwareConcurrency,
+  cartpole: presets,
+  scaling,
+  workers,
+  kernels,
+  generation,
+  rlhf,
+};
+await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+await Deno.writeTextFile(values.out, JSON.stringify(result, null, 2) + "\n");
+console.log(`\n→ ${values.out}`);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function range(xs: number[]): [number, number] {
+  return [Math.min(...xs), Math.max(...xs)];
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
