@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { MlpPolicy, Variable } from "@proximal/core";
-import { ppoPolicyLoss, ppoValueLoss } from "./ppo.ts";
+import { ACTOR_METRICS, actorHalf, CRITIC_METRICS, criticHalf } from "./_ppo_grad.ts";
 
 /** `ppoLoss`'s options. */
 export interface LossOptions {
@@ -127,8 +127,6 @@ export type PoolConfig = Omit<WorkerInit, "type"> & {
   sizes: { actorLayers: number; critic: number; logStd: number };
 };
 
-const ACTOR_METRICS = 5, CRITIC_METRICS = 1;
-
 /**
  * One or two workers, each with a replica of the MLP policy.
  *
@@ -205,7 +203,6 @@ export class PpoWorkerPool {
   ): Promise<PooledGradient> {
     await this.ready;
     const { actorLayers: layers, critic, logStd } = this.#config.sizes;
-    const all = layers + critic + logStd;
     // policy.variables is [actor layers | critic layers | log-std]; the actor owns both ends.
     const actorParams = new Float32Array(layers + logStd);
     actorParams.set(params.subarray(0, layers));
@@ -256,15 +253,7 @@ export class PpoWorkerPool {
       );
     const a = await actorReply;
     if (a.type !== "gradient" || c.type !== "gradient") throw new Error("PPO worker: no gradient");
-    const grad = new Float32Array(all);
-    grad.set(a.data.subarray(ACTOR_METRICS, ACTOR_METRICS + layers), 0);
-    grad.set(c.data.subarray(CRITIC_METRICS), layers);
-    grad.set(a.data.subarray(ACTOR_METRICS + layers), layers + critic);
-    const [policyLoss, entropy, oldApproxKl, approxKl, clipfrac] = a.data;
-    return {
-      grad,
-      metrics: [policyLoss!, c.data[0]!, entropy!, oldApproxKl!, approxKl!, clipfrac!],
-    };
+    return joinHalves(a.data, c.data, this.#config.sizes);
   }
 
   /**
@@ -369,25 +358,7 @@ export function assignFlat(variables: readonly Variable[], params: Float32Array)
  */
 export function actorGradient(policy: MlpPolicy, r: ActorRequest): Float32Array {
   assignFlat(policy.actorVariables, r.params);
-  const n = r.logProbs.length;
-  const discrete = policy.actionSpace.kind === "discrete";
-  return halfGradient(policy.actorVariables, () => {
-    const obs = tf.tensor2d(r.observations, [n, policy.observationSize]);
-    const act = discrete
-      ? tf.tensor1d(r.actions as Int32Array, "int32")
-      : tf.tensor2d(r.actions as Float32Array, [n, r.actions.length / n]);
-    const { logProb, entropy } = policy.evaluateActor(obs, act);
-    const terms = ppoPolicyLoss({
-      newLogProb: logProb,
-      entropy,
-      oldLogProb: tf.tensor1d(r.logProbs),
-      advantages: tf.tensor1d(r.advantages),
-    }, r.loss);
-    return {
-      loss: terms.loss,
-      metrics: [terms.policyLoss, terms.entropy, terms.oldApproxKl, terms.approxKl, terms.clipfrac],
-    };
-  });
+  return actorHalf(policy, r, r.loss);
 }
 
 /**
@@ -400,41 +371,31 @@ export function actorGradient(policy: MlpPolicy, r: ActorRequest): Float32Array 
  */
 export function criticGradient(policy: MlpPolicy, r: CriticRequest): Float32Array {
   assignFlat(policy.criticVariables, r.params);
-  const n = r.values.length;
-  return halfGradient(policy.criticVariables, () => {
-    const value = policy.evaluateCritic(tf.tensor2d(r.observations, [n, policy.observationSize]));
-    const terms = ppoValueLoss({
-      newValue: value,
-      oldValue: tf.tensor1d(r.values),
-      returns: tf.tensor1d(r.returns),
-    }, r.loss);
-    return { loss: terms.loss, metrics: [terms.valueLoss] };
-  });
+  return criticHalf(policy, r, r.loss);
 }
 
-/** The metrics, then the gradient of the loss with respect to `vars`, in one read-back. */
-function halfGradient(
-  vars: readonly Variable[],
-  lossFn: () => { loss: tf.Scalar; metrics: tf.Scalar[] },
-): Float32Array {
-  const flat = tf.tidy(() => {
-    let metrics: tf.Scalar[] = [];
-    const { grads } = tf.variableGrads(() => {
-      const out = lossFn();
-      // variableGrads disposes everything but the loss; keep the metrics past it.
-      metrics = out.metrics.map((m) => tf.keep(m));
-      return out.loss;
-    }, vars as tf.Variable[]);
-    const parts: tf.Tensor[] = metrics.map((m) => m.reshape([1]));
-    for (const v of vars) {
-      const g = grads[v.name];
-      parts.push(g ? g.reshape([-1]) : tf.zeros([v.size]));
-    }
-    const flat = tf.concat(parts);
-    for (const m of metrics) m.dispose();
-    return flat;
-  });
-  const data = flat.dataSync() as Float32Array;
-  flat.dispose();
-  return data;
+/**
+ * The two halves joined: the gradient in `policy.variables` order (actor layers, critic layers,
+ * log-std) and the metrics in the order `Ppo` reads them.
+ *
+ * @param a {@linkcode actorHalf}'s result.
+ * @param c {@linkcode criticHalf}'s result.
+ * @param sizes Floats in the actor's layers, the critic's layers and the log-std.
+ * @returns The gradient and the metrics.
+ */
+export function joinHalves(
+  a: Float32Array,
+  c: Float32Array,
+  sizes: PoolConfig["sizes"],
+): PooledGradient {
+  const { actorLayers: layers, critic, logStd } = sizes;
+  const grad = new Float32Array(layers + critic + logStd);
+  grad.set(a.subarray(ACTOR_METRICS, ACTOR_METRICS + layers), 0);
+  grad.set(c.subarray(CRITIC_METRICS), layers);
+  grad.set(a.subarray(ACTOR_METRICS + layers), layers + critic);
+  const [policyLoss, entropy, oldApproxKl, approxKl, clipfrac] = a;
+  return {
+    grad,
+    metrics: [policyLoss!, c[0]!, entropy!, oldApproxKl!, approxKl!, clipfrac!],
+  };
 }

@@ -31,7 +31,17 @@ import {
   VectorEnv,
   type VectorEnvState,
 } from "@proximal/core";
-import { assignFlat, type MinibatchRows, PpoWorkerPool, readFlat } from "./_ppo_pool.ts";
+import { actorHalf, criticHalf } from "./_ppo_grad.ts";
+import {
+  assignFlat,
+  joinHalves,
+  type MinibatchRows,
+  type PoolConfig,
+  type PooledGradient,
+  PpoWorkerPool,
+  readFlat,
+  type ValueStream,
+} from "./_ppo_pool.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -444,8 +454,13 @@ export class Ppo implements Trainer {
   #observations: Float32Array;
   #startTime = 0;
   #startStep = 0;
-  /** With `numWorkers` > 0: the pool, and the weights (flat) that Adam updates and it loads. */
+  /** With `numWorkers` > 0: the pool. */
   readonly #workers: PpoWorkerPool | null;
+  /**
+   * With an {@linkcode MlpPolicy}: the sizes of its parts, and the weights (flat) that Adam
+   * updates and the policy (or the workers) load; the gradient then skips the tape (`_ppo_grad.ts`).
+   */
+  readonly #sizes: PoolConfig["sizes"] | null;
   #params: Float32Array = new Float32Array(0);
 
   /**
@@ -492,6 +507,17 @@ export class Ppo implements Trainer {
     this.#processors = context.processors ?? [];
     this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
     this.#observations = this.envs.reset().slice();
+    this.#sizes = null;
+    if (this.policy instanceof MlpPolicy) {
+      const policy = this.policy, space = policy.actionSpace;
+      const logStd = space.kind === "box" ? space.size : 0;
+      this.#sizes = {
+        actorLayers: sizeOf(policy.actorVariables) - logStd,
+        critic: sizeOf(policy.criticVariables),
+        logStd,
+      };
+      this.#params = readFlat(policy.variables);
+    }
     this.#workers = o.numWorkers > 0 ? this.#startWorkers(context) : null;
   }
 
@@ -504,8 +530,6 @@ export class Ppo implements Trainer {
       );
     }
     const policy = this.policy as MlpPolicy, space = policy.actionSpace;
-    const logStd = space.kind === "box" ? space.size : 0;
-    this.#params = readFlat(policy.variables);
     return new PpoWorkerPool({
       numWorkers: o.numWorkers,
       backend: tf.getBackend(),
@@ -514,11 +538,7 @@ export class Ppo implements Trainer {
         ? { kind: "discrete", size: space.n }
         : { kind: "box", size: space.size },
       hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
-      sizes: {
-        actorLayers: sizeOf(policy.actorVariables) - logStd,
-        critic: sizeOf(policy.criticVariables),
-        logStd,
-      },
+      sizes: this.#sizes!,
     });
   }
 
@@ -568,10 +588,12 @@ export class Ppo implements Trainer {
     const rewardBuf = new Float32Array(steps * n);
     const endedBuf = new Uint8Array(steps * n);
     const episodes: RolloutEpisode[] = [];
-    // With workers, one of them runs the critic on the observations, a chunk of steps at a time,
-    // while this thread acts (without the critic) and steps the envs; the values land in the
-    // buffers after the loop (a row's value does not depend on the batch it is computed in).
-    const critic = this.#workers?.valueStream(this.#params) ?? null;
+    // With an MLP policy, acting runs the actor alone and the critic's values come after the loop
+    // (a row's value does not depend on the batch it is computed in): with workers, one of them
+    // runs the critic a chunk of steps at a time while this thread acts and steps the envs;
+    // without, this thread runs it once on every observation of the rollout.
+    const critic = this.#workers?.valueStream(this.#params) ??
+      (policy instanceof MlpPolicy ? batchedValues(policy) : null);
     const chunk = Math.max(16, Math.ceil(steps / 8));
     for (let t = 0; t < steps; t++) {
       obsBuf.set(this.#observations, t * n * obsSize);
@@ -695,6 +717,15 @@ export class Ppo implements Trainer {
             advantages: mbAdv,
             returns: mbRet,
           })
+          : this.#sizes
+          ? this.#localStep({
+            observations: mbObs,
+            actions: mbAct,
+            logProbs: mbLogProb,
+            values: mbValue,
+            advantages: mbAdv,
+            returns: mbRet,
+          })
           : this.#adam.step(() => {
             const obs = tf.tensor2d(mbObs, [mb, obsSize]);
             const act = actSize === 1 && envs.actionSpace.kind === "discrete"
@@ -772,20 +803,45 @@ export class Ppo implements Trainer {
    * at the same time, then Adam on the flat weights (the next request carries them along).
    */
   async #workerStep(rows: MinibatchRows): Promise<AdamStepResult> {
-    const o = this.options, klCoef = this.#klCoef;
-    const loss = {
+    const pooled = await this.#workers!.gradient(
+      this.#params,
+      rows,
+      this.#lossOptions(),
+      this.policy as MlpPolicy,
+    );
+    return this.#apply(pooled);
+  }
+
+  /**
+   * One gradient step in this thread with an MLP policy: the same two halves the workers compute,
+   * then Adam on the flat weights, which the policy loads for the next minibatch.
+   */
+  #localStep(rows: MinibatchRows): AdamStepResult {
+    const policy = this.policy as MlpPolicy, loss = this.#lossOptions();
+    const pooled = joinHalves(
+      actorHalf(policy, rows, loss),
+      criticHalf(policy, rows, loss),
+      this.#sizes!,
+    );
+    const result = this.#apply(pooled);
+    assignFlat(policy.variables, this.#params);
+    return result;
+  }
+
+  #lossOptions() {
+    const o = this.options;
+    return {
       clipCoef: o.clipCoef,
       clipVloss: o.clipVloss,
       entCoef: o.entCoef,
       vfCoef: o.vfCoef,
-      klCoef,
+      klCoef: this.#klCoef,
     };
-    const { grad, metrics } = await this.#workers!.gradient(
-      this.#params,
-      rows,
-      loss,
-      this.policy as MlpPolicy,
-    );
+  }
+
+  /** Adam on the flat weights with a joined gradient. */
+  #apply({ grad, metrics }: PooledGradient): AdamStepResult {
+    const o = this.options, klCoef = this.#klCoef;
     const [policyLoss, valueLoss, entropy, , approxKl] = metrics as [number, ...number[]];
     // Only for the divergence check: the halves each computed their part of it.
     const total = policyLoss - o.entCoef * entropy! + o.vfCoef * valueLoss! +
@@ -867,7 +923,7 @@ export class Ppo implements Trainer {
     }
     this.#adam.setState({ t: adamT, m, v });
     loadVariables(vars, tensors, "policy");
-    if (this.#workers) this.#params = readFlat(vars);
+    if (this.#sizes) this.#params = readFlat(vars);
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#observations = this.envs.setState(meta.envs as VectorEnvState).slice();
     this.#step = step;
@@ -882,6 +938,34 @@ export class Ppo implements Trainer {
     this.policy.dispose();
     this.envs.close();
   }
+}
+
+/**
+ * A {@linkcode ValueStream} computed in this thread: every pushed batch's values from one call of
+ * the critic in `finish`, which costs far fewer tensor launches than one call per step.
+ */
+function batchedValues(policy: MlpPolicy): ValueStream {
+  const batches: { observations: Float32Array; onValues: (v: Float32Array) => void }[] = [];
+  return {
+    push: (observations, onValues) =>
+      batches.push({ observations: observations.slice(), onValues }),
+    finish: () => {
+      const all = new Float32Array(batches.reduce((s, b) => s + b.observations.length, 0));
+      let offset = 0;
+      for (const b of batches) {
+        all.set(b.observations, offset);
+        offset += b.observations.length;
+      }
+      const values = all.length > 0 ? policy.value(all) : new Float32Array(0);
+      offset = 0;
+      for (const b of batches) {
+        const rows = b.observations.length / policy.observationSize;
+        b.onValues(values.subarray(offset, offset + rows));
+        offset += rows;
+      }
+      return Promise.resolve();
+    },
+  };
 }
 
 /** The number of floats in a list of variables. */

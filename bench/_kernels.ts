@@ -2,8 +2,9 @@
 // pass) and one update step (forward, PPO loss, backward, Adam) — beside the same arithmetic in
 // plain Float32Array code (ReferenceMlp), measured in the same process.
 import * as tf from "@tensorflow/tfjs";
-import { ppoLoss } from "@proximal/algos";
 import { Adam, Box, Discrete, MlpPolicy, Rng } from "@proximal/core";
+import { actorHalf, criticHalf } from "../algos/_ppo_grad.ts";
+import { assignFlat, joinHalves, readFlat } from "../algos/_ppo_pool.ts";
 import { ReferenceMlp } from "./_reference_mlp.ts";
 
 /** One row of the kernel table. */
@@ -43,23 +44,32 @@ export function measureKernels(options: { hidden: number[]; batch: number[] }): 
       const zeros = new Float32Array(batch);
       const adv = Float32Array.from({ length: batch }, () => rng.normal());
       const tfAct = msPerCall(() => policy.act(obs, { rng }), calls);
-      const tfUpdate = msPerCall(() =>
-        adam.step(() => {
-          const { logProb, entropy, value } = policy.evaluate(
-            tf.tensor2d(obs, [batch, 4]),
-            tf.tensor1d(actions, "int32"),
-          );
-          const terms = ppoLoss({
-            newLogProb: logProb,
-            entropy,
-            newValue: value,
-            oldLogProb: tf.tensor1d(zeros),
-            oldValue: tf.tensor1d(zeros),
-            advantages: tf.tensor1d(adv),
-            returns: tf.tensor1d(adv),
-          }, { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 });
-          return { loss: terms.loss };
-        }), Math.ceil(calls / 3));
+      // PPO's own update step: the tape-free halves (algos/_ppo_grad.ts), Adam, then the weights.
+      const params = readFlat(policy.variables);
+      const size = (vars: readonly tf.Variable[]) => vars.reduce((n, v) => n + v.size, 0);
+      const sizes = {
+        actorLayers: size(policy.actorVariables),
+        critic: size(policy.criticVariables),
+        logStd: 0,
+      };
+      const minibatch = {
+        observations: obs,
+        actions,
+        logProbs: zeros,
+        values: zeros,
+        advantages: adv,
+        returns: adv,
+      };
+      const loss = { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 };
+      const tfUpdate = msPerCall(() => {
+        const { grad } = joinHalves(
+          actorHalf(policy, minibatch, loss),
+          criticHalf(policy, minibatch, loss),
+          sizes,
+        );
+        adam.update(params, grad);
+        assignFlat(policy.variables, params);
+      }, Math.ceil(calls / 3));
       policy.dispose();
 
       const actor = new ReferenceMlp([4, hidden, hidden, 2]);

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { computeGae, ppoLoss } from "@proximal/algos";
 import { Adam, Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
+import { ACTOR_METRICS, actorHalf, CRITIC_METRICS, criticHalf } from "../algos/_ppo_grad.ts";
 import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
@@ -148,4 +149,63 @@ Deno.test("building and disposing an MLP policy leaves no tensors behind", () =>
   new MlpPolicy(space, new Discrete(2), { seed: 1 }).dispose();
   new MlpPolicy(space, new Box({ low: -1, high: 1, shape: [2] }), { seed: 1 }).dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("the tape-free PPO gradient matches autodiff through ppoLoss (discrete and Box, clipped rows, KL penalty)", () => {
+  const obsSpace = new Box({ low: -1, high: 1, shape: [3] });
+  const cases = [
+    { space: new Discrete(3), clipVloss: true, klCoef: 0 },
+    { space: new Discrete(2), clipVloss: false, klCoef: 0.3 },
+    { space: new Box({ low: -1, high: 1, shape: [2] }), clipVloss: true, klCoef: 0.3 },
+  ];
+  for (const { space, clipVloss, klCoef } of cases) {
+    const before = tf.memory().numTensors;
+    const policy = new MlpPolicy(obsSpace, space, { seed: 5, hiddenSizes: [8, 8] });
+    const rng = new Rng(2), n = 16;
+    const observations = Float32Array.from({ length: n * 3 }, () => rng.range(-1, 1));
+    const acted = policy.act(observations, { rng });
+    // Old log-probs and values spread so that some ratios and values leave the clip range.
+    const rows = {
+      observations,
+      actions: acted.actions,
+      logProbs: acted.logProbs.map((lp) => lp + 0.4 * rng.normal()),
+      values: acted.values.map((v) => v + 0.3 * rng.normal()),
+      advantages: Float32Array.from({ length: n }, () => rng.normal()),
+      returns: Float32Array.from({ length: n }, () => rng.normal()),
+    };
+    const loss = { clipCoef: 0.2, clipVloss, entCoef: 0.05, vfCoef: 0.5, klCoef };
+    const a = actorHalf(policy, rows, loss), c = criticHalf(policy, rows, loss);
+    const expected = tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => {
+        const { logProb, entropy, value } = policy.evaluate(
+          tf.tensor2d(observations, [n, 3]),
+          space.kind === "discrete"
+            ? tf.tensor1d(rows.actions as Int32Array, "int32")
+            : tf.tensor2d(rows.actions as Float32Array, [n, 2]),
+        );
+        return ppoLoss({
+          newLogProb: logProb,
+          entropy,
+          newValue: value,
+          oldLogProb: tf.tensor1d(rows.logProbs),
+          oldValue: tf.tensor1d(rows.values),
+          advantages: tf.tensor1d(rows.advantages),
+          returns: tf.tensor1d(rows.returns),
+        }, loss).loss;
+      }, policy.variables as tf.Variable[]);
+      const flat = (vars: readonly tf.Variable[]) =>
+        vars.flatMap((v) => Array.from(grads[v.name]!.dataSync()));
+      return {
+        actor: flat(policy.actorVariables as tf.Variable[]),
+        critic: flat(policy.criticVariables as tf.Variable[]),
+      };
+    });
+    const clipfrac = a[4]!;
+    assert.ok(clipfrac > 0 && clipfrac < 1, `clip fraction ${clipfrac}: no mixed case covered`);
+    close(a.subarray(ACTOR_METRICS), expected.actor, 1e-5);
+    close(c.subarray(CRITIC_METRICS), expected.critic, 1e-5);
+    assert.ok(expected.actor.some((g) => Math.abs(g) > 1e-3));
+    policy.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  }
 });
