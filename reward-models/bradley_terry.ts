@@ -74,6 +74,16 @@ export type BradleyTerryOptions = {
   hiddenSize: number;
   /** Number of GRU layers of a new model; default 1. Taken from a given model. */
   layers: number;
+  /**
+   * Early stopping in {@linkcode BradleyTerryRewardModel.train}: the share of its pairs held back
+   * (a fixed draw from `seed`) and scored after each epoch, not trained on. Training stops once
+   * `patience` epochs pass without a lower validation loss, and the epoch with the lowest loss is
+   * restored at the end: the noisy labels make a small model overfit within a few epochs. Default
+   * 0: off, every pair is trained on and the last epoch's weights are kept.
+   */
+  validationFraction: number;
+  /** Epochs without a lower validation loss before training stops (with early stopping); default 2. */
+  patience: number;
 };
 
 /** The defaults of {@linkcode BradleyTerryOptions}. */
@@ -89,6 +99,8 @@ export const bradleyTerryDefaults: BradleyTerryOptions = {
   embeddingSize: 64,
   hiddenSize: 128,
   layers: 1,
+  validationFraction: 0,
+  patience: 2,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -203,6 +215,8 @@ export interface BradleyTerryRestoreOptions {
 /**
  * The metrics an epoch reports: `train/*` are measured during the epoch, on each batch before its
  * step (as TRL logs them), and averaged over the pairs; `eval/*` after the epoch, on the holdout.
+ * With early stopping on, {@linkcode BradleyTerryRewardModel.train}'s reports also have
+ * `val/loss` and `val/accuracy`, on the pairs it held back (see the instance's `metricNames`).
  */
 export const BRADLEY_TERRY_METRIC_NAMES: readonly string[] = [
   "train/loss",
@@ -215,6 +229,7 @@ export const BRADLEY_TERRY_METRIC_NAMES: readonly string[] = [
   "perf/epoch_seconds",
 ];
 
+const VALIDATION_METRIC_NAMES = ["val/loss", "val/accuracy"];
 const KIND = "bradley-terry-reward-model";
 const SHAPE_OPTIONS = ["embeddingSize", "hiddenSize", "layers"] as const;
 
@@ -256,8 +271,8 @@ const SHAPE_OPTIONS = ["embeddingSize", "hiddenSize", "layers"] as const;
 export class BradleyTerryRewardModel implements RewardSource {
   /** The name in logs and errors. */
   readonly name = "bradley-terry";
-  /** The metric names an epoch reports, in a stable order. */
-  readonly metricNames: readonly string[] = BRADLEY_TERRY_METRIC_NAMES;
+  /** The metric names an epoch reports, in a stable order (`val/*` only with early stopping). */
+  readonly metricNames: readonly string[];
   /** The hyperparameters in force (the shape fields are the model's). */
   readonly options: Readonly<BradleyTerryOptions>;
   /** The tokenizer of prompts and completions. */
@@ -268,6 +283,11 @@ export class BradleyTerryRewardModel implements RewardSource {
   readonly #rng: Rng;
   #epoch = 0;
   #step = 0;
+  // Early stopping: the lowest validation loss so far, its epoch and a copy of its weights.
+  #bestLoss = Infinity;
+  #bestEpoch = 0;
+  #bestWeights: tf.Tensor[] | null = null;
+  #stopped = false;
 
   /**
    * Builds the model (or takes over the given one) and the optimizer.
@@ -309,6 +329,13 @@ export class BradleyTerryRewardModel implements RewardSource {
     }
     checkOptions(o, where);
     this.options = o;
+    this.metricNames = o.validationFraction > 0
+      ? [
+        ...BRADLEY_TERRY_METRIC_NAMES.slice(0, -1),
+        ...VALIDATION_METRIC_NAMES,
+        "perf/epoch_seconds",
+      ]
+      : BRADLEY_TERRY_METRIC_NAMES;
     this.tokenizer = tokenizer;
     this.model = model ?? new GruLanguageModel(tokenizer.vocabSize, {
       embeddingSize: o.embeddingSize,
@@ -335,34 +362,112 @@ export class BradleyTerryRewardModel implements RewardSource {
     return this.#step;
   }
 
-  /** True once `options.epochs` epochs have been trained. */
+  /** True once `options.epochs` epochs have been trained, or early stopping has stopped training. */
   get done(): boolean {
-    return this.#epoch >= this.options.epochs;
+    return this.#epoch >= this.options.epochs || this.#stopped;
+  }
+
+  /**
+   * With early stopping, the epoch of the lowest validation loss so far, whose weights
+   * {@linkcode BradleyTerryRewardModel.train} restores when it ends; 0 before the first epoch, or
+   * without early stopping.
+   */
+  get bestEpoch(): number {
+    return this.#bestEpoch;
   }
 
   /**
    * Trains until `options.epochs` epochs are done (none if they already are, e.g. after restoring a
    * finished run), evaluating on `holdout` after each.
    *
+   * With early stopping (`validationFraction` > 0) it holds that share of `pairs` back — the same
+   * pairs on every call, so a resumed run holds back the same ones — scores them after each epoch
+   * (`val/loss`, `val/accuracy`), stops once `patience` epochs pass without a lower validation
+   * loss, and ends with the weights of the epoch that had the lowest
+   * ({@linkcode BradleyTerryRewardModel.bestEpoch}).
+   *
    * @param pairs The training pairs.
    * @param options The `holdout` pairs and an `onEpoch` callback.
    * @returns The report of each epoch trained.
-   * @example See {@linkcode BradleyTerryRewardModel}
-   * ```ts ignore
-   * await model.train(train, { holdout, onEpoch: ({ metrics }) => console.log(metrics) });
+   * @throws If early stopping would leave no pair to train on or none to validate on.
+   * @example Early stopping on a tenth of the pairs
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { BradleyTerryRewardModel } from "@proximal/reward-models";
+   * await setupBackend("wasm");
+   * const pairs = Array.from({ length: 20 }, (_, i) => ({
+   *   prompt: i % 2 ? "the soup" : "the film",
+   *   chosen: " was good",
+   *   rejected: " was bad",
+   * }));
+   * const tokenizer = WordTokenizer.fromTexts(["the soup film was good bad"], { minCount: 1 });
+   * const model = new BradleyTerryRewardModel(
+   *   { tokenizer },
+   *   { embeddingSize: 8, hiddenSize: 16, epochs: 5, validationFraction: 0.1, seed: 1 },
+   * );
+   * const reports = await model.train(pairs);
+   * const losses = reports.map((r) => r.metrics["val/loss"]!);
+   * assert.equal(losses[model.bestEpoch - 1], Math.min(...losses));
+   * model.dispose();
    * ```
    */
   async train(
     pairs: readonly PreferencePair[],
     options: BradleyTerryTrainOptions = {},
   ): Promise<BradleyTerryEpochReport[]> {
+    const { fit, validation } = this.#validationSplit(pairs);
     const reports: BradleyTerryEpochReport[] = [];
     while (!this.done) {
-      const report = await this.trainEpoch(pairs, options);
+      const report = await this.trainEpoch(fit, options);
+      if (validation) this.#earlyStopping(report, validation);
       reports.push(report);
       await options.onEpoch?.(report);
     }
+    if (validation && this.#bestWeights && this.#bestEpoch !== this.#epoch) {
+      this.model.variables.forEach((v, i) => v.assign(this.#bestWeights![i]!));
+    }
     return reports;
+  }
+
+  /** The pairs `train` fits and the ones it validates on: a fixed draw of validationFraction. */
+  #validationSplit(
+    pairs: readonly PreferencePair[],
+  ): { fit: readonly PreferencePair[]; validation?: readonly PreferencePair[] } {
+    const fraction = this.options.validationFraction;
+    if (fraction === 0 || !Array.isArray(pairs)) return { fit: pairs };
+    const n = pairs.length, held = Math.round(n * fraction);
+    if (held < 1 || held >= n) {
+      throw new RangeError(
+        `Cannot train the reward model: validationFraction ${fraction} of ${n} pairs leaves ${held} to validate on and ${
+          n - held
+        } to train on (each needs at least one)`,
+      );
+    }
+    // Its own generator, so the draw neither depends on nor moves the epochs' shuffles.
+    const order = new Rng(this.options.seed).shuffle(Int32Array.from({ length: n }, (_, i) => i));
+    const isHeld = new Uint8Array(n);
+    for (const i of order.subarray(0, held)) isHeld[i] = 1;
+    return {
+      fit: pairs.filter((_, i) => !isHeld[i]),
+      validation: pairs.filter((_, i) => isHeld[i]),
+    };
+  }
+
+  /** Scores the validation pairs into the report and keeps the best epoch's weights. */
+  #earlyStopping(report: BradleyTerryEpochReport, validation: readonly PreferencePair[]): void {
+    const { loss, accuracy } = this.evaluate(validation);
+    const { "perf/epoch_seconds": seconds, ...rest } = report.metrics;
+    report.metrics = { ...rest, "val/loss": loss, "val/accuracy": accuracy };
+    report.metrics["perf/epoch_seconds"] = seconds!;
+    if (loss < this.#bestLoss) {
+      this.#bestLoss = loss;
+      this.#bestEpoch = report.epoch;
+      tf.dispose(this.#bestWeights ?? []);
+      this.#bestWeights = this.model.variables.map((v) => tf.clone(v));
+    } else if (report.epoch - this.#bestEpoch >= this.options.patience) {
+      this.#stopped = true;
+    }
   }
 
   /**
@@ -547,7 +652,8 @@ export class BradleyTerryRewardModel implements RewardSource {
 
   /**
    * Captures the weights, the tokenizer (its JSON and fingerprint), the options, the optimizer's
-   * moments, the RNG and the epoch count: enough to score, or to resume training exactly.
+   * moments, the RNG, the epoch count and the early-stopping state (the best epoch's weights
+   * included): enough to score, or to resume training exactly.
    *
    * @returns The checkpoint (write it with `writeCheckpoint`).
    * @example Save, then load elsewhere
@@ -570,6 +676,9 @@ export class BradleyTerryRewardModel implements RewardSource {
     const adam = this.#adam.getState();
     tensors["adam/m"] = adam.m;
     tensors["adam/v"] = adam.v;
+    this.#bestWeights?.forEach((t, i) => {
+      tensors[`best/${i}`] = { shape: [...t.shape], data: t.dataSync() as Float32Array };
+    });
     return Promise.resolve({
       meta: {
         kind: KIND,
@@ -587,6 +696,12 @@ export class BradleyTerryRewardModel implements RewardSource {
         step: this.#step,
         adamT: adam.t,
         rng: this.#rng.getState(),
+        earlyStopping: {
+          // JSON has no Infinity: null until a first validation loss.
+          bestLoss: Number.isFinite(this.#bestLoss) ? this.#bestLoss : null,
+          bestEpoch: this.#bestEpoch,
+          stopped: this.#stopped,
+        },
       },
       tensors,
     });
@@ -654,8 +769,29 @@ export class BradleyTerryRewardModel implements RewardSource {
     if (!isCount(epoch) || !isCount(step) || !isCount(adamT)) {
       fail("its epoch, step or adamT is not a count");
     }
+    // Absent from checkpoints written before early stopping existed: nothing to restore then.
+    const early = meta.earlyStopping as
+      | { bestLoss: number | null; bestEpoch: number; stopped: boolean }
+      | undefined;
+    if (early !== undefined && (!isCount(early?.bestEpoch) || typeof early.stopped !== "boolean")) {
+      fail("its early-stopping state is damaged");
+    }
+    const best = early && early.bestEpoch > 0
+      ? vars.map((v, i) => {
+        const saved = tensors[`best/${i}`];
+        if (!saved || saved.shape.join("x") !== v.shape.join("x")) {
+          return fail(`the best epoch's tensor ${i} is missing or misshapen`);
+        }
+        return saved;
+      })
+      : null;
     this.#adam.setState({ t: adamT as number, m: m!, v: v! });
     loadVariables(vars, tensors, "model");
+    tf.dispose(this.#bestWeights ?? []);
+    this.#bestWeights = best && best.map((saved) => tf.tensor(saved.data, saved.shape, "float32"));
+    this.#bestLoss = early?.bestLoss ?? Infinity;
+    this.#bestEpoch = early?.bestEpoch ?? 0;
+    this.#stopped = early?.stopped ?? false;
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#epoch = epoch as number;
     this.#step = step as number;
@@ -718,6 +854,8 @@ export class BradleyTerryRewardModel implements RewardSource {
   /** Frees the model's variables (a model passed in the context included). */
   dispose(): void {
     this.model.dispose();
+    tf.dispose(this.#bestWeights ?? []);
+    this.#bestWeights = null;
   }
 
   // ── Internals.
@@ -827,6 +965,12 @@ function checkOptions(o: BradleyTerryOptions, where: string): void {
   whole("embeddingSize", 1);
   whole("hiddenSize", 1);
   whole("layers", 1);
+  whole("patience", 1);
+  if (!(o.validationFraction >= 0 && o.validationFraction < 1)) {
+    throw new RangeError(
+      `${where}: validationFraction must be a number in [0, 1), got ${o.validationFraction}`,
+    );
+  }
   if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) {
     throw new RangeError(
       `${where}: learningRate must be a finite number > 0, got ${o.learningRate}`,

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import {
+  type Checkpoint,
   GruLanguageModel,
   type PreferencePair,
   readCheckpoint,
@@ -156,6 +157,70 @@ Deno.test("a separable toy preference reaches >= 95 % held-out accuracy at seed 
   // Done: training again does nothing.
   assert.deepEqual(await model.train(train), []);
   model.dispose();
+});
+
+Deno.test("early stopping stops after `patience` worse epochs and restores the best epoch's weights", async () => {
+  // A third of the labels swapped at random: a model with a large step overfits them within a few
+  // epochs, so the validation loss has its minimum before the last epoch trained.
+  const rng = new Rng(21);
+  const pairs = toyPairs(64, 9).map((p) =>
+    rng.uniform() < 0.33 ? { ...p, chosen: p.rejected, rejected: p.chosen } : p
+  );
+  const options = {
+    learningRate: 3e-2,
+    batchSize: 8,
+    epochs: 12,
+    validationFraction: 0.25,
+    patience: 3,
+  };
+  const model = toyModel(options);
+  const weights: Float32Array[][] = [];
+  let checkpoint: Checkpoint | undefined;
+  const reports = await model.train(pairs, {
+    holdout: toyPairs(16, 10),
+    onEpoch: async ({ epoch }) => {
+      weights.push(model.model.variables.map((v) => v.dataSync().slice() as Float32Array));
+      if (epoch === 2) checkpoint = await model.save();
+    },
+  });
+  assert.deepEqual(Object.keys(reports[0]!.metrics), model.metricNames);
+  const losses = reports.map((r) => r.metrics["val/loss"]!);
+  const best = losses.indexOf(Math.min(...losses)) + 1;
+  assert.equal(model.bestEpoch, best);
+  assert.ok(best < reports.length, `best epoch ${best} of ${reports.length}: nothing to restore`);
+  assert.equal(reports.length, best + options.patience, `validation losses ${losses}`);
+  assert.ok(model.done && model.epoch < options.epochs);
+  model.model.variables.forEach((v, i) => {
+    assert.deepEqual(v.dataSync(), weights[best - 1]![i], `variable ${i} is not the best epoch's`);
+  });
+  assert.deepEqual(await model.train(pairs), []); // done: training again does nothing
+
+  // Resumed from epoch 2's checkpoint, training holds back the same pairs, stops at the same epoch
+  // and restores the same weights.
+  const resumed = BradleyTerryRewardModel.fromCheckpoint(checkpoint!);
+  await resumed.train(pairs);
+  assert.equal(resumed.bestEpoch, best);
+  assert.equal(resumed.epoch, model.epoch);
+  resumed.model.variables.forEach((v, i) => {
+    assert.deepEqual(v.dataSync(), weights[best - 1]![i], `resumed variable ${i}`);
+  });
+
+  // Off (the default): every epoch is trained, the last one's weights kept, no val/* metrics.
+  const plain = toyModel({ ...options, validationFraction: 0 });
+  const plainReports = await plain.train(pairs);
+  assert.equal(plainReports.length, options.epochs);
+  assert.equal(plain.bestEpoch, 0);
+  assert.ok(!("val/loss" in plainReports[0]!.metrics));
+  const tiny = toyModel({ validationFraction: 0.5, epochs: 1 });
+  await assert.rejects(
+    tiny.train(pairs.slice(0, 1)),
+    /^RangeError: Cannot train the reward model: validationFraction 0.5 of 1 pairs leaves/,
+  );
+  assert.throws(
+    () => toyModel({ validationFraction: 1 }),
+    /^RangeError: Cannot build a Bradley–Terry reward model: validationFraction must be a number in \[0, 1\), got 1$/,
+  );
+  [model, resumed, plain, tiny].forEach((m) => m.dispose());
 });
 
 Deno.test("score gives one finite reward per request, in order, the same every time and in any batch", async () => {

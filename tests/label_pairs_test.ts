@@ -34,6 +34,29 @@ Deno.test("labelPairs flips labels at the Bradley–Terry rate", async () => {
   assert.equal(flipped, flipRate);
 });
 
+Deno.test("labelPairs with pairsPerPrompt pairs the r-th best with the r-th worst, inwards", async () => {
+  const { pairs, ranks, ties } = await labelPairs(
+    [
+      { prompt: "a", completions: ["0.1", "0.9", "0.5", "0.3", "0.7"] }, // 5 completions: 2 pairs
+      { prompt: "b", completions: ["1", "0.5", "0", "0.5"] }, // the inner two tie: 1 pair
+      { prompt: "c", completions: ["0.2", "0.2"] },
+    ],
+    judge,
+    { temperature: 1e-3, pairsPerPrompt: 3 },
+  );
+  assert.deepEqual(pairs, [
+    { prompt: "a", chosen: "0.9", rejected: "0.1" },
+    { prompt: "a", chosen: "0.7", rejected: "0.3" },
+    { prompt: "b", chosen: "1", rejected: "0" },
+  ]);
+  assert.deepEqual(ranks, [0, 1, 0]);
+  assert.equal(ties, 1);
+  await assert.rejects(
+    () => labelPairs([{ prompt: "x", completions: ["1", "2"] }], judge, { pairsPerPrompt: 0 }),
+    /^RangeError: labelPairs needs a whole pairsPerPrompt >= 1, got 0$/,
+  );
+});
+
 Deno.test("labelPairs rejects a prompt with fewer than two completions", async () => {
   await assert.rejects(
     () => labelPairs([{ prompt: "x", completions: ["1"] }], judge),
