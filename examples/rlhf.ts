@@ -3,11 +3,13 @@
  *
  *  1. SFT — a GRU language model learns the 2,700 training sentences of the UCI sentiment corpus.
  *  2. Pairs — for training prompts (a sentence's first words) the SFT model samples completions;
- *     VADER, playing the human, labels its best against its worst with Bradley–Terry noise.
- *  3. Reward model — initialised from SFT, trained on the pairs (Bradley–Terry loss).
+ *     VADER, playing the human, ranks them and labels best against worst, second best against
+ *     second worst and so on, with Bradley–Terry noise. A tenth of the prompts is held out.
+ *  3. Reward model — initialised from SFT, trained on the pairs (Bradley–Terry loss), stopped
+ *     early on a validation split of them; scored on the held-out prompts' best-vs-worst pairs.
  *  4. PPO — the SFT model, now a policy, writes completions in the text-preference env; the
  *     reward model scores them; a per-token KL penalty to the frozen SFT model keeps it fluent.
- *  5. DPO — from the SFT model, on the same pairs, with no reward model.
+ *  5. DPO — from the SFT model, on the best-vs-worst pairs, with no reward model.
  *  6. Evaluation — on held-out prompts: VADER's win-rate of each tuned policy over SFT (ties
  *     half, 95 % bootstrap interval), KL to SFT per sequence, distinct-2, unknown-token rate,
  *     samples before and after, and each stage's wall time.
@@ -20,8 +22,8 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { DpoTrainer, klPenalty, Ppo, SftTrainer, tokenizePairs } from "@proximal/algos";
 import {
-  AdaptiveKlController,
   BOS_ID,
+  FixedKlController,
   GruLanguageModel,
   LmPolicy,
   type PreferencePair,
@@ -66,11 +68,25 @@ const PROMPT_WORDS = 3; // a sentence's first three words are its prompt
 const MAX_NEW_TOKENS = 16;
 const SFT_EPOCHS = quick ? 1 : 6;
 const PAIR_PROMPTS = quick ? 200 : 2440; // every training prompt
-const SAMPLES_PER_PROMPT = 4;
+// 8 samples: the best–worst gap widens, so fewer labels flip; the pairs inwards (2nd best vs 2nd
+// worst, …) triple the reward model's data at the cost of one sampling pass.
+const SAMPLES_PER_PROMPT = 8;
+const PAIRS_PER_PROMPT = 4;
 const LABEL_TEMPERATURE = 0.2; // Bradley–Terry noise of the "human" labels
-const RM_EPOCHS = quick ? 1 : 4;
+const RM_EPOCHS = quick ? 1 : 6; // at most: early stopping ended seeds 1–3 after 4–5, keeping 2–3
+const RM_VALIDATION_FRACTION = 0.1; // of the training pairs, for early stopping
+const RM_PATIENCE = 2;
 const PPO_ITERATIONS = quick ? 4 : 60;
 const PPO_ENVS = 32;
+// A fixed KL coefficient, not TRL's adaptive one: in a run of ~2,000 episodes the controller lags —
+// β shrinks while the policy has not moved yet, then KL overshoots its target (7–10 at targets
+// 3–4). β 0.3 let PPO game the reward model (KL 9.5, distinct-2 0.61); 1.0 held it too close
+// (KL 1.2, win-rate 58 %).
+const PPO_KL_COEF = 0.4;
+// An entropy bonus keeps the policy from collapsing onto the reward model's favourite words
+// ("great", "best"): at β 0.5, 0.01 lifted distinct-2 from 0.65 to 0.72. β 0.4 with 0.02 gave
+// distinct-2 0.70–0.74, KL 5.9–6.4 and a 70–77 % win-rate, with two reward models of seed 1.
+const PPO_ENT_COEF = 0.02;
 const DPO_EPOCHS = quick ? 1 : 3;
 const EVAL_PROMPTS = 256;
 
@@ -85,10 +101,15 @@ const report: Record<string, unknown> = {
     SFT_EPOCHS,
     PAIR_PROMPTS,
     SAMPLES_PER_PROMPT,
+    PAIRS_PER_PROMPT,
     LABEL_TEMPERATURE,
     RM_EPOCHS,
+    RM_VALIDATION_FRACTION,
+    RM_PATIENCE,
     PPO_ITERATIONS,
     PPO_ENVS,
+    PPO_KL_COEF,
+    PPO_ENT_COEF,
     DPO_EPOCHS,
     EVAL_PROMPTS,
   },
@@ -190,7 +211,7 @@ report.generation = await stage("generation throughput", () => {
 
 // ──────────────────────────────── 2. Pairs ────────────────────────────────
 const judge = vaderJudge();
-const { trainPairs, heldPairs } = await stage("2. pairs labelled by the judge", async () => {
+const { rmPairs, dpoPairs, heldPairs } = await stage("2. pairs labelled by the judge", async () => {
   const rng = new Rng(seed);
   const chosenPrompts = rng.shuffle([...trainPrompts]).slice(0, PAIR_PROMPTS).map((p) => p.prompt);
   const repeated = chosenPrompts.flatMap((p) => new Array<string>(SAMPLES_PER_PROMPT).fill(p));
@@ -199,41 +220,63 @@ const { trainPairs, heldPairs } = await stage("2. pairs labelled by the judge", 
     prompt,
     completions: completions.slice(i * SAMPLES_PER_PROMPT, (i + 1) * SAMPLES_PER_PROMPT),
   }));
-  const { pairs, ties, flipRate } = await labelPairs(items, judge, {
+  // Prompts are held out, not pairs, so no pair of a held-out prompt is trained on; they give one
+  // best-vs-worst pair each, the kind of pair the reward model's accuracy has always been read on.
+  const split = splitHoldout(items, { fraction: 0.1, seed });
+  const train = await labelPairs(split.train, judge, {
     temperature: LABEL_TEMPERATURE,
+    pairsPerPrompt: PAIRS_PER_PROMPT,
     seed,
   });
-  await writePreferencePairs(`${outDir}/pairs.jsonl`, pairs);
-  const { train: trainPairs, holdout: heldPairs } = splitHoldout(pairs, { fraction: 0.1, seed });
+  const held = await labelPairs(split.holdout, judge, { temperature: LABEL_TEMPERATURE, seed });
+  const dpoPairs = train.pairs.filter((_, i) => train.ranks[i] === 0);
+  await writePreferencePairs(`${outDir}/pairs.jsonl`, [...train.pairs, ...held.pairs]);
   console.log(
-    `   ${pairs.length} pairs from ${chosenPrompts.length} prompts (${ties} tied), ${
-      (flipRate * 100).toFixed(1)
-    } % of labels against the judge; ${trainPairs.length} train / ${heldPairs.length} held out`,
+    `   ${train.pairs.length} training pairs from ${split.train.length} prompts (${
+      (train.flipRate * 100).toFixed(1)
+    } % of labels against the judge; ${dpoPairs.length} best vs worst, for DPO), ${held.pairs.length} held-out pairs from ${split.holdout.length} prompts (${
+      (held.flipRate * 100).toFixed(1)
+    } % against the judge); ${train.ties + held.ties} prompts tied`,
   );
   report.pairs = {
-    pairs: pairs.length,
-    tiedPrompts: ties,
-    flipRate,
+    trainPairs: train.pairs.length,
+    trainFlipRate: train.flipRate,
+    dpoPairs: dpoPairs.length,
+    heldOutPairs: held.pairs.length,
+    heldOutFlipRate: held.flipRate,
+    tiedPrompts: train.ties + held.ties,
     file: `${outDir}/pairs.jsonl`,
   };
-  return { trainPairs, heldPairs };
+  return { rmPairs: train.pairs, dpoPairs, heldPairs: held.pairs };
 });
 
 // ──────────────────────────────── 3. Reward model ────────────────────────────────
 const rewardModel = await stage("3. reward model", async () => {
   const rm = new BradleyTerryRewardModel(
     { tokenizer, model: sftModel.clone() },
-    { epochs: RM_EPOCHS, seed },
+    {
+      epochs: RM_EPOCHS,
+      validationFraction: quick ? 0 : RM_VALIDATION_FRACTION,
+      patience: RM_PATIENCE,
+      seed,
+    },
   );
-  await rm.train(trainPairs, {
+  await rm.train(rmPairs, {
     holdout: heldPairs,
-    onEpoch: ({ epoch, metrics }) =>
+    onEpoch: ({ epoch, metrics }) => {
+      const validation = metrics["val/loss"] === undefined
+        ? ""
+        : `, validation ${metrics["val/accuracy"]!.toFixed(3)} (loss ${
+          metrics["val/loss"].toFixed(3)
+        })`;
       console.log(
-        `   epoch ${epoch}: train accuracy ${metrics["train/accuracy"]!.toFixed(3)}, held-out ${
-          metrics["eval/accuracy"]!.toFixed(3)
-        }`,
-      ),
+        `   epoch ${epoch}: train accuracy ${
+          metrics["train/accuracy"]!.toFixed(3)
+        }${validation}, held-out ${metrics["eval/accuracy"]!.toFixed(3)}`,
+      );
+    },
   });
+  if (rm.bestEpoch > 0) console.log(`   kept epoch ${rm.bestEpoch} (lowest validation loss)`);
   // A check the judge cannot influence: pairs of human-labelled held-out sentences, positive
   // preferred, each with the prompt it was generated from.
   const positives = holdout.filter((s) => s.label === 1);
@@ -256,6 +299,8 @@ const rewardModel = await stage("3. reward model", async () => {
     heldOutAccuracy: judgeAccuracy,
     humanPairAccuracy: humanAccuracy,
     humanPairs: humanPairs.length,
+    epochsTrained: rm.epoch,
+    bestEpoch: rm.bestEpoch,
   };
   return rm;
 });
@@ -286,10 +331,7 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
       policy: new LmPolicy(sftModel.clone(), { contextLength }),
       processors: [
         scoreEpisodes(rewardModel),
-        klPenalty(
-          reference,
-          new AdaptiveKlController({ initKlCoef: 0.3, target: 3, horizon: 1_000 }),
-        ),
+        klPenalty(reference, new FixedKlController(PPO_KL_COEF)),
       ],
     },
     {
@@ -297,7 +339,7 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
       gamma: 1,
       gaeLambda: 0.95,
       learningRate: 3e-4,
-      entCoef: 0,
+      entCoef: PPO_ENT_COEF,
       numMinibatches: 4,
       updateEpochs: 4,
       maxGradNorm: 1,
@@ -324,7 +366,7 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
 
 // ──────────────────────────────── 5. DPO ────────────────────────────────
 const dpoModel = await stage("5. DPO", async () => {
-  const dpo = new DpoTrainer(sftModel.clone(), tokenizePairs(trainPairs, tokenizer), {
+  const dpo = new DpoTrainer(sftModel.clone(), tokenizePairs(dpoPairs, tokenizer), {
     holdout: tokenizePairs(heldPairs, tokenizer),
     epochs: DPO_EPOCHS,
     seed,
