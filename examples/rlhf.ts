@@ -19,30 +19,31 @@
  *   deno task rlhf [--out DIR] [--seed N] [--quick]
  */
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
 import { DpoTrainer, klPenalty, Ppo, SftTrainer, tokenizePairs } from "@proximal/algos";
 import {
-  BOS_ID,
   FixedKlController,
-  GruLanguageModel,
+  type GruLanguageModel,
   LmPolicy,
   type PreferencePair,
   Rng,
   setupBackend,
-  UNK_ID,
-  WordTokenizer,
   writePreferencePairs,
 } from "@proximal/core";
-import { loadSentimentCorpus, splitHoldout, splitPrompt, TextPreferenceEnv } from "@proximal/envs";
+import { splitHoldout, TextPreferenceEnv } from "@proximal/envs";
 import {
   BradleyTerryRewardModel,
-  distinctN,
   labelPairs,
   scoreEpisodes,
   vaderJudge,
-  vaderScore,
   winRate,
 } from "@proximal/reward-models";
+import {
+  describeEvaluation,
+  evaluateCompletions,
+  preloadCorpus,
+  sampleCompletions,
+  sentimentTask,
+} from "./_text_eval.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -126,24 +127,18 @@ async function stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
 }
 
 // ──────────────────────────────── Data ────────────────────────────────
-const corpus = await loadSentimentCorpus();
-const { train, holdout } = splitHoldout(corpus, { fraction: 0.1, seed });
-const tokenizer = WordTokenizer.fromTexts(train.map((s) => s.text));
+await preloadCorpus();
+// The same task the CLI's text-preference stages build, with this run's seed as the split's.
+const task = sentimentTask({
+  promptWords: PROMPT_WORDS,
+  maxNewTokens: MAX_NEW_TOKENS,
+  holdoutFraction: 0.1,
+  splitSeed: seed,
+  minCount: 2,
+});
+const { tokenizer, train, holdout, trainPrompts, promptIds, contextLength } = task;
 const encode = (text: string) => tokenizer.encode(text);
-const promptsOf = (sentences: typeof train) =>
-  sentences.flatMap((s) => {
-    const split = splitPrompt(s.text, { promptWords: PROMPT_WORDS });
-    return split ? [{ ...split, label: s.label }] : [];
-  });
-const trainPrompts = promptsOf(train);
-const evalPrompts = promptsOf(holdout).slice(0, EVAL_PROMPTS);
-/** `<bos>` and the prompt's tokens: what a completion is generated from. */
-const promptIds = (prompt: string) => Int32Array.from([BOS_ID, ...encode(prompt)]);
-/** Completions start with a space, so `prompt + completion` reads as the sentence. */
-const completionText = (ids: Int32Array) => {
-  const text = tokenizer.decode(ids);
-  return text === "" ? "" : ` ${text}`;
-};
+const evalPrompts = task.evalPrompts.slice(0, EVAL_PROMPTS);
 console.log(
   `corpus: ${train.length} training and ${holdout.length} held-out sentences, vocabulary ${tokenizer.vocabSize}, ${trainPrompts.length} training prompts, ${evalPrompts.length} evaluation prompts`,
 );
@@ -182,13 +177,7 @@ const sftModel = await stage("1. SFT", async () => {
 
 // ──────────────────────────────── Generation ────────────────────────────────
 function sample(model: GruLanguageModel, prompts: readonly string[], rng: Rng): string[] {
-  const out: string[] = [];
-  for (let start = 0; start < prompts.length; start += 256) {
-    const batch = prompts.slice(start, start + 256).map(promptIds);
-    const { completions } = model.generate(batch, { maxNewTokens: MAX_NEW_TOKENS, rng });
-    out.push(...completions.map(completionText));
-  }
-  return out;
+  return sampleCompletions(model, task, { prompts, rng });
 }
 
 report.generation = await stage("generation throughput", () => {
@@ -306,20 +295,16 @@ const rewardModel = await stage("3. reward model", async () => {
 });
 
 // ──────────────────────────────── 4. PPO ────────────────────────────────
-const contextLength = Math.max(...trainPrompts.map((p) => promptIds(p.prompt).length)) +
-  MAX_NEW_TOKENS;
 const ppoModel = await stage("4. PPO with a KL leash", async () => {
   const reference = new LmPolicy(sftModel.clone(), { contextLength });
   const envPrompts = trainPrompts.map((p) => promptIds(p.prompt));
-  const decode = (ids: Int32Array) =>
-    ids[0] === BOS_ID ? tokenizer.decode(ids) : completionText(ids);
   const makeEnv = () =>
     new TextPreferenceEnv({
       prompts: envPrompts,
       vocabSize: tokenizer.vocabSize,
       maxNewTokens: MAX_NEW_TOKENS,
       contextLength,
-      decode,
+      decode: task.decode,
     });
   const ppo = new Ppo(
     {
@@ -387,89 +372,29 @@ const dpoModel = await stage("5. DPO", async () => {
 });
 
 // ──────────────────────────────── 6. Evaluation ────────────────────────────────
-/** log π(completion | prompt) summed over the completion's generated tokens. */
-function completionLogProbs(
-  model: GruLanguageModel,
-  prompts: readonly Int32Array[],
-  completions: readonly Int32Array[],
-): Float32Array {
-  const out = new Float32Array(prompts.length);
-  for (let start = 0; start < prompts.length; start += 128) {
-    const rows = prompts.slice(start, start + 128).map((p, j) => ({
-      p,
-      c: completions[start + j]!,
-    }));
-    const length = Math.max(...rows.map(({ p, c }) => p.length + c.length)) - 1;
-    const tokens = new Int32Array(rows.length * length),
-      targets = new Int32Array(rows.length * length);
-    const mask = new Float32Array(rows.length * length);
-    rows.forEach(({ p, c }, r) => {
-      const sequence = [...p, ...c];
-      for (let t = 0; t < sequence.length - 1; t++) {
-        tokens[r * length + t] = sequence[t]!;
-        targets[r * length + t] = sequence[t + 1]!;
-        if (t + 1 >= p.length) mask[r * length + t] = 1;
-      }
-    });
-    const sums = tf.tidy(() =>
-      model.sequenceLogProbs(
-        tf.tensor2d(tokens, [rows.length, length], "int32"),
-        tf.tensor2d(targets, [rows.length, length], "int32"),
-        tf.tensor2d(mask, [rows.length, length]),
-      )
-    );
-    out.set(sums.dataSync() as Float32Array, start);
-    sums.dispose();
-  }
-  return out;
-}
-
 await stage("6. evaluation", () => {
   const prompts = evalPrompts.map((p) => p.prompt);
-  const ids = prompts.map(promptIds);
-  const generate = (model: GruLanguageModel) =>
-    model.generate(ids, { maxNewTokens: MAX_NEW_TOKENS, rng: new Rng(seed + 7) }).completions;
-  const models = { sft: sftModel, ppo: ppoModel, dpo: dpoModel };
+  const measured = {
+    sft: evaluateCompletions(sftModel, sftModel, { task, prompts, seed: seed + 7 }),
+    ppo: evaluateCompletions(ppoModel, sftModel, { task, prompts, seed: seed + 7 }),
+    dpo: evaluateCompletions(dpoModel, sftModel, { task, prompts, seed: seed + 7 }),
+  };
   const results: Record<string, unknown> = {};
-  const scores: Record<string, number[]> = {};
-  for (const [name, model] of Object.entries(models)) {
-    const completions = generate(model);
-    const texts = completions.map(completionText);
-    scores[name] = texts.map((c, i) => vaderScore(prompts[i]! + c));
-    const policyLp = completionLogProbs(model, ids, completions);
-    const referenceLp = completionLogProbs(sftModel, ids, completions);
-    const kl = policyLp.reduce((a, lp, i) => a + lp - referenceLp[i]!, 0) / ids.length;
-    const words = completions.map((c) => Array.from(c).filter((id) => id > 2));
-    const allIds = words.flat();
+  for (const [name, e] of Object.entries(measured)) {
+    const win = name === "sft" ? undefined : winRate(e.scores, measured.sft.scores, { seed });
     results[name] = {
-      meanJudgeScore: scores[name]!.reduce((a, b) => a + b, 0) / ids.length,
-      klToSftPerSequence: kl,
-      distinct2: distinctN(words),
-      unknownTokenRate: allIds.filter((id) => id === UNK_ID).length / Math.max(1, allIds.length),
-      meanLength: allIds.length / ids.length,
-      samples: prompts.slice(0, 5).map((p, i) => p + texts[i]),
+      meanJudgeScore: e.meanJudgeScore,
+      klToSftPerSequence: e.klToReferencePerSequence,
+      distinct2: e.distinct2,
+      unknownTokenRate: e.unknownTokenRate,
+      meanLength: e.meanLength,
+      samples: e.samples,
+      ...(win ? { winRateOverSft: win } : {}),
     };
-  }
-  for (const name of ["ppo", "dpo"]) {
-    const w = winRate(scores[name]!, scores.sft!, { seed });
-    (results[name] as Record<string, unknown>).winRateOverSft = w;
+    console.log(`   ${describeEvaluation(name, e, win)}`);
+    for (const sample of e.samples) console.log(`      ${sample}`);
   }
   report.evaluation = results;
-  for (const [name, r] of Object.entries(results) as [string, Record<string, unknown>][]) {
-    const w = r.winRateOverSft as { rate: number; interval: [number, number] } | undefined;
-    console.log(
-      `   ${name}: judge ${(r.meanJudgeScore as number).toFixed(3)}${
-        w
-          ? `, win-rate over SFT ${(w.rate * 100).toFixed(1)} % [${
-            (w.interval[0] * 100).toFixed(1)
-          }, ${(w.interval[1] * 100).toFixed(1)}]`
-          : ""
-      }, KL ${(r.klToSftPerSequence as number).toFixed(2)}, distinct-2 ${
-        (r.distinct2 as number).toFixed(3)
-      }, <unk> ${((r.unknownTokenRate as number) * 100).toFixed(1)} %`,
-    );
-    for (const s of (r.samples as string[])) console.log(`      ${s}`);
-  }
 });
 
 report.stageSeconds = stageSeconds;

@@ -75,42 +75,65 @@ function taskOf(context: AlgoContext): Task {
   return sentimentTask({ ...textPreferenceDefaults, ...context.envOptions } as TaskOptions);
 }
 
-/** Pairs from `--pairs FILE`, or sampled from the model and labelled by VADER. */
+/** Pairs for training and the held-out ones; whole prompts are held out. */
+interface PairSplit {
+  train: PreferencePair[];
+  holdout: PreferencePair[];
+}
+
+/**
+ * Pairs from `--pairs FILE`, or sampled from the model and labelled by VADER (then written to
+ * `<out>/pairs.jsonl`). A tenth of the prompts is held out, so no pair of a held-out prompt is
+ * trained on; labelled held-out prompts give one best-vs-worst pair each.
+ */
 async function preferencePairs(
-  options: { pairs: string; samplesPerPrompt: number; labelTemperature: number },
+  options: {
+    pairs: string;
+    samplesPerPrompt: number;
+    pairsPerPrompt: number;
+    labelTemperature: number;
+  },
   model: GruLanguageModel,
   context: AlgoContext & { task: Task },
-): Promise<{ pairs: PreferencePair[]; source: string }> {
+): Promise<PairSplit> {
+  const { task, seed } = context;
   if (options.pairs !== "") {
-    const pairs = await readPreferencePairs(options.pairs);
-    if (pairs.length < 2) {
+    const byPrompt = new Map<string, PreferencePair[]>();
+    for (const pair of await readPreferencePairs(options.pairs)) {
+      byPrompt.set(pair.prompt, [...(byPrompt.get(pair.prompt) ?? []), pair]);
+    }
+    const split = splitHoldout([...byPrompt.values()], { fraction: 0.1, seed });
+    if (split.train.length === 0 || split.holdout.length === 0) {
       throw new RangeError(
-        `${options.pairs} holds ${pairs.length} pair(s): training needs at least 2 (one held out)`,
+        `${options.pairs} holds pairs of ${byPrompt.size} prompt(s): training needs at least 10 (a tenth is held out)`,
       );
     }
-    return { pairs, source: options.pairs };
+    return { train: split.train.flat(), holdout: split.holdout.flat() };
   }
-  const { task, seed } = context;
   const rng = new Rng(seed);
+  const { samplesPerPrompt } = options;
   const prompts = task.trainPrompts.map((p) => p.prompt);
-  const repeated = prompts.flatMap((p) => new Array<string>(options.samplesPerPrompt).fill(p));
+  const repeated = prompts.flatMap((p) => new Array<string>(samplesPerPrompt).fill(p));
   const completions = sampleCompletions(model, task, { prompts: repeated, rng });
   const items = prompts.map((prompt, i) => ({
     prompt,
-    completions: completions.slice(
-      i * options.samplesPerPrompt,
-      (i + 1) * options.samplesPerPrompt,
-    ),
+    completions: completions.slice(i * samplesPerPrompt, (i + 1) * samplesPerPrompt),
   }));
-  const { pairs } = await labelPairs(items, vaderJudge(), {
-    temperature: options.labelTemperature,
-    seed,
+  const split = splitHoldout(items, { fraction: 0.1, seed });
+  const judge = vaderJudge();
+  const label = { temperature: options.labelTemperature, seed };
+  const train = await labelPairs(split.train, judge, {
+    ...label,
+    pairsPerPrompt: options.pairsPerPrompt,
   });
+  const holdout = await labelPairs(split.holdout, judge, label);
   await Deno.mkdir(context.outDir ?? ".", { recursive: true });
   const source = `${context.outDir ?? "."}/pairs.jsonl`;
-  await writePreferencePairs(source, pairs);
-  console.log(`Labelled ${pairs.length} pairs with VADER → ${source}`);
-  return { pairs, source };
+  await writePreferencePairs(source, [...train.pairs, ...holdout.pairs]);
+  console.log(
+    `Labelled ${train.pairs.length} training and ${holdout.pairs.length} held-out pairs with VADER → ${source}`,
+  );
+  return { train: train.pairs, holdout: holdout.pairs };
 }
 
 /**
@@ -285,13 +308,15 @@ const sftStage = defineAlgo({
 const pairOptions = {
   model: "",
   pairs: "",
-  samplesPerPrompt: 4,
+  samplesPerPrompt: 8,
+  pairsPerPrompt: 1,
   labelTemperature: 0.2,
 };
 const pairHelp = {
   model: "checkpoint (file or run directory) of the model to start from, e.g. runs/sft",
   pairs: "JSONL file of {prompt, chosen, rejected} rows (default: sample and label with VADER)",
   samplesPerPrompt: "completions sampled per prompt when labelling pairs",
+  pairsPerPrompt: "labelled pairs per prompt: best vs worst, then inwards",
   labelTemperature: "Bradley-Terry temperature of the sampled labels' noise",
 };
 
@@ -303,13 +328,11 @@ class RewardModelStage implements Trainer {
   #step = 0;
   constructor(
     readonly rewardModel: BradleyTerryRewardModel,
-    readonly split: { train: PreferencePair[]; holdout: PreferencePair[] },
+    readonly split: PairSplit,
     readonly task: Task,
   ) {
     this.policy = new LmPolicy(rewardModel.model, { contextLength: task.contextLength });
-    this.metricNames = Object.keys(
-      rewardModel.evaluate(split.holdout.slice(0, 1)),
-    ).map((k) => `eval/${k}`);
+    this.metricNames = rewardModel.metricNames;
   }
   get step(): number {
     return this.#step;
@@ -371,29 +394,38 @@ const rewardModelStage = defineAlgo({
   kind: "algo",
   name: "reward-model",
   description: "A Bradley-Terry reward model trained on preference pairs, initialised from --model",
-  defaults: { ...pairOptions, learningRate: 1e-3, batchSize: 32, epochs: 4 },
+  // As in examples/rlhf.ts: four pairs per prompt, at most 6 epochs, the lowest validation loss kept.
+  defaults: {
+    ...pairOptions,
+    pairsPerPrompt: 4,
+    learningRate: 1e-3,
+    batchSize: 32,
+    epochs: 6,
+    validationFraction: 0.1,
+    patience: 2,
+  },
   help: {
     ...pairHelp,
     learningRate: "Adam step size",
     batchSize: "pairs per gradient step",
-    epochs: "passes over the pairs",
+    epochs: "most passes over the pairs",
+    validationFraction: "share of the training pairs that early stopping validates on (0 = off)",
+    patience: "epochs without a lower validation loss before stopping",
   },
   create: async (options, context) => {
     const task = taskOf(context);
     const { model } = await loadLanguageModel(options.model, task.tokenizer);
     try {
-      const { pairs } = await preferencePairs(options, model, { ...context, task });
+      const split = await preferencePairs(options, model, { ...context, task });
       const rewardModel = new BradleyTerryRewardModel({ tokenizer: task.tokenizer, model }, {
         learningRate: options.learningRate,
         batchSize: options.batchSize,
         epochs: options.epochs,
+        validationFraction: options.validationFraction,
+        patience: options.patience,
         seed: context.seed,
       });
-      return new RewardModelStage(
-        rewardModel,
-        splitHoldout(pairs, { fraction: 0.1, seed: context.seed }),
-        task,
-      );
+      return new RewardModelStage(rewardModel, split, task);
     } catch (e) {
       model.dispose();
       throw e;
@@ -448,12 +480,14 @@ const ppoStage = defineAlgo({
     learningRate: 3e-4,
     numSteps: 16,
     gamma: 1,
-    entCoef: 0,
+    // As in examples/rlhf.ts: over ~2,000 episodes an adaptive coefficient lags and the policy
+    // drifts into repetition; a fixed β and an entropy bonus keep it fluent.
+    entCoef: 0.02,
     maxGradNorm: 1,
     model: "",
     reward: "vader",
-    klCoef: 0.3,
-    klTarget: 3,
+    klCoef: 0.4,
+    klTarget: 0,
     klHorizon: 1000,
     whiten: false,
   },
@@ -534,13 +568,18 @@ const dpoStage = defineAlgo({
     precomputeReferenceLogProbs: "compute the reference's log-probs once and free it",
   },
   create: async (options, context) => {
-    const { model: modelPath, pairs: _p, samplesPerPrompt: _s, labelTemperature: _t, ...dpo } =
-      options;
+    const {
+      model: modelPath,
+      pairs: _p,
+      samplesPerPrompt: _s,
+      pairsPerPrompt: _n,
+      labelTemperature: _t,
+      ...dpo
+    } = options;
     const task = taskOf(context);
     const { model } = await loadLanguageModel(modelPath, task.tokenizer);
     try {
-      const { pairs } = await preferencePairs(options, model, { ...context, task });
-      const split = splitHoldout(pairs, { fraction: 0.1, seed: context.seed });
+      const split = await preferencePairs(options, model, { ...context, task });
       const reference = model.clone();
       const trainer = new DpoTrainer(model, tokenizePairs(split.train, task.tokenizer), {
         ...dpo,

@@ -416,16 +416,11 @@ export class BradleyTerryRewardModel implements RewardSource {
     pairs: readonly PreferencePair[],
     options: BradleyTerryTrainOptions = {},
   ): Promise<BradleyTerryEpochReport[]> {
-    const { fit, validation } = this.#validationSplit(pairs);
     const reports: BradleyTerryEpochReport[] = [];
     while (!this.done) {
-      const report = await this.trainEpoch(fit, options);
-      if (validation) this.#earlyStopping(report, validation);
+      const report = await this.trainEpoch(pairs, options);
       reports.push(report);
       await options.onEpoch?.(report);
-    }
-    if (validation && this.#bestWeights && this.#bestEpoch !== this.#epoch) {
-      this.model.variables.forEach((v, i) => v.assign(this.#bestWeights![i]!));
     }
     return reports;
   }
@@ -472,7 +467,10 @@ export class BradleyTerryRewardModel implements RewardSource {
 
   /**
    * One pass over the pairs in a fresh random order, one Adam step per batch of `batchSize` pairs
-   * (the last batch may be smaller), then the evaluation on `holdout`.
+   * (the last batch may be smaller), then the evaluation on `holdout`. With early stopping
+   * (`validationFraction` > 0) it fits all but the validation share of `pairs` (the same draw
+   * every epoch), scores the rest into `val/loss` and `val/accuracy`, and once training is done
+   * leaves the best epoch's weights in place, as {@linkcode BradleyTerryRewardModel.train} does.
    *
    * @param pairs The training pairs.
    * @param options The `holdout` pairs.
@@ -491,7 +489,18 @@ export class BradleyTerryRewardModel implements RewardSource {
     options: BradleyTerryEpochOptions = {},
   ): Promise<BradleyTerryEpochReport> {
     // A promise that rejects (rather than a synchronous throw) on bad pairs.
-    return new Promise((resolve) => resolve(this.#trainEpoch(pairs, options)));
+    return new Promise((resolve) => {
+      const { fit, validation } = this.#validationSplit(pairs);
+      const report = this.#trainEpoch(fit, options);
+      if (validation) {
+        this.#earlyStopping(report, validation);
+        // The last epoch, by budget or by patience: leave the best epoch's weights in place.
+        if (this.done && this.#bestWeights && this.#bestEpoch !== this.#epoch) {
+          this.model.variables.forEach((v, i) => v.assign(this.#bestWeights![i]!));
+        }
+      }
+      resolve(report);
+    });
   }
 
   #trainEpoch(
