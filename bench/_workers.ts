@@ -13,7 +13,7 @@
  *
  * Run alone: `deno run -A bench/_workers.ts` prints the JSON.
  */
-import { Ppo, type PpoOptions } from "@proximal/algos";
+import { Ppo, ppo, type PpoOptions } from "@proximal/algos";
 import { setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 
@@ -28,15 +28,11 @@ export interface WorkersBenchConfig {
 }
 
 /** The configurations {@linkcode measureWorkers} measures unless told otherwise. */
-export const WORKERS_BENCH_CONFIGS: readonly WorkersBenchConfig[] = [
-  {
-    // A candidate fast preset: more copies, short rollouts, one big minibatch.
-    name: "fast-8x32-1mb-5ep",
-    numEnvs: 8,
-    options: { numSteps: 32, numMinibatches: 1, updateEpochs: 5, learningRate: 2e-3 },
-  },
-  { name: "cleanrl-4x128-4mb-4ep", numEnvs: 4, options: {} },
-];
+export const WORKERS_BENCH_CONFIGS: readonly WorkersBenchConfig[] = (["fast", "cleanrl"] as const)
+  .map((name) => {
+    const preset = ppo.presets![name]!;
+    return { name, numEnvs: preset.numEnvs ?? 4, options: preset.options };
+  });
 
 /** One worker count's figures. */
 export interface WorkersBenchRun {

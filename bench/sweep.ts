@@ -154,6 +154,28 @@ const candidates: Candidate[] = [
     options: { ...zoo, updateEpochs: 4, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.9 },
   },
   {
+    name: "zoo-2ep-lr3e-3-b1024-4mb-gae.95",
+    numEnvs: 32,
+    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 4, gaeLambda: 0.95 },
+  },
+  {
+    name: "zoo-3ep-lr4e-3-b512-2mb-gae.95",
+    numEnvs: 16,
+    options: { ...zoo, updateEpochs: 3, learningRate: 4e-3, numMinibatches: 2, gaeLambda: 0.95 },
+  },
+  {
+    name: "zoo-3ep-lr3e-3-b512-2mb-gae.95-g.99",
+    numEnvs: 16,
+    options: {
+      ...zoo,
+      updateEpochs: 3,
+      learningRate: 3e-3,
+      numMinibatches: 2,
+      gaeLambda: 0.95,
+      gamma: 0.99,
+    },
+  },
+  {
     name: "zoo-5ep-lr2e-3-h32",
     numEnvs: 8,
     options: { ...zoo, updateEpochs: 5, learningRate: 2e-3, hiddenSize: 32 },
