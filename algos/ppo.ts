@@ -707,25 +707,19 @@ export class Ppo implements Trainer {
           mbRet[j] = returns[k]!;
         }
         if (o.normAdv) normalize(mbAdv);
+        const rows = {
+          observations: mbObs,
+          actions: mbAct,
+          logProbs: mbLogProb,
+          values: mbValue,
+          advantages: mbAdv,
+          returns: mbRet,
+        };
         // With workers, the same gradient comes from them in two halves (#workerStep).
         const result = this.#workers
-          ? await this.#workerStep({
-            observations: mbObs,
-            actions: mbAct,
-            logProbs: mbLogProb,
-            values: mbValue,
-            advantages: mbAdv,
-            returns: mbRet,
-          })
+          ? await this.#workerStep(rows)
           : this.#sizes
-          ? this.#localStep({
-            observations: mbObs,
-            actions: mbAct,
-            logProbs: mbLogProb,
-            values: mbValue,
-            advantages: mbAdv,
-            returns: mbRet,
-          })
+          ? this.#localStep(rows)
           : this.#adam.step(() => {
             const obs = tf.tensor2d(mbObs, [mb, obsSize]);
             const act = actSize === 1 && envs.actionSpace.kind === "discrete"
