@@ -24,4 +24,5 @@
  */
 export * from "./cartpole.ts";
 export * from "./sentiment_corpus.ts";
+export * from "./sentiment_task.ts";
 export * from "./text_preference.ts";

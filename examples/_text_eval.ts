@@ -1,10 +1,8 @@
-// What the RLHF example and the text-preference CLI stages share: the sentiment task built from
-// env options (tokenizer, prompts), language-model checkpoints that carry their tokenizer, and the
-// evaluation of a tuned policy against its reference.
+// What the RLHF example and the text-preference CLI stages share: language-model checkpoints that
+// carry their tokenizer, sampling, and the evaluation of a tuned policy against its reference.
 import * as tf from "@tensorflow/tfjs";
 import {
   assertSameVocabulary,
-  BOS_ID,
   type Checkpoint,
   GruLanguageModel,
   readCheckpoint,
@@ -12,104 +10,8 @@ import {
   UNK_ID,
   WordTokenizer,
 } from "@proximal/core";
-import {
-  type LabelledSentence,
-  loadSentimentCorpus,
-  splitHoldout,
-  splitPrompt,
-} from "@proximal/envs";
+import type { SentimentTask as Task } from "@proximal/envs";
 import { distinctN, vaderScore, winRate } from "@proximal/reward-models";
-
-/** The options that define the task; the text-preference env plugin's options. */
-export interface TaskOptions {
-  promptWords: number;
-  maxNewTokens: number;
-  holdoutFraction: number;
-  splitSeed: number;
-  minCount: number;
-}
-
-/** A prompt with the rest of its sentence and the sentence's human label. */
-export interface TaskPrompt {
-  prompt: string;
-  continuation: string;
-  label: 0 | 1;
-}
-
-/** The corpus split, the tokenizer built on its training part, and the prompts. */
-export interface Task {
-  tokenizer: WordTokenizer;
-  train: LabelledSentence[];
-  holdout: LabelledSentence[];
-  trainPrompts: TaskPrompt[];
-  evalPrompts: TaskPrompt[];
-  /** Longest `<bos>` + prompt + completion: the text env's observation width. */
-  contextLength: number;
-  maxNewTokens: number;
-  /** `<bos>` and the prompt's tokens: what a completion is generated from. */
-  promptIds(prompt: string): Int32Array;
-  /** A completion's text, with the space that joins it to its prompt. */
-  completionText(ids: ArrayLike<number>): string;
-  /** The text env's decoder: a prompt (starting `<bos>`) as text, a completion as above. */
-  decode(ids: Int32Array): string;
-}
-
-// Loaded on first use: the corpus is 3,000 sentences in three JSON files of an npm package.
-let corpus: LabelledSentence[] | undefined;
-const tasks = new Map<string, Task>();
-
-/** Reads the corpus once per process (env plugins are created synchronously). */
-export async function preloadCorpus(): Promise<void> {
-  corpus ??= await loadSentimentCorpus();
-}
-
-/** The task for these options, built once per process. */
-export function sentimentTask(options: TaskOptions): Task {
-  if (!corpus) throw new Error("The sentiment corpus is not loaded: call preloadCorpus() first");
-  const key = JSON.stringify(options);
-  const cached = tasks.get(key);
-  if (cached) return cached;
-  const { train, holdout } = splitHoldout(corpus, {
-    fraction: options.holdoutFraction,
-    seed: options.splitSeed,
-  });
-  const tokenizer = WordTokenizer.fromTexts(train.map((s) => s.text), {
-    minCount: options.minCount,
-  });
-  const promptsOf = (sentences: readonly LabelledSentence[]): TaskPrompt[] =>
-    sentences.flatMap((s) => {
-      const split = splitPrompt(s.text, { promptWords: options.promptWords });
-      return split ? [{ ...split, label: s.label }] : [];
-    });
-  const trainPrompts = promptsOf(train), evalPrompts = promptsOf(holdout);
-  if (trainPrompts.length === 0 || evalPrompts.length === 0) {
-    throw new RangeError(
-      `The text-preference prompt set is empty: no ${
-        trainPrompts.length === 0 ? "training" : "held-out"
-      } sentence has more than ${options.promptWords} words (lower --prompt-words)`,
-    );
-  }
-  const promptIds = (prompt: string) => Int32Array.from([BOS_ID, ...tokenizer.encode(prompt)]);
-  const completionText = (ids: ArrayLike<number>) => {
-    const text = tokenizer.decode(Array.from(ids));
-    return text === "" ? "" : ` ${text}`;
-  };
-  const task: Task = {
-    tokenizer,
-    train,
-    holdout,
-    trainPrompts,
-    evalPrompts,
-    contextLength: Math.max(...trainPrompts.map((p) => promptIds(p.prompt).length)) +
-      options.maxNewTokens,
-    maxNewTokens: options.maxNewTokens,
-    promptIds,
-    completionText,
-    decode: (ids) => ids[0] === BOS_ID ? tokenizer.decode(ids) : completionText(ids),
-  };
-  tasks.set(key, task);
-  return task;
-}
 
 /** What a language-model checkpoint carries besides its weights (in `meta.lm`). */
 export interface LmMeta {

@@ -5,7 +5,7 @@
 import { ppo } from "@proximal/algos";
 import { createRegistry, type Registry } from "@proximal/core";
 import { cartpole } from "@proximal/envs";
-import { textPreference } from "./text_stages.ts";
+import { textPreferenceWithStages } from "./text_stages.ts";
 
 /** Every built-in plugin. */
-export const builtins: Registry = createRegistry([cartpole, textPreference, ppo]);
+export const builtins: Registry = createRegistry([cartpole, textPreferenceWithStages, ppo]);

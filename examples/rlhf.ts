@@ -29,7 +29,7 @@ import {
   setupBackend,
   writePreferencePairs,
 } from "@proximal/core";
-import { splitHoldout, TextPreferenceEnv } from "@proximal/envs";
+import { sentimentTask, splitHoldout, TextPreferenceEnv } from "@proximal/envs";
 import {
   BradleyTerryRewardModel,
   labelPairs,
@@ -37,13 +37,7 @@ import {
   vaderJudge,
   winRate,
 } from "@proximal/reward-models";
-import {
-  describeEvaluation,
-  evaluateCompletions,
-  preloadCorpus,
-  sampleCompletions,
-  sentimentTask,
-} from "./_text_eval.ts";
+import { describeEvaluation, evaluateCompletions, sampleCompletions } from "./_text_eval.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -127,7 +121,6 @@ async function stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
 }
 
 // ──────────────────────────────── Data ────────────────────────────────
-await preloadCorpus();
 // The same task the CLI's text-preference stages build, with this run's seed as the split's.
 const task = sentimentTask({
   promptWords: PROMPT_WORDS,

@@ -18,8 +18,8 @@ import {
   type Checkpoint,
   createRegistry,
   defineAlgo,
-  defineEnv,
   defineReward,
+  type EnvPlugin,
   FixedKlController,
   type GruLanguageModel,
   type IterationReport,
@@ -36,7 +36,14 @@ import {
   type TrainerEvaluation,
   writePreferencePairs,
 } from "@proximal/core";
-import { splitHoldout, TextPreferenceEnv } from "@proximal/envs";
+import {
+  type SentimentTask as Task,
+  sentimentTask,
+  type SentimentTaskOptions,
+  splitHoldout,
+  textPreference,
+  TextPreferenceEnv,
+} from "@proximal/envs";
 import {
   dpoDefaults,
   DpoTrainer,
@@ -60,19 +67,13 @@ import {
   judgeWinRate,
   lmMeta,
   loadLanguageModel,
-  preloadCorpus,
   sampleCompletions,
-  sentimentTask,
-  type Task,
-  type TaskOptions,
 } from "./_text_eval.ts";
-
-await preloadCorpus();
 
 // ──────────────────────────────── Shared pieces ────────────────────────────────
 
 function taskOf(context: AlgoContext): Task {
-  return sentimentTask({ ...textPreferenceDefaults, ...context.envOptions } as TaskOptions);
+  return sentimentTask(context.envOptions as Partial<SentimentTaskOptions> | undefined);
 }
 
 /** Pairs for training and the held-out ones; whole prompts are held out. */
@@ -253,15 +254,6 @@ class TextStage implements Trainer {
 }
 
 // ──────────────────────────────── The env ────────────────────────────────
-
-/** The defaults of the text-preference env plugin (the task's definition). */
-const textPreferenceDefaults = {
-  promptWords: 3,
-  maxNewTokens: 16,
-  holdoutFraction: 0.1,
-  splitSeed: 1,
-  minCount: 2,
-};
 
 // ──────────────────────────────── SFT ────────────────────────────────
 
@@ -603,32 +595,10 @@ const dpoStage = defineAlgo({
 });
 
 /**
- * The text-preference env: a prompt (a sentence's first words) and the tokens generated so far;
- * an action is the next token; the episode ends at `<eos>` or `maxNewTokens`. It brings the
- * RLHF stages as its algorithms.
+ * The `text-preference` env of `@proximal/envs`, bringing the RLHF stages as its algorithms:
+ * `--env text-preference --algo sft | reward-model | ppo | dpo`.
  */
-export const textPreference = defineEnv({
-  kind: "env",
-  name: "text-preference",
-  description:
-    "Write a sentence's continuation token by token (UCI sentiment corpus); brings sft, reward-model, ppo, dpo",
-  defaults: textPreferenceDefaults,
-  help: {
-    promptWords: "words of a sentence that form its prompt",
-    maxNewTokens: "longest completion, in tokens",
-    holdoutFraction: "share of the corpus held out for evaluation",
-    splitSeed: "seed of the held-out split (fixed, so every stage shares the tokenizer)",
-    minCount: "occurrences a word needs to enter the vocabulary",
-  },
+export const textPreferenceWithStages: EnvPlugin<SentimentTaskOptions> = {
+  ...textPreference,
   algos: [sftStage, rewardModelStage, ppoStage, dpoStage],
-  create: (options) => {
-    const task = sentimentTask(options);
-    return new TextPreferenceEnv({
-      prompts: task.trainPrompts.map((p) => task.promptIds(p.prompt)),
-      vocabSize: task.tokenizer.vocabSize,
-      maxNewTokens: task.maxNewTokens,
-      contextLength: task.contextLength,
-      decode: task.decode,
-    });
-  },
-});
+};
