@@ -3,44 +3,14 @@
  * root, as a user would, and checks its exit code, what it prints and the files it writes.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { type Run, STACK_LINE, train as runTrain } from "./_cli.ts";
 
 /** A run small enough for a test: one or two PPO iterations of 4 envs × 128 steps, no evaluation. */
 const TINY = ["--total-timesteps", "512", "--eval-episodes", "0"];
 
-/** A line of a JavaScript stack trace. */
-const STACK_LINE = /\n\s+at /;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI with `args` from the repo root; kills it after `timeoutMs`. */
-async function train(args: string[], timeoutMs = 30_000): Promise<Run> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "examples/train.ts", ...args],
-      cwd: ROOT,
-      env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-      signal: abort.signal,
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+function train(args: string[], timeoutMs = 30_000): Promise<Run> {
+  return runTrain(args, timeoutMs);
 }
 
 /** Calls `fn` with a fresh temporary directory and removes it afterwards. */

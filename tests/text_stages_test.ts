@@ -4,32 +4,12 @@
  * naming what and where. Models are tiny so the chain runs in about a minute.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { type Run, STACK_LINE, train as runTrain } from "./_cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const STACK_LINE = /\n\s+at /;
 const TINY_LM = ["--embedding-size", "16", "--hidden-size", "32"];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function train(args: string[]): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "examples/train.ts", "--env", "text-preference", ...args],
-    cwd: ROOT,
-    env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function train(args: string[]): Promise<Run> {
+  return runTrain(["--env", "text-preference", ...args]);
 }
 
 function assertOk(run: Run, what: string): void {
