@@ -15,6 +15,7 @@
 import {
   AdaptiveKlController,
   type AlgoContext,
+  assertSameVocabulary,
   type Checkpoint,
   createRegistry,
   defineAlgo,
@@ -447,11 +448,13 @@ async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
       { meta: checkpoint.meta.trainer as Record<string, unknown>, tensors: checkpoint.tensors },
       { source },
     );
-    if (rewardModel.tokenizer.fingerprint !== task.tokenizer.fingerprint) {
+    try {
+      assertSameVocabulary(rewardModel.tokenizer.fingerprint, task.tokenizer, {
+        where: `reward model ${source}`,
+      });
+    } catch (e) {
       rewardModel.dispose();
-      throw new Error(
-        `Vocabulary mismatch: reward model ${source} was trained with vocabulary ${rewardModel.tokenizer.fingerprint}, the task's tokenizer has ${task.tokenizer.fingerprint}`,
-      );
+      throw e;
     }
     return rewardModel;
   }
