@@ -21,6 +21,12 @@ export interface HalfLossOptions {
   entCoef: number;
   vfCoef: number;
   klCoef: number;
+  /**
+   * The rows of the whole minibatch when this call sees only a shard of it: the loss is a mean
+   * over the minibatch, so each shard's gradient and metrics are its rows' sum over this count,
+   * and the shards' results add up to the minibatch's. Default: the rows of this call.
+   */
+  minibatchRows?: number;
 }
 
 /** The rows the actor's half needs. */
@@ -53,12 +59,12 @@ export function actorHalf(
   rows: ActorRows,
   loss: HalfLossOptions,
 ): Float32Array {
-  const n = rows.logProbs.length;
+  const rowCount = rows.logProbs.length, n = loss.minibatchRows ?? rowCount;
   const { clipCoef, entCoef, klCoef } = loss;
   const lo = 1 - clipCoef, hi = 1 + clipCoef;
   let pgSum = 0, entSum = 0, oldKlSum = 0, klSum = 0, clipped = 0;
   // d(loss)/d(log-prob) of each row, from the surrogate and the KL penalty.
-  const dLogProb = new Float64Array(n);
+  const dLogProb = new Float64Array(rowCount);
   const surrogate = (i: number, logProb: number) => {
     const logRatio = logProb - rows.logProbs[i]!, ratio = Math.exp(logRatio);
     const adv = rows.advantages[i]!;
@@ -74,12 +80,12 @@ export function actorHalf(
   const space = policy.actionSpace;
   const logStdGrad: { value: Float64Array | null } = { value: null };
   const grad = policy.actorGradient(rows.observations, (out) => {
-    const k = out.length / n, dOut = new Float32Array(out.length);
+    const k = out.length / rowCount, dOut = new Float32Array(out.length);
     if (space.kind === "discrete") {
       const actions = rows.actions as Int32Array,
         p = new Float64Array(k),
         logp = new Float64Array(k);
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < rowCount; i++) {
         const row = i * k;
         let max = -Infinity;
         for (let j = 0; j < k; j++) max = Math.max(max, out[row + j]!);
@@ -111,7 +117,7 @@ export function actorHalf(
     let rowEntropy = 0;
     for (let j = 0; j < k; j++) rowEntropy += logStd[j]! + 0.5 + 0.5 * LOG_2PI;
     const z = new Float64Array(k);
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < rowCount; i++) {
       const row = i * k;
       let logProb = 0;
       for (let j = 0; j < k; j++) {
@@ -126,8 +132,10 @@ export function actorHalf(
         dLogStd[j] = dLogStd[j]! + g * (z[j]! * z[j]! - 1);
       }
     }
-    // The entropy bonus: −entCoef · mean(entropy), and d entropy / d log σ_j = 1.
-    for (let j = 0; j < k; j++) dLogStd[j] = dLogStd[j]! - entCoef;
+    // The entropy bonus: −entCoef · mean(entropy), and d entropy / d log σ_j = 1 for each row
+    // (a shard's rows carry their share of the mean).
+    const entShare = rowCount === n ? entCoef : entCoef * rowCount / n;
+    for (let j = 0; j < k; j++) dLogStd[j] = dLogStd[j]! - entShare;
     return dOut;
   });
   const tail = logStdGrad.value?.length ?? 0;
@@ -147,11 +155,12 @@ export function criticHalf(
   rows: CriticRows,
   loss: HalfLossOptions,
 ): Float32Array {
-  const n = rows.values.length, { clipCoef, clipVloss, vfCoef } = loss;
+  const rowCount = rows.values.length, n = loss.minibatchRows ?? rowCount;
+  const { clipCoef, clipVloss, vfCoef } = loss;
   let sum = 0;
   const grad = policy.criticGradient(rows.observations, (v) => {
-    const dv = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
+    const dv = new Float32Array(rowCount);
+    for (let i = 0; i < rowCount; i++) {
       const value = v[i]!, ret = rows.returns[i]!, old = rows.values[i]!;
       const unclipped = (value - ret) ** 2;
       if (!clipVloss) {

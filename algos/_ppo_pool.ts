@@ -1,33 +1,64 @@
 /**
- * PPO's worker pool (private): the main-thread side of `numWorkers`. PPO's actor and critic are
- * separate networks, so the gradient of its loss splits exactly into the actor's half (policy
- * loss, entropy bonus, KL penalty: `ppoPolicyLoss`) and the critic's (value loss:
- * `ppoValueLoss`). For each minibatch the actor's half goes to worker 0 while the critic's is
- * computed in the calling thread (`numWorkers` 1) or in worker 1 (`numWorkers` 2); the pool joins
- * the halves in the variables' order and the caller clips and applies Adam.
+ * PPO's worker pool (private): the main-thread side of `numWorkers`, data-parallel. The env
+ * copies split into `numShards` shards (`_ppo_shard.ts`), dealt to the workers in turn; each worker
+ * builds its shards' envs from the run's {@linkcode EnvSource}, collects their part of every rollout
+ * and computes their share of every minibatch's gradient. This thread sums the shares in shard
+ * order, clips and applies Adam, and hands out the new weights.
  *
- * Why this split rather than data-parallel shards of the minibatch: on tfjs-wasm at PPO's
- * minibatch sizes a gradient's cost is mostly per-op overhead (~300 kernel launches whatever the
- * rows), so halving the rows saves ~10 %, while halving the graph halves the launches. And each
- * half is computed by the same ops on the same inputs as in one thread, so the numbers do not
- * change with the worker count.
+ * Why shards rather than one per worker: the shards' sums are the same whichever worker computes
+ * them, so a run's numbers depend on `numShards`, never on `numWorkers`.
  *
- * Arrays cross threads as transferred buffers (copied first where the sender keeps them).
+ * The hot exchange goes through shared memory: weights, gradients, advantage statistics, each
+ * rollout's values, returns and episodes live in `SharedArrayBuffer`s, and a round is a command
+ * word, a generation counter the workers wait on and a done counter this thread waits on
+ * (`Atomics.waitAsync`, ~20 µs a round here against ~250 µs for a message with a 36 KB buffer).
+ * Messages carry only the set-up, checkpoint states and errors.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { MlpPolicy, Variable } from "@proximal/core";
-import { ACTOR_METRICS, actorHalf, CRITIC_METRICS, criticHalf } from "./_ppo_grad.ts";
+import type { EnvSource, RolloutEpisode, Variable } from "@proximal/core";
+import { ACTOR_METRICS, CRITIC_METRICS } from "./_ppo_grad.ts";
+import { EPISODE_FLOATS, type ShardSettings, type ShardSpec } from "./_ppo_shard.ts";
 
-/** `ppoLoss`'s options. */
-export interface LossOptions {
-  clipCoef: number;
-  clipVloss: boolean;
-  entCoef: number;
-  vfCoef: number;
-  klCoef: number;
+/** Slots of the control words. */
+export const CTL = { generation: 0, done: 1, command: 2, arg: 3, failed: 4, size: 5 } as const;
+/** Commands. */
+export const COMMAND = { rollout: 1, epoch: 2, step: 3, stop: 4 } as const;
+/** Slots of the loss arguments (float64). */
+export const ARGS = {
+  clipCoef: 0,
+  clipVloss: 1,
+  entCoef: 2,
+  vfCoef: 3,
+  klCoef: 4,
+  normAdv: 5,
+  size: 6,
+} as const;
+
+/** One shard's shared arrays. */
+export interface ShardMemory {
+  /** Per minibatch: its share's advantage sum and squared deviations. */
+  stats: SharedArrayBuffer;
+  /** Its share of a gradient: the actor's half, then the critic's. */
+  grad: SharedArrayBuffer;
+  /** The rollout's values and returns (time-major over the shard's copies). */
+  values: SharedArrayBuffer;
+  returns: SharedArrayBuffer;
+  /** Finished episodes, {@linkcode EPISODE_FLOATS} floats each; their count in `info[0]`. */
+  episodes: SharedArrayBuffer;
+  info: SharedArrayBuffer;
 }
 
-/** What a worker needs to build its policy replica (sent once). */
+/** The shared memory of a pool. */
+export interface PoolMemory {
+  control: SharedArrayBuffer;
+  args: SharedArrayBuffer;
+  params: SharedArrayBuffer;
+  /** Per minibatch of the current epoch: the advantages' mean and deviation. */
+  norm: SharedArrayBuffer;
+  shards: ShardMemory[];
+}
+
+/** What a worker needs to build its shards (sent once). */
 export interface WorkerInit {
   type: "init";
   /** The main thread's tfjs backend, so that replicas run the same kernels. */
@@ -38,67 +69,32 @@ export interface WorkerInit {
   action: { kind: "discrete" | "box"; size: number };
   /** The MLP's hidden widths. */
   hiddenSizes: number[];
+  /** Where the worker loads the env plugin from. */
+  envSource: EnvSource;
+  settings: ShardSettings;
+  /** The worker's shards. */
+  shards: ShardSpec[];
+  /** Floats in the actor's half of a gradient share (with its metrics). */
+  actorFloats: number;
+  memory: PoolMemory;
 }
 
-/** The actor's half: weights in `actorVariables` order, and the minibatch rows it needs. */
-export interface ActorRequest {
-  type: "actor";
-  params: Float32Array;
-  observations: Float32Array;
-  actions: Int32Array | Float32Array;
-  logProbs: Float32Array;
-  advantages: Float32Array;
-  loss: LossOptions;
-}
-
-/** The critic's half: weights in `criticVariables` order, and the rows it needs. */
-export interface CriticRequest {
-  type: "critic";
-  params: Float32Array;
-  observations: Float32Array;
-  values: Float32Array;
-  returns: Float32Array;
-  loss: LossOptions;
-}
-
-/** Load critic weights (`criticVariables` order) for the `values` requests that follow. */
-export interface SetCriticRequest {
-  type: "setCritic";
-  params: Float32Array;
-}
-
-/** The critic's values of a batch of observations (as `policy.value` computes them). */
-export interface ValuesRequest {
-  type: "values";
-  observations: Float32Array;
-}
-
-/** Requests from the pool to a worker. */
+/** Messages from the pool to a worker. */
 export type WorkerRequest =
   | WorkerInit
-  | ActorRequest
-  | CriticRequest
-  | SetCriticRequest
-  | ValuesRequest;
+  | { type: "getState" }
+  | { type: "setState"; states: ShardState[] }
+  | { type: "stop" };
 
-/** Replies from a worker. */
+/** A shard's checkpoint state (`PpoShard.getState`). */
+export type ShardState = ReturnType<import("./_ppo_shard.ts").PpoShard["getState"]>;
+
+/** Messages from a worker. */
 export type WorkerReply =
   | { type: "ready" }
-  /** Actor: `[policyLoss, entropy, oldApproxKl, approxKl, clipfrac, ...grad]`; critic: `[valueLoss, ...grad]`. */
-  | { type: "gradient"; data: Float32Array }
-  | { type: "values"; data: Float32Array }
+  | { type: "state"; states: ShardState[] }
   | { type: "done" }
   | { type: "error"; message: string };
-
-/** The minibatch arrays of `ppo.ts`'s update loop. */
-export interface MinibatchRows {
-  observations: Float32Array;
-  actions: Int32Array | Float32Array;
-  logProbs: Float32Array;
-  values: Float32Array;
-  advantages: Float32Array;
-  returns: Float32Array;
-}
 
 /** What {@linkcode PpoWorkerPool.gradient} returns. */
 export interface PooledGradient {
@@ -108,18 +104,18 @@ export interface PooledGradient {
   metrics: number[];
 }
 
-/** Observations streamed to a worker's critic during a rollout; see {@linkcode PpoWorkerPool.valueStream}. */
-export interface ValueStream {
-  /** Queues a batch (copied); `onValues` gets its values, in push order, during `finish`. */
-  push(observations: Float32Array, onValues: (values: Float32Array) => void): void;
-  /** Waits for every batch's values and hands them out. */
-  finish(): Promise<void>;
+/** What {@linkcode PpoWorkerPool.rollout} returns: the shards' parts, in shard order. */
+export interface PooledRollout {
+  values: Float32Array;
+  returns: Float32Array;
+  episodes: RolloutEpisode[];
 }
 
 /** The pool's configuration. */
-export type PoolConfig = Omit<WorkerInit, "type"> & {
-  /** 1 or 2. */
+export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "actorFloats"> & {
   numWorkers: number;
+  /** Every shard, in order. */
+  shards: ShardSpec[];
   /**
    * Floats in the actor's layers, the critic's layers and the log-std (0 for `Discrete`):
    * `policy.variables` holds them in that order, `actorVariables` the first and last.
@@ -128,48 +124,80 @@ export type PoolConfig = Omit<WorkerInit, "type"> & {
 };
 
 /**
- * One or two workers, each with a replica of the MLP policy.
+ * Workers, each with a replica of the MLP policy and some of the shards.
  *
  * @example Internal: see `Ppo` with `numWorkers`
  * ```ts ignore
  * const pool = new PpoWorkerPool(config);
- * const { grad, metrics } = await pool.gradient(params, rows, lossOptions);
+ * const rollout = await pool.rollout(params, lossArgs);
  * ```
  */
 export class PpoWorkerPool {
-  /** Settles when every worker has its replica (rejects with the first failure). */
+  /** Settles when every worker has its shards (rejects with the first failure). */
   readonly ready: Promise<void>;
   readonly #config: PoolConfig;
   readonly #workers: Worker[] = [];
   readonly #pending: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }[][] = [];
+  readonly #control: Int32Array;
+  readonly #args: Float64Array;
+  readonly #params: Float32Array;
+  readonly #norm: Float64Array;
+  readonly #memory: PoolMemory;
+  readonly #actorFloats: number;
   #failure: Error | null = null;
+  readonly #failed: Promise<never>;
+  #rejectFailed: (e: Error) => void = () => {};
 
   /**
-   * Starts the workers.
+   * Starts the workers and hands out the shards.
    *
    * @param config See {@linkcode PoolConfig}.
    */
   constructor(config: PoolConfig) {
     this.#config = config;
-    const url = new URL("./_ppo_worker.ts", import.meta.url).href;
-    const init: WorkerInit = {
-      type: "init",
-      backend: config.backend,
-      observationSize: config.observationSize,
-      action: config.action,
-      hiddenSizes: config.hiddenSizes,
+    const { actorLayers, critic, logStd } = config.sizes;
+    const paramCount = actorLayers + critic + logStd;
+    this.#actorFloats = ACTOR_METRICS + actorLayers + logStd;
+    const m = config.settings.numMinibatches;
+    const f32 = (n: number) => new SharedArrayBuffer(4 * n);
+    const f64 = (n: number) => new SharedArrayBuffer(8 * n);
+    this.#memory = {
+      control: new SharedArrayBuffer(4 * CTL.size),
+      args: f64(ARGS.size),
+      params: f32(paramCount),
+      norm: f64(2 * m),
+      shards: config.shards.map((shard) => {
+        const rows = shard.numEnvs * config.settings.numSteps;
+        return {
+          stats: f64(2 * m),
+          grad: f32(this.#actorFloats + CRITIC_METRICS + critic),
+          values: f32(rows),
+          returns: f32(rows),
+          episodes: f64(EPISODE_FLOATS * rows),
+          info: f64(1),
+        };
+      }),
     };
+    this.#control = new Int32Array(this.#memory.control);
+    this.#args = new Float64Array(this.#memory.args);
+    this.#params = new Float32Array(this.#memory.params);
+    this.#norm = new Float64Array(this.#memory.norm);
+    this.#failed = new Promise((_, reject) => this.#rejectFailed = reject);
+    this.#failed.catch(() => {});
+
+    const url = new URL("./_ppo_worker.ts", import.meta.url).href;
     const inits: Promise<WorkerReply>[] = [];
     for (let w = 0; w < config.numWorkers; w++) {
       const worker = new Worker(url, { type: "module", name: `ppo-worker-${w}` });
       this.#workers.push(worker);
       this.#pending.push([]);
       worker.onmessage = (event: MessageEvent<WorkerReply>) => {
-        const waiter = this.#pending[w]!.shift();
-        if (!waiter) return;
         const reply = event.data;
-        if (reply.type === "error") waiter.reject(new Error(`PPO worker ${w}: ${reply.message}`));
-        else waiter.resolve(reply);
+        if (reply.type === "error") {
+          this.#fail(new Error(`PPO worker ${w}: ${reply.message}`));
+          return;
+        }
+        this.#pending[w]!.shift()?.resolve(reply);
       };
       // An uncaught error (e.g. the worker's module fails to load) ends the worker: fail the pool.
       worker.onerror = (event: ErrorEvent) => {
@@ -177,6 +205,19 @@ export class PpoWorkerPool {
         this.#fail(new Error(`PPO worker ${w} failed: ${event.message}`));
       };
       worker.onmessageerror = () => this.#fail(new Error(`PPO worker ${w}: unreadable message`));
+      const init: WorkerInit = {
+        type: "init",
+        backend: config.backend,
+        observationSize: config.observationSize,
+        action: config.action,
+        hiddenSizes: config.hiddenSizes,
+        envSource: config.envSource,
+        settings: config.settings,
+        // Shard s goes to worker s mod numWorkers.
+        shards: config.shards.filter((s) => s.index % config.numWorkers === w),
+        actorFloats: this.#actorFloats,
+        memory: this.#memory,
+      };
       inits.push(this.#call(w, init));
     }
     this.ready = Promise.all(inits).then(() => {});
@@ -185,139 +226,191 @@ export class PpoWorkerPool {
   }
 
   /**
-   * The gradient of PPO's loss on a minibatch, from its two halves computed at the same time:
-   * the actor's in worker 0, the critic's in this thread (one worker) or in worker 1 (two).
+   * Every shard collects its part of a rollout with the given weights and computes its GAE.
    *
-   * @param params The current weights, flat in `policy.variables` order.
-   * @param rows The minibatch (advantages already normalised).
-   * @param loss `ppoLoss`'s options.
-   * @param mainPolicy The calling thread's policy, which computes the critic's half with one
-   * worker (its critic variables are set to `params`).
-   * @returns The gradient in `policy.variables` order and the loss terms.
+   * @param params The weights, flat in `policy.variables` order.
+   * @param loss The loss arguments of the update that follows.
+   * @returns The shards' values, returns and finished episodes, in shard order.
    */
-  async gradient(
-    params: Float32Array,
-    rows: MinibatchRows,
-    loss: LossOptions,
-    mainPolicy: MlpPolicy,
-  ): Promise<PooledGradient> {
+  async rollout(params: Float32Array, loss: LossArgs): Promise<PooledRollout> {
     await this.ready;
-    const { actorLayers: layers, critic, logStd } = this.#config.sizes;
-    // policy.variables is [actor layers | critic layers | log-std]; the actor owns both ends.
-    const actorParams = new Float32Array(layers + logStd);
-    actorParams.set(params.subarray(0, layers));
-    actorParams.set(params.subarray(layers + critic), layers);
-    const criticParams = this.#criticParams(params);
-    const actorRequest: ActorRequest = {
-      type: "actor",
-      params: actorParams,
-      observations: rows.observations.slice(),
-      actions: rows.actions.slice(),
-      logProbs: rows.logProbs.slice(),
-      advantages: rows.advantages.slice(),
-      loss,
-    };
-    const criticRequest: CriticRequest = {
-      type: "critic",
-      params: criticParams,
-      observations: this.#workers.length === 1 ? rows.observations : rows.observations.slice(),
-      values: rows.values.slice(),
-      returns: rows.returns.slice(),
-      loss,
-    };
-    const buffers = (...arrays: { buffer: ArrayBufferLike }[]) =>
-      arrays.map((a) => a.buffer as ArrayBuffer);
-    const actorReply = this.#call(
-      0,
-      actorRequest,
-      buffers(
-        actorRequest.params,
-        actorRequest.observations,
-        actorRequest.actions,
-        actorRequest.logProbs,
-        actorRequest.advantages,
-      ),
-    );
-    // With one worker this thread computes the critic's half meanwhile, on its own replica.
-    const c: WorkerReply = this.#workers.length === 1
-      ? { type: "gradient", data: criticGradient(mainPolicy, criticRequest) }
-      : await this.#call(
-        1,
-        criticRequest,
-        buffers(
-          criticRequest.params,
-          criticRequest.observations,
-          criticRequest.values,
-          criticRequest.returns,
-        ),
-      );
-    const a = await actorReply;
-    if (a.type !== "gradient" || c.type !== "gradient") throw new Error("PPO worker: no gradient");
-    return joinHalves(a.data, c.data, this.#config.sizes);
+    this.#params.set(params);
+    const a = this.#args;
+    a[ARGS.clipCoef] = loss.clipCoef;
+    a[ARGS.clipVloss] = loss.clipVloss ? 1 : 0;
+    a[ARGS.entCoef] = loss.entCoef;
+    a[ARGS.vfCoef] = loss.vfCoef;
+    a[ARGS.klCoef] = loss.klCoef;
+    a[ARGS.normAdv] = loss.normAdv ? 1 : 0;
+    await this.#round(COMMAND.rollout, 0);
+    const parts = this.#memory.shards.map((m) => ({
+      values: new Float32Array(m.values),
+      returns: new Float32Array(m.returns),
+    }));
+    const total = parts.reduce((n, p) => n + p.values.length, 0);
+    const values = new Float32Array(total), returns = new Float32Array(total);
+    const episodes: RolloutEpisode[] = [];
+    let offset = 0;
+    this.#memory.shards.forEach((m, s) => {
+      values.set(parts[s]!.values, offset);
+      returns.set(parts[s]!.returns, offset);
+      offset += parts[s]!.values.length;
+      const data = new Float64Array(m.episodes), count = new Float64Array(m.info)[0]!;
+      for (let e = 0; e < count; e++) {
+        const at = e * EPISODE_FLOATS;
+        episodes.push({
+          envIndex: data[at]!,
+          return: data[at + 1]!,
+          length: data[at + 2]!,
+          truncated: data[at + 3] === 1,
+          step: data[at + 4]!,
+          // The env's final info stays in the worker.
+          info: {},
+        });
+      }
+    });
+    return { values, returns, episodes };
   }
 
   /**
-   * Starts streaming a rollout's observations to the worker that computes the critic's half
-   * (worker 0 with one worker, 1 with two): it computes their values while the caller acts and
-   * steps the envs, so the rollout's critic runs in parallel.
-   *
-   * @param params The current weights, flat in `policy.variables` order.
-   * @returns The stream.
+   * Starts an epoch: every shard shuffles its rows; the minibatches' advantage means and
+   * deviations (torch's unbiased one) are formed from the shards' sums, in shard order.
    */
-  valueStream(params: Float32Array): ValueStream {
-    const w = this.#workers.length - 1;
-    const ready = this.ready.then(() => {
-      const p = this.#criticParams(params);
-      return this.#call(w, { type: "setCritic", params: p }, [p.buffer as ArrayBuffer]);
-    });
-    const batches: { reply: Promise<WorkerReply>; onValues: (v: Float32Array) => void }[] = [];
-    return {
-      push: (observations, onValues) => {
-        const copy = observations.slice();
-        const reply = ready.then(() =>
-          this.#call(w, { type: "values", observations: copy }, [copy.buffer as ArrayBuffer])
-        );
-        // Handled here; finish() awaits it and sees a rejection.
-        reply.catch(() => {});
-        batches.push({ reply, onValues });
-      },
-      finish: async () => {
-        await ready;
-        for (const { reply, onValues } of batches) {
-          const r = await reply;
-          if (r.type !== "values") throw new Error(`PPO worker ${w}: no values`);
-          onValues(r.data);
-        }
-      },
-    };
+  async startEpoch(): Promise<void> {
+    await this.#round(COMMAND.epoch, 0);
+    const m = this.#config.settings.numMinibatches;
+    const stats = this.#memory.shards.map((s) => new Float64Array(s.stats));
+    const shareRows = this.#config.shards.map((s) =>
+      s.numEnvs * this.#config.settings.numSteps / m
+    );
+    const rows = shareRows.reduce((a, b) => a + b, 0);
+    for (let j = 0; j < m; j++) {
+      let sum = 0;
+      for (const st of stats) sum += st[2 * j]!;
+      const mean = sum / rows;
+      // Chan et al.'s pairwise update: each share's squared deviations about its own mean,
+      // moved to the minibatch's mean.
+      let sq = 0;
+      stats.forEach((st, s) => {
+        sq += st[2 * j + 1]! + shareRows[s]! * (st[2 * j]! / shareRows[s]! - mean) ** 2;
+      });
+      this.#norm[2 * j] = mean;
+      this.#norm[2 * j + 1] = Math.sqrt(sq / Math.max(1, rows - 1));
+    }
+  }
+
+  /**
+   * Minibatch j's gradient at the given weights: the shards' shares summed in shard order.
+   *
+   * @param j The minibatch of the current epoch.
+   * @param params The weights, flat in `policy.variables` order.
+   * @returns The gradient in `policy.variables` order and the loss terms.
+   */
+  async gradient(j: number, params: Float32Array): Promise<PooledGradient> {
+    this.#params.set(params);
+    await this.#round(COMMAND.step, j);
+    let sum: PooledGradient | null = null;
+    for (const m of this.#memory.shards) {
+      const share = new Float32Array(m.grad);
+      const part = joinHalves(
+        share.subarray(0, this.#actorFloats),
+        share.subarray(this.#actorFloats),
+        this.#config.sizes,
+      );
+      if (!sum) {
+        sum = part;
+        continue;
+      }
+      for (let i = 0; i < sum.grad.length; i++) sum.grad[i] = sum.grad[i]! + part.grad[i]!;
+      sum.metrics = sum.metrics.map((x, i) => x + part.metrics[i]!);
+    }
+    return sum!;
+  }
+
+  /** Every shard's env and random-stream state, in shard order. */
+  async getStates(): Promise<ShardState[]> {
+    await this.ready;
+    const replies = await Promise.all(
+      this.#workers.map((_, w) => this.#call(w, { type: "getState" })),
+    );
+    const states: ShardState[] = [];
+    for (const shard of this.#config.shards) {
+      const w = shard.index % this.#workers.length;
+      const reply = replies[w]!;
+      if (reply.type !== "state") throw new Error(`PPO worker ${w}: no state`);
+      states.push(reply.states[Math.floor(shard.index / this.#workers.length)]!);
+    }
+    return states;
+  }
+
+  /** Restores every shard's state (in shard order). */
+  async setStates(states: ShardState[]): Promise<void> {
+    await this.ready;
+    const n = this.#workers.length;
+    await Promise.all(
+      this.#workers.map((_, w) =>
+        this.#call(w, { type: "setState", states: states.filter((_, s) => s % n === w) })
+      ),
+    );
   }
 
   /** Terminates every worker; calls still waiting reject. */
   terminate(): void {
+    // Wake the workers out of their waits first, so that none is ended while it waits.
+    const c = this.#control;
+    c[CTL.command] = COMMAND.stop;
+    Atomics.add(c, CTL.generation, 1);
+    Atomics.notify(c, CTL.generation);
     for (const worker of this.#workers) worker.terminate();
     this.#fail(new Error("PPO's workers were terminated (the trainer was disposed)"));
   }
 
-  /** The critic's layers, the middle of `policy.variables`. */
-  #criticParams(params: Float32Array): Float32Array {
-    const { actorLayers, critic } = this.#config.sizes;
-    return params.slice(actorLayers, actorLayers + critic);
+  /** One round: every worker runs the command on its shards; resolves when all are done. */
+  async #round(command: number, arg: number): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    const c = this.#control;
+    c[CTL.command] = command;
+    c[CTL.arg] = arg;
+    Atomics.store(c, CTL.done, 0);
+    Atomics.add(c, CTL.generation, 1);
+    Atomics.notify(c, CTL.generation);
+    let done: number;
+    while ((done = Atomics.load(c, CTL.done)) < this.#workers.length) {
+      // With a time-out, so that no wait outlives a pool whose workers failed.
+      const wait = Atomics.waitAsync(c, CTL.done, done, 1000);
+      if (wait.async) await Promise.race([wait.value, this.#failed]);
+    }
+    // A worker that failed still counts itself done; its message names the error.
+    if (Atomics.load(c, CTL.failed)) await this.#failed;
   }
 
-  #call(w: number, request: WorkerRequest, transfer: Transferable[] = []): Promise<WorkerReply> {
+  #call(w: number, request: WorkerRequest): Promise<WorkerReply> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending[w]!.push({ resolve, reject });
-      this.#workers[w]!.postMessage(request, transfer);
+      this.#workers[w]!.postMessage(request);
     });
   }
 
   #fail(error: Error): void {
-    this.#failure ??= error;
+    if (!this.#failure) {
+      this.#failure = error;
+      this.#rejectFailed(error);
+    }
     for (const queue of this.#pending) {
       for (const waiter of queue.splice(0)) waiter.reject(this.#failure);
     }
   }
+}
+
+/** The loss arguments of an update. */
+export interface LossArgs {
+  clipCoef: number;
+  clipVloss: boolean;
+  entCoef: number;
+  vfCoef: number;
+  klCoef: number;
+  normAdv: boolean;
 }
 
 /**
@@ -346,32 +439,6 @@ export function assignFlat(variables: readonly Variable[], params: Float32Array)
     tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, "float32")));
     offset += variable.size;
   }
-}
-
-/**
- * The actor's half: `[policyLoss, entropy, oldApproxKl, approxKl, clipfrac, ...gradient of
- * actorVariables]`, after loading `r.params` into the actor's variables.
- *
- * @param policy The replica.
- * @param r The request.
- * @returns The metrics and the gradient, flat.
- */
-export function actorGradient(policy: MlpPolicy, r: ActorRequest): Float32Array {
-  assignFlat(policy.actorVariables, r.params);
-  return actorHalf(policy, r, r.loss);
-}
-
-/**
- * The critic's half: `[valueLoss, ...gradient of criticVariables]`, after loading `r.params` into
- * the critic's variables.
- *
- * @param policy The replica.
- * @param r The request.
- * @returns The metric and the gradient, flat.
- */
-export function criticGradient(policy: MlpPolicy, r: CriticRequest): Float32Array {
-  assignFlat(policy.criticVariables, r.params);
-  return criticHalf(policy, r, r.loss);
 }
 
 /**

@@ -31,16 +31,15 @@ import {
   VectorEnv,
   type VectorEnvState,
 } from "@proximal/core";
-import { actorHalf, criticHalf } from "./_ppo_grad.ts";
+import { actorHalf, type ActorRows, criticHalf, type CriticRows } from "./_ppo_grad.ts";
 import {
   assignFlat,
   joinHalves,
-  type MinibatchRows,
   type PoolConfig,
   type PooledGradient,
   PpoWorkerPool,
   readFlat,
-  type ValueStream,
+  type ShardState,
 } from "./_ppo_pool.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
@@ -88,14 +87,20 @@ export type PpoOptions = {
   /** Adam's ε; default 1e-5. */
   adamEpsilon: number;
   /**
-   * Deno Workers that put a second core to work. The gradient splits exactly into the actor's and
-   * the critic's halves (they share no weights): with 1, a worker computes the actor's half of
-   * each minibatch's gradient while this thread computes the critic's, and it runs the critic on
-   * the rollout's observations while this thread acts and steps the envs; with 2, two workers
-   * compute one half each. Envs, GAE and Adam stay in this thread; 0 does everything here. Needs
-   * PPO's own MLP policy; 0, 1 or 2; default 0. Same numbers for every value (README, "Workers").
+   * Deno Workers that run the rollout and the gradients, data-parallel: the env copies split into
+   * `numShards` shards dealt to the workers; each worker steps its shards' envs, computes their
+   * GAE and their rows' share of every minibatch gradient; this thread sums the shares and runs
+   * Adam. Needs PPO's own MLP policy, no rollout processors and `envSource` in the context (the
+   * CLI gives it). 0 runs everything in this thread; default 0.
    */
   numWorkers: number;
+  /**
+   * Shards of the env copies with workers (0 = one per worker). A run's numbers depend on the seed
+   * and the shards, not on the workers: 1 worker with 2 shards computes what 2 workers with 2
+   * shards compute, and 1 shard gives the numbers of `numWorkers` 0. Must divide `numEnvs`;
+   * default 0.
+   */
+  numShards: number;
 };
 
 /** CleanRL's defaults for classic control. */
@@ -121,6 +126,7 @@ export const ppoDefaults: PpoOptions = {
   hiddenLayers: 2,
   adamEpsilon: 1e-5,
   numWorkers: 0,
+  numShards: 0,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -472,12 +478,6 @@ export class Ppo implements Trainer {
   constructor(context: PpoContext, options: Partial<PpoOptions> = {}) {
     const o = { ...ppoDefaults, ...options };
     checkOptions(o);
-    // (Checked here rather than in checkOptions, which sits below the plugin.)
-    if (![0, 1, 2].includes(o.numWorkers)) {
-      throw new RangeError(
-        `PPO option numWorkers must be 0, 1 or 2 (the update splits into the actor's and the critic's gradients), got ${o.numWorkers}`,
-      );
-    }
     this.options = o;
     const { numEnvs, seed, totalTimesteps } = context;
     this.#batchSize = numEnvs * o.numSteps;
@@ -518,18 +518,51 @@ export class Ppo implements Trainer {
       };
       this.#params = readFlat(policy.variables);
     }
+    if (o.numWorkers === 0 && o.numShards > 1) {
+      throw new RangeError(
+        `PPO option numShards ${o.numShards} needs numWorkers >= 1 (shards are the workers' split of the envs)`,
+      );
+    }
     this.#workers = o.numWorkers > 0 ? this.#startWorkers(context) : null;
   }
 
-  /** Starts the workers (which then load tfjs in the background). */
-  #startWorkers(context: PpoContext): PpoWorkerPool {
+  /** The shards in force: `numShards`, or one per worker (1 without workers). */
+  get #numShards(): number {
     const o = this.options;
+    return o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
+  }
+
+  /** Checks that the workers can serve this run, then starts them (they load tfjs meanwhile). */
+  #startWorkers(context: PpoContext): PpoWorkerPool {
+    const o = this.options, shards = this.#numShards, n = context.numEnvs;
+    const refuse = (why: string): never => {
+      throw new Error(`PPO with numWorkers ${o.numWorkers} ${why}`);
+    };
     if (context.policy) {
-      throw new Error(
-        `PPO with numWorkers ${o.numWorkers} needs its own MLP policy (the workers rebuild it), not a custom one`,
+      refuse("needs its own MLP policy (the workers rebuild it), not a custom one");
+    }
+    if (this.#processors.length > 0) {
+      refuse("cannot run rollout processors (they need the whole rollout in this thread)");
+    }
+    if (!context.envSource) {
+      refuse(
+        "builds its envs in the workers and needs context.envSource (a module reference to the env plugin and its options; the CLI sets it)",
+      );
+    }
+    if (shards < o.numWorkers) refuse(`has more workers than shards (numShards ${shards})`);
+    if (n % shards !== 0) refuse(`cannot split numEnvs ${n} into ${shards} equal shards`);
+    if ((n / shards * o.numSteps) % o.numMinibatches !== 0) {
+      refuse(
+        `cannot split each shard's ${
+          n / shards * o.numSteps
+        } rows into ${o.numMinibatches} equal minibatch shares`,
       );
     }
     const policy = this.policy as MlpPolicy, space = policy.actionSpace;
+    // One shard draws from the run's own stream (the numbers of numWorkers 0); several from forks.
+    const rngs = shards === 1
+      ? [this.#rng]
+      : Array.from({ length: shards }, () => this.#rng.fork());
     return new PpoWorkerPool({
       numWorkers: o.numWorkers,
       backend: tf.getBackend(),
@@ -538,6 +571,22 @@ export class Ppo implements Trainer {
         ? { kind: "discrete", size: space.n }
         : { kind: "box", size: space.size },
       hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
+      envSource: context.envSource!,
+      settings: {
+        seed: context.seed,
+        envName: context.envName ?? "env",
+        numSteps: o.numSteps,
+        numMinibatches: o.numMinibatches,
+        gamma: o.gamma,
+        gaeLambda: o.gaeLambda,
+        bootstrapTruncated: o.bootstrapTruncated,
+      },
+      shards: rngs.map((rng, index) => ({
+        index,
+        firstEnv: index * n / shards,
+        numEnvs: n / shards,
+        rng: rng.getState(),
+      })),
       sizes: this.#sizes!,
     });
   }
@@ -576,6 +625,7 @@ export class Ppo implements Trainer {
       ? (1 - (this.#iteration - 1) / this.#numIterations) * o.learningRate
       : o.learningRate;
     this.#adam.learningRate = lr;
+    if (this.#workers) return await this.#iterateWithWorkers(lr);
 
     // ── Rollout: one batched policy call per vector step.
     const rolloutStart = performance.now();
@@ -588,23 +638,14 @@ export class Ppo implements Trainer {
     const rewardBuf = new Float32Array(steps * n);
     const endedBuf = new Uint8Array(steps * n);
     const episodes: RolloutEpisode[] = [];
-    // With an MLP policy, acting runs the actor alone and the critic's values come after the loop
-    // (a row's value does not depend on the batch it is computed in): with workers, one of them
-    // runs the critic a chunk of steps at a time while this thread acts and steps the envs;
-    // without, this thread runs it once on every observation of the rollout.
-    const critic = this.#workers?.valueStream(this.#params) ??
-      (policy instanceof MlpPolicy ? batchedValues(policy) : null);
-    const chunk = Math.max(16, Math.ceil(steps / 8));
+    // With an MLP policy, acting runs the actor alone and the critic values every observation of
+    // the rollout in one call afterwards (a row's value does not depend on its batch).
+    const critic = policy instanceof MlpPolicy ? batchedValues(policy) : null;
     for (let t = 0; t < steps; t++) {
       obsBuf.set(this.#observations, t * n * obsSize);
       const { actions, logProbs, values } = critic
         ? (policy as MlpPolicy).act(this.#observations, { rng: this.#rng, values: false })
         : policy.act(this.#observations, { rng: this.#rng });
-      if (critic && ((t + 1) % chunk === 0 || t === steps - 1)) {
-        const first = Math.floor(t / chunk) * chunk;
-        const rows = obsBuf.subarray(first * n * obsSize, (t + 1) * n * obsSize);
-        critic.push(rows, (v) => valueBuf.set(v, first * n));
-      }
       actBuf.set(actions, t * n * actSize);
       logProbBuf.set(logProbs, t * n);
       valueBuf.set(values, t * n);
@@ -632,6 +673,7 @@ export class Ppo implements Trainer {
     }
     let lastValues: Float32Array | null = null;
     if (critic) {
+      critic.push(obsBuf, (v) => valueBuf.set(v));
       critic.push(this.#observations, (v) => lastValues = v);
       await critic.finish();
     }
@@ -715,38 +757,33 @@ export class Ppo implements Trainer {
           advantages: mbAdv,
           returns: mbRet,
         };
-        // With workers, the same gradient comes from them in two halves (#workerStep).
-        const result = this.#workers
-          ? await this.#workerStep(rows)
-          : this.#sizes
-          ? this.#localStep(rows)
-          : this.#adam.step(() => {
-            const obs = tf.tensor2d(mbObs, [mb, obsSize]);
-            const act = actSize === 1 && envs.actionSpace.kind === "discrete"
-              ? tf.tensor1d(mbAct as Int32Array, "int32")
-              : tf.tensor2d(mbAct as Float32Array, [mb, actSize]);
-            const { logProb, entropy, value } = policy.evaluate(obs, act);
-            const terms = ppoLoss({
-              newLogProb: logProb,
-              entropy,
-              newValue: value,
-              oldLogProb: tf.tensor1d(mbLogProb),
-              oldValue: tf.tensor1d(mbValue),
-              advantages: tf.tensor1d(mbAdv),
-              returns: tf.tensor1d(mbRet),
-            }, { ...o, klCoef: this.#klCoef });
-            return {
-              loss: terms.loss,
-              metrics: [
-                terms.policyLoss,
-                terms.valueLoss,
-                terms.entropy,
-                terms.oldApproxKl,
-                terms.approxKl,
-                terms.clipfrac,
-              ],
-            };
-          });
+        const result = this.#sizes ? this.#localStep(rows) : this.#adam.step(() => {
+          const obs = tf.tensor2d(mbObs, [mb, obsSize]);
+          const act = actSize === 1 && envs.actionSpace.kind === "discrete"
+            ? tf.tensor1d(mbAct as Int32Array, "int32")
+            : tf.tensor2d(mbAct as Float32Array, [mb, actSize]);
+          const { logProb, entropy, value } = policy.evaluate(obs, act);
+          const terms = ppoLoss({
+            newLogProb: logProb,
+            entropy,
+            newValue: value,
+            oldLogProb: tf.tensor1d(mbLogProb),
+            oldValue: tf.tensor1d(mbValue),
+            advantages: tf.tensor1d(mbAdv),
+            returns: tf.tensor1d(mbRet),
+          }, { ...o, klCoef: this.#klCoef });
+          return {
+            loss: terms.loss,
+            metrics: [
+              terms.policyLoss,
+              terms.valueLoss,
+              terms.entropy,
+              terms.oldApproxKl,
+              terms.approxKl,
+              terms.clipfrac,
+            ],
+          };
+        });
         const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = result
           .metrics as [number, number, number, number, number, number];
         last = { policyLoss, valueLoss, entropy, oldApproxKl, approxKl, gradNorm: result.gradNorm };
@@ -756,33 +793,120 @@ export class Ppo implements Trainer {
       // CleanRL checks the target KL once per epoch, on the last minibatch's estimate.
       if (o.targetKl > 0 && last.approxKl > o.targetKl) break;
     }
+    return this.#report({
+      lr,
+      rolloutStart,
+      updateStart,
+      last,
+      clipfracSum,
+      updates,
+      epochsRun,
+      values: valueBuf,
+      returns,
+      episodes,
+      processorMetrics,
+    });
+  }
+
+  /**
+   * One iteration with workers: the shards' rollouts, then the epochs — each opens with the
+   * shards' shuffles and advantage statistics, and each minibatch's gradient is the sum of the
+   * shards' shares, to which this thread applies Adam.
+   */
+  async #iterateWithWorkers(lr: number): Promise<IterationReport> {
+    const o = this.options, pool = this.#workers!;
+    const rolloutStart = performance.now();
+    const { values, returns, episodes } = await pool.rollout(this.#params, {
+      ...this.#lossOptions(),
+      normAdv: o.normAdv,
+    });
+    this.#step += this.#batchSize;
+    const updateStart = performance.now();
+    let last = {
+      policyLoss: 0,
+      valueLoss: 0,
+      entropy: 0,
+      oldApproxKl: 0,
+      approxKl: 0,
+      gradNorm: 0,
+    };
+    let clipfracSum = 0, updates = 0, epochsRun = 0;
+    for (let epoch = 0; epoch < o.updateEpochs; epoch++) {
+      await pool.startEpoch();
+      epochsRun++;
+      for (let j = 0; j < o.numMinibatches; j++) {
+        const result = this.#apply(await pool.gradient(j, this.#params));
+        const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = result
+          .metrics as [number, number, number, number, number, number];
+        last = { policyLoss, valueLoss, entropy, oldApproxKl, approxKl, gradNorm: result.gradNorm };
+        clipfracSum += clipfrac;
+        updates++;
+      }
+      if (o.targetKl > 0 && last.approxKl > o.targetKl) break;
+    }
     // The workers trained a flat copy of the weights: bring this thread's policy up to date.
-    if (this.#workers) assignFlat(policy.variables, this.#params);
+    assignFlat(this.policy.variables, this.#params);
+    return this.#report({
+      lr,
+      rolloutStart,
+      updateStart,
+      last,
+      clipfracSum,
+      updates,
+      epochsRun,
+      values,
+      returns,
+      episodes,
+      processorMetrics: {},
+    });
+  }
+
+  /** The KL penalty's adaptation, then the iteration's metrics under CleanRL's names. */
+  #report(r: {
+    lr: number;
+    rolloutStart: number;
+    updateStart: number;
+    last: {
+      policyLoss: number;
+      valueLoss: number;
+      entropy: number;
+      oldApproxKl: number;
+      approxKl: number;
+      gradNorm: number;
+    };
+    clipfracSum: number;
+    updates: number;
+    epochsRun: number;
+    values: Float32Array;
+    returns: Float32Array;
+    episodes: RolloutEpisode[];
+    processorMetrics: Record<string, number>;
+  }): IterationReport {
+    const o = this.options, { last, episodes } = r;
     if (this.#klCoef > 0 && o.klPenaltyTarget > 0) {
       if (last.approxKl > 1.5 * o.klPenaltyTarget) this.#klCoef *= 2;
       else if (last.approxKl < o.klPenaltyTarget / 1.5) this.#klCoef /= 2;
     }
 
-    // ── Metrics, under CleanRL's names.
     const now = performance.now();
     const seconds = (now - this.#startTime) / 1000;
     const metrics: Record<string, number> = {
-      "charts/learning_rate": lr,
+      "charts/learning_rate": r.lr,
       "charts/SPS": seconds > 0 ? Math.round((this.#step - this.#startStep) / seconds) : 0,
-      "perf/rollout_ms": updateStart - rolloutStart,
-      "perf/update_ms": now - updateStart,
+      "perf/rollout_ms": r.updateStart - r.rolloutStart,
+      "perf/update_ms": now - r.updateStart,
       "losses/value_loss": last.valueLoss,
       "losses/policy_loss": last.policyLoss,
       "losses/entropy": last.entropy,
       "losses/old_approx_kl": last.oldApproxKl,
       "losses/approx_kl": last.approxKl,
-      "losses/clipfrac": clipfracSum / updates,
-      "losses/explained_variance": explainedVariance(valueBuf, returns),
+      "losses/clipfrac": r.clipfracSum / r.updates,
+      "losses/explained_variance": explainedVariance(r.values, r.returns),
       "losses/grad_norm": last.gradNorm,
       "losses/kl_coef": this.#klCoef,
-      "losses/epochs": epochsRun,
+      "losses/epochs": r.epochsRun,
     };
-    Object.assign(metrics, processorMetrics);
+    Object.assign(metrics, r.processorMetrics);
     if (episodes.length > 0) {
       metrics["charts/episodic_return"] = episodes.reduce((a, e) => a + e.return, 0) /
         episodes.length;
@@ -790,20 +914,6 @@ export class Ppo implements Trainer {
         episodes.length;
     }
     return { step: this.#step, metrics, episodes };
-  }
-
-  /**
-   * One gradient step with workers: the actor's and the critic's halves of the gradient, computed
-   * at the same time, then Adam on the flat weights (the next request carries them along).
-   */
-  async #workerStep(rows: MinibatchRows): Promise<AdamStepResult> {
-    const pooled = await this.#workers!.gradient(
-      this.#params,
-      rows,
-      this.#lossOptions(),
-      this.policy as MlpPolicy,
-    );
-    return this.#apply(pooled);
   }
 
   /**
@@ -853,12 +963,16 @@ export class Ppo implements Trainer {
    * const checkpoint = await ppo.save();
    * ```
    */
-  save(): Promise<Checkpoint> {
+  async save(): Promise<Checkpoint> {
     const tensors = saveVariables(this.policy.variables, "policy");
     const adam = this.#adam.getState();
     tensors["adam/m"] = adam.m;
     tensors["adam/v"] = adam.v;
-    return Promise.resolve({
+    // With workers the envs and random streams live in the shards. One shard's state is the
+    // one-thread trainer's, so such checkpoints resume with or without workers.
+    const shards = this.#workers ? await this.#workers.getStates() : null;
+    const numShards = this.#numShards;
+    return {
       meta: {
         algo: this.algo,
         options: { ...this.options },
@@ -867,11 +981,13 @@ export class Ppo implements Trainer {
         iteration: this.#iteration,
         adamT: adam.t,
         klCoef: this.#klCoef,
-        rng: this.#rng.getState(),
-        envs: this.envs.getState(),
+        numShards,
+        rng: shards?.length === 1 ? shards[0]!.rng : this.#rng.getState(),
+        envs: shards ? mergeEnvStates(shards.map((s) => s.envs)) : this.envs.getState(),
+        ...(shards && shards.length > 1 ? { shards } : {}),
       },
       tensors,
-    });
+    };
   }
 
   /**
@@ -885,10 +1001,10 @@ export class Ppo implements Trainer {
    */
   restore(checkpoint: Checkpoint): Promise<void> {
     // A promise that rejects (rather than a synchronous throw) on a bad checkpoint.
-    return new Promise((resolve) => resolve(this.#restore(checkpoint)));
+    return this.#restore(checkpoint);
   }
 
-  #restore(checkpoint: Checkpoint): void {
+  async #restore(checkpoint: Checkpoint): Promise<void> {
     const { meta, tensors } = checkpoint;
     if (meta.algo !== this.algo) {
       throw new Error(`Cannot resume PPO from a checkpoint of algo "${String(meta.algo)}"`);
@@ -915,11 +1031,24 @@ export class Ppo implements Trainer {
         "Cannot resume PPO: the checkpoint's step, iteration or adamT is not a count",
       );
     }
+    const saved = meta.numShards === undefined ? 1 : meta.numShards, shards = this.#numShards;
+    if (saved !== shards) {
+      throw new Error(
+        `Cannot resume PPO: the checkpoint was written with numShards ${saved} and this run has ${shards} (a run's numbers depend on its shards: resume with --num-workers >= 1 --num-shards ${saved})`,
+      );
+    }
+    const shardStates = shards === 1
+      ? [{ envs: meta.envs as VectorEnvState, rng: meta.rng as ShardState["rng"] }]
+      : meta.shards as ShardState[] | undefined;
+    if (!Array.isArray(shardStates) || shardStates.length !== shards) {
+      throw new Error(`Cannot resume PPO: the checkpoint has no state for its ${shards} shards`);
+    }
     this.#adam.setState({ t: adamT, m, v });
     loadVariables(vars, tensors, "policy");
     if (this.#sizes) this.#params = readFlat(vars);
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#observations = this.envs.setState(meta.envs as VectorEnvState).slice();
+    if (this.#workers) await this.#workers.setStates(shardStates);
     this.#step = step;
     this.#iteration = iteration;
     this.#klCoef = typeof meta.klCoef === "number" ? meta.klCoef : this.options.klPenaltyCoef;
@@ -934,9 +1063,20 @@ export class Ppo implements Trainer {
   }
 }
 
+/** A minibatch: what the actor's and the critic's halves of the gradient read. */
+type MinibatchRows = ActorRows & CriticRows;
+
+/** Observations queued for the critic; see {@linkcode batchedValues}. */
+interface ValueStream {
+  /** Queues a batch (copied); `onValues` gets its values, in push order, during `finish`. */
+  push(observations: Float32Array, onValues: (values: Float32Array) => void): void;
+  /** Computes every batch's values and hands them out. */
+  finish(): Promise<void>;
+}
+
 /**
- * A {@linkcode ValueStream} computed in this thread: every pushed batch's values from one call of
- * the critic in `finish`, which costs far fewer tensor launches than one call per step.
+ * Every pushed batch's values from one call of the critic in `finish`, which costs far fewer
+ * tensor launches than one call per step.
  */
 function batchedValues(policy: MlpPolicy): ValueStream {
   const batches: { observations: Float32Array; onValues: (v: Float32Array) => void }[] = [];
@@ -959,6 +1099,16 @@ function batchedValues(policy: MlpPolicy): ValueStream {
       }
       return Promise.resolve();
     },
+  };
+}
+
+/** The shards' env states as one vector env's (copies in shard order). */
+function mergeEnvStates(states: VectorEnvState[]): VectorEnvState {
+  return {
+    envs: states.flatMap((s) => s.envs),
+    observations: states.flatMap((s) => s.observations),
+    returns: states.flatMap((s) => s.returns),
+    lengths: states.flatMap((s) => s.lengths),
   };
 }
 
@@ -1014,7 +1164,9 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     hiddenSize: "hidden layer width",
     hiddenLayers: "number of hidden layers",
     adamEpsilon: "Adam epsilon",
-    numWorkers: "Deno Workers for the gradient halves: 1 = actor there, critic here; 2 = one each",
+    numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
+    numShards:
+      "env shards dealt to the workers; results depend on it, not on numWorkers (0 = one per worker)",
   },
   presets: {
     cleanrl: {
@@ -1094,6 +1246,8 @@ function checkOptions(o: PpoOptions): void {
     ["hiddenSize", (v) => Number.isInteger(v) && v >= 1, "a whole number >= 1"],
     ["hiddenLayers", (v) => Number.isInteger(v) && v >= 0, "a whole number >= 0"],
     ["adamEpsilon", (v) => v > 0, "> 0"],
+    ["numWorkers", (v) => Number.isInteger(v) && v >= 0, "a whole number >= 0"],
+    ["numShards", (v) => Number.isInteger(v) && v >= 0, "a whole number >= 0 (0 = one per worker)"],
   ];
   for (const [key, ok, expected] of rules) {
     const value = o[key];

@@ -63,6 +63,27 @@ export interface EnvPlugin<O extends PluginOptions = PluginOptions> extends Plug
   readonly algos?: readonly AlgoPlugin[];
 }
 
+/**
+ * An env plugin by reference, for threads that cannot share `makeEnv`: a module reference that
+ * {@linkcode resolvePlugin} loads (an absolute URL, with `#name` when the module exports several
+ * env plugins) and the plugin's complete options.
+ *
+ * @example CartPole from the envs package
+ * ```ts
+ * import type { EnvSource } from "@proximal/core";
+ * const source: EnvSource = {
+ *   module: `${import.meta.resolve("@proximal/envs")}#cartpole`,
+ *   options: {},
+ * };
+ * ```
+ */
+export interface EnvSource {
+  /** The module reference, e.g. `file:///home/me/my_env.ts#coin`. */
+  module: string;
+  /** The plugin's options. */
+  options: PluginOptions;
+}
+
 /** What an algorithm plugin receives besides its own options. */
 export interface AlgoContext {
   /** Makes one env copy; called `numEnvs` times. */
@@ -79,6 +100,11 @@ export interface AlgoContext {
   envOptions?: Readonly<PluginOptions>;
   /** The run's output directory, for artefacts beside the checkpoints (a pairs file). */
   outDir?: string;
+  /**
+   * Where another thread can build the env (`makeEnv` is a function, which cannot cross to a
+   * Worker): PPO's `numWorkers` builds each worker's env copies from it. The CLI sets it.
+   */
+  envSource?: EnvSource;
 }
 
 /**

@@ -463,7 +463,8 @@ async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
 }
 
 // The MLP's shape and the workers (which need the MLP policy) do not apply to a language model.
-const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, ...ppoShared } = ppoDefaults;
+const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoShared } =
+  ppoDefaults;
 
 const ppoStage = defineAlgo({
   kind: "algo",

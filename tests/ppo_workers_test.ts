@@ -1,7 +1,8 @@
-// PPO with Deno Workers (numWorkers): 0, 1 and 2 workers give the same numbers at a seed, bit for
-// bit; a checkpoint resumes exactly under another worker count; a run with workers learns
-// CartPole; dispose ends the workers; a set-up they cannot serve is refused with the reason. Speed
-// is measured by bench/_workers.ts, never asserted here.
+// PPO with Deno Workers (numWorkers, numShards): a run's numbers depend on its shards, not its
+// workers, bit for bit, and one shard gives the numbers of no workers; a checkpoint resumes exactly
+// under another worker count; a run with workers learns CartPole; dispose ends the workers; a
+// set-up they cannot serve is refused with the reason. Speed is measured by bench/_workers.ts,
+// never asserted here.
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Ppo, type PpoContext, type PpoOptions } from "@proximal/algos";
@@ -17,6 +18,8 @@ import { reach } from "./fixtures/reach_env.ts";
 
 await setupBackend("wasm");
 
+const cartpoleSource = { module: `${import.meta.resolve("@proximal/envs")}#cartpole`, options: {} };
+
 function cartpolePpo(
   numWorkers: number,
   totalTimesteps: number,
@@ -24,7 +27,14 @@ function cartpolePpo(
   context: Partial<PpoContext> = {},
 ): Ppo {
   return new Ppo(
-    { makeEnv: () => new CartPole(), numEnvs: 4, seed: 3, totalTimesteps, ...context },
+    {
+      makeEnv: () => new CartPole(),
+      numEnvs: 4,
+      seed: 3,
+      totalTimesteps,
+      envSource: cartpoleSource,
+      ...context,
+    },
     { numSteps: 64, numMinibatches: 2, ...options, numWorkers },
   );
 }
@@ -49,44 +59,80 @@ async function run(ppo: Ppo) {
   return result;
 }
 
-Deno.test("0, 1 and 2 workers give the same metrics and weights at a seed, bit for bit (CartPole)", async () => {
+Deno.test("a run's numbers depend on its shards, not its workers, bit for bit (CartPole)", async () => {
   const none = await run(cartpolePpo(0, 3 * 256));
-  const one = await run(cartpolePpo(1, 3 * 256));
-  const two = await run(cartpolePpo(2, 3 * 256));
-  assert.deepEqual(one, none);
-  assert.deepEqual(two, none);
-  // Not trivially equal: another seed gives other numbers.
+  // One shard is the one-thread trainer, moved to a worker.
+  assert.deepEqual(await run(cartpolePpo(1, 3 * 256)), none);
+  // Two shards: one worker computes both, or two workers one each.
+  const twoShardsOneWorker = await run(cartpolePpo(1, 3 * 256, { numShards: 2 }));
+  const twoShardsTwoWorkers = await run(cartpolePpo(2, 3 * 256));
+  assert.deepEqual(twoShardsTwoWorkers, twoShardsOneWorker);
+  // Not trivially equal: two shards draw other actions than one, and another seed other numbers.
+  assert.notDeepEqual(twoShardsTwoWorkers.rows, none.rows);
   const other = await run(cartpolePpo(2, 3 * 256, {}, { seed: 4 }));
-  assert.notDeepEqual(other.rows, none.rows);
+  assert.notDeepEqual(other.rows, twoShardsTwoWorkers.rows);
 });
 
-Deno.test("0 and 2 workers give the same numbers with a Gaussian policy and the KL penalty (Reach)", async () => {
-  const make = (numWorkers: number) =>
+Deno.test("shards agree with a Gaussian policy, the entropy bonus and the KL penalty (Reach)", async () => {
+  const make = (numWorkers: number, numShards: number) =>
     new Ppo({
       makeEnv: () => reach.create(reach.defaults),
       numEnvs: 4,
       seed: 1,
       totalTimesteps: 3 * 4 * 50,
-    }, { numSteps: 50, numMinibatches: 2, klPenaltyCoef: 0.1, numWorkers });
-  const none = await run(make(0)), two = await run(make(2));
+      envSource: {
+        module: `${new URL("./fixtures/reach_env.ts", import.meta.url).href}#reach`,
+        options: reach.defaults,
+      },
+    }, {
+      numSteps: 50,
+      numMinibatches: 2,
+      klPenaltyCoef: 0.1,
+      entCoef: 0.01,
+      numWorkers,
+      numShards,
+    });
+  const none = await run(make(0, 0));
   assert.ok(none.rows.every((r) => r["losses/kl_coef"]! > 0));
-  assert.deepEqual(two, none);
+  assert.deepEqual(await run(make(1, 1)), none);
+  assert.deepEqual(await run(make(2, 2)), await run(make(1, 2)));
 });
 
-Deno.test("a checkpoint from 2 workers resumes under 1 to exactly the numbers of an uninterrupted run without workers", async () => {
-  const straight = await run(cartpolePpo(0, 4 * 256));
+Deno.test("a checkpoint from 2 workers resumes under 1 worker to exactly the numbers of an uninterrupted run", async () => {
+  const straight = await run(cartpolePpo(1, 4 * 256, { numShards: 2 }));
 
   const first = cartpolePpo(2, 4 * 256);
   await first.iterate();
   await first.iterate();
   const bytes = encodeCheckpoint(await first.save());
   first.dispose();
-  const resumed = cartpolePpo(1, 4 * 256);
+  const resumed = cartpolePpo(1, 4 * 256, { numShards: 2 });
   await resumed.restore(decodeCheckpoint(bytes));
   assert.equal(resumed.step, 2 * 256);
   const rest = await run(resumed);
 
   assert.deepEqual(rest.rows, straight.rows.slice(2));
+  assert.deepEqual(rest.weights, straight.weights);
+
+  // Another shard count would not continue the same run: refused, naming the fix.
+  const other = cartpolePpo(0, 4 * 256);
+  await assert.rejects(
+    () => other.restore(decodeCheckpoint(bytes)),
+    /written with numShards 2 and this run has 1 .*--num-shards 2/,
+  );
+  other.dispose();
+});
+
+Deno.test("a checkpoint without workers resumes in a worker (one shard) to the same numbers", async () => {
+  const straight = await run(cartpolePpo(0, 4 * 256));
+  const first = cartpolePpo(0, 4 * 256);
+  await first.iterate();
+  const bytes = encodeCheckpoint(await first.save());
+  first.dispose();
+  const resumed = cartpolePpo(1, 4 * 256);
+  await resumed.restore(decodeCheckpoint(bytes));
+  const rest = await run(resumed);
+  assert.deepEqual(rest.rows, straight.rows.slice(1));
   assert.deepEqual(rest.weights, straight.weights);
 });
 
@@ -94,7 +140,13 @@ Deno.test("a checkpoint from 2 workers resumes under 1 to exactly the numbers of
 // random policy (~22) rather than near the 500 ceiling.
 Deno.test("PPO with 2 workers improves CartPole to an evaluation mean >= 120 within 31k steps at seed 1", async () => {
   const ppo = new Ppo(
-    { makeEnv: () => new CartPole(), numEnvs: 8, seed: 1, totalTimesteps: 30_720 },
+    {
+      makeEnv: () => new CartPole(),
+      numEnvs: 8,
+      seed: 1,
+      totalTimesteps: 30_720,
+      envSource: cartpoleSource,
+    },
     { numSteps: 32, numMinibatches: 2, updateEpochs: 4, learningRate: 1e-3, numWorkers: 2 },
   );
   const before = evaluatePolicy(() => new CartPole(), ppo.policy, { episodes: 20 }).mean;
@@ -142,10 +194,36 @@ Deno.test({
   },
 });
 
-Deno.test("a worker count the update cannot use, or a custom policy, is refused with the reason", () => {
-  assert.throws(() => cartpolePpo(3, 512), /numWorkers must be 0, 1 or 2 .*got 3/);
-  assert.throws(() => cartpolePpo(1.5, 512), /numWorkers must be 0, 1 or 2 .*got 1.5/);
+Deno.test("set-ups the workers cannot serve are refused with the reason", () => {
+  assert.throws(() => cartpolePpo(1.5, 512), /numWorkers must be a whole number >= 0, got 1.5/);
+  assert.throws(() => cartpolePpo(0, 512, { numShards: 2 }), /numShards 2 needs numWorkers >= 1/);
+  assert.throws(() => cartpolePpo(2, 512, { numShards: 1 }), /more workers than shards/);
+  assert.throws(() => cartpolePpo(3, 512), /cannot split numEnvs 4 into 3 equal shards/);
+  assert.throws(
+    () => cartpolePpo(2, 512, { numMinibatches: 256 }),
+    /cannot split each shard's 128 rows into 256 equal minibatch shares/,
+  );
+  assert.throws(
+    () =>
+      new Ppo({ makeEnv: () => new CartPole(), numEnvs: 4, seed: 3, totalTimesteps: 512 }, {
+        numWorkers: 1,
+      }),
+    /needs context.envSource/,
+  );
   const custom = new MlpPolicy(new CartPole().observationSpace, new CartPole().actionSpace);
   assert.throws(() => cartpolePpo(1, 512, {}, { policy: custom }), /needs its own MLP policy/);
   custom.dispose();
+  const processor = { name: "noop", process: () => Promise.resolve({}) };
+  assert.throws(
+    () => cartpolePpo(1, 512, {}, { processors: [processor] }),
+    /cannot run rollout processors/,
+  );
+});
+
+Deno.test("a worker that cannot build the env fails the first iteration with its reason", async () => {
+  const ppo = cartpolePpo(1, 512, {}, {
+    envSource: { module: "file:///nonexistent/env.ts#cartpole", options: {} },
+  });
+  await assert.rejects(() => ppo.iterate(), /PPO worker 0: .*env.*file not found/);
+  ppo.dispose();
 });
