@@ -1,15 +1,16 @@
 /**
- * Training throughput of PPO on CartPole-v1 with `numWorkers` 0 (everything in the main thread:
- * one core), 1 (a worker computes the actor's half of each gradient while the main thread computes
- * the critic's: two cores) and 2 (two workers, one half each; the main thread waits), for
- * `bench/cartpole_bench.ts`'s JSON. Each trainer first runs one untimed iteration (worker start-up,
- * tfjs-wasm compilation, JIT); then the trainers take turns, `iterations` timed iterations each
- * per round, so that load from other processes falls on every worker count alike, and each
- * count's env steps per second is its median over the rounds.
+ * Training throughput of PPO on CartPole-v1 with and without Deno Workers, for `bench/run.ts`'s
+ * JSON: `numWorkers` 0 (everything in the main thread), 1 worker with 1 shard (the same numbers,
+ * computed in a worker), 1 worker with 2 shards and 2 workers with 2 shards (the same numbers as
+ * each other: the 2-vs-1 speed-up compares like with like). Each trainer first runs one untimed
+ * iteration (worker start-up, tfjs-wasm compilation, JIT); then the trainers take turns,
+ * `iterations` timed iterations each per round, so that load from other processes falls on every
+ * set-up alike, and each one's env steps per second is its median over the rounds.
  *
- * Because other processes may hold the cores, it also measures `parallelCapacity`: the work two
- * independent busy workers get done in a second, divided by one worker's (2 on an idle two-core
- * machine, ~1 when another process already keeps a core busy). Speed-ups cannot exceed it.
+ * Because the parallelism a machine gives depends on the work, it also measures two capacities:
+ * the work two independent busy workers get done in a second, divided by one worker's, for plain
+ * arithmetic (`parallelCapacity`, 2 on an idle two-core machine) and for allocating small typed
+ * arrays, as every tfjs op does (`allocationCapacity`). Speed-ups cannot exceed them.
  *
  * Run alone: `deno run -A bench/_workers.ts` prints the JSON.
  */
@@ -17,13 +18,22 @@ import { Ppo, ppo, type PpoOptions } from "@proximal/algos";
 import { setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 
+/** Where the workers load CartPole from. */
+const CARTPOLE_SOURCE = {
+  module: `${import.meta.resolve("@proximal/envs")}#cartpole`,
+  options: {},
+};
+
+/** The set-ups measured: `[numWorkers, numShards]`. */
+const SETUPS: readonly (readonly [number, number])[] = [[0, 1], [1, 1], [1, 2], [2, 2]];
+
 /** A configuration to measure. */
 export interface WorkersBenchConfig {
   /** Its name in the JSON. */
   name: string;
   /** Env copies. */
   numEnvs: number;
-  /** PPO options besides `numWorkers`. */
+  /** PPO options besides `numWorkers` and `numShards`. */
   options: Partial<PpoOptions>;
 }
 
@@ -34,10 +44,12 @@ export const WORKERS_BENCH_CONFIGS: readonly WorkersBenchConfig[] = (["fast", "c
     return { name, numEnvs: preset.numEnvs ?? 4, options: preset.options };
   });
 
-/** One worker count's figures. */
+/** One set-up's figures. */
 export interface WorkersBenchRun {
   /** `numWorkers`. */
   numWorkers: number;
+  /** `numShards`. */
+  numShards: number;
   /** Median over rounds of env steps per second of training (rollout + update). */
   stepsPerSecond: number;
   /** Mean `perf/rollout_ms` per iteration over the timed iterations. */
@@ -52,27 +64,27 @@ export interface WorkersBenchResult {
   config: string;
   /** Env steps per iteration. */
   batchSize: number;
-  /** One entry per worker count, in the order measured. */
+  /** One entry per set-up, in the order measured. */
   runs: WorkersBenchRun[];
-  /** Steps/s with 1 worker (two threads computing) ÷ with 0 (the main thread alone). */
+  /** Steps/s with 1 worker and 1 shard ÷ with 0 workers: the same numbers, in a worker. */
   speedup1vs0: number | null;
-  /** Steps/s with 2 workers ÷ with 0. */
+  /** Steps/s with 2 workers (2 shards) ÷ with 0 workers. */
   speedup2vs0: number | null;
-  /** Steps/s with 2 workers ÷ with 1. */
+  /** Steps/s with 2 workers ÷ with 1 worker, both with 2 shards: the same computation. */
   speedup2vs1: number | null;
   /**
-   * Work done by two independent busy workers ÷ one worker's, measured before and after this
-   * configuration's runs (the lower): the parallelism the machine had to give (2 when idle).
+   * Work done by two independent busy workers ÷ one worker's, plain arithmetic, measured before
+   * and after this configuration's runs (the lower): the parallelism the machine had to give.
    */
   parallelCapacity: number;
+  /** The same for allocating small typed arrays (what each tfjs op does several times). */
+  allocationCapacity: number;
 }
 
 /** Options of {@linkcode measureWorkers}. */
 export interface MeasureWorkersOptions {
   /** Configurations; default {@linkcode WORKERS_BENCH_CONFIGS}. */
   configs?: readonly WorkersBenchConfig[];
-  /** Worker counts; default `[0, 1, 2]`. */
-  workerCounts?: readonly number[];
   /** Rounds of turns; default 5. */
   rounds?: number;
   /** Timed iterations per trainer per round; default 3. */
@@ -96,22 +108,24 @@ export async function measureWorkers(
   options: MeasureWorkersOptions = {},
 ): Promise<WorkersBenchResult[]> {
   const configs = options.configs ?? WORKERS_BENCH_CONFIGS;
-  const counts = options.workerCounts ?? [0, 1, 2];
+  const counts = SETUPS;
   const rounds = options.rounds ?? 5, iterations = options.iterations ?? 3;
   const seed = options.seed ?? 1;
   await setupBackend("wasm");
   const results: WorkersBenchResult[] = [];
   for (const config of configs) {
     const batchSize = config.numEnvs * (config.options.numSteps ?? 128);
-    const capacityBefore = await parallelCapacity();
-    const trainers = counts.map((numWorkers) =>
+    const capacityBefore = await parallelCapacity(ARITHMETIC);
+    const allocationBefore = await parallelCapacity(ALLOCATION);
+    const trainers = counts.map(([numWorkers, numShards]) =>
       new Ppo({
         makeEnv: () => new CartPole(),
         numEnvs: config.numEnvs,
         seed,
         // Enough budget that annealing stays near its start and nobody runs out.
         totalTimesteps: batchSize * (1 + rounds * iterations) * 100,
-      }, { ...config.options, numWorkers })
+        envSource: CARTPOLE_SOURCE,
+      }, { ...config.options, numWorkers, numShards: numWorkers === 0 ? 0 : numShards })
     );
     try {
       for (const ppo of trainers) await ppo.iterate();
@@ -129,23 +143,26 @@ export async function measureWorkers(
           rates[c]!.push(batchSize * iterations / ((performance.now() - start) / 1000));
         }
       }
-      const runs = counts.map((numWorkers, c) => ({
+      const runs = counts.map(([numWorkers, numShards], c) => ({
         numWorkers,
+        numShards,
         stepsPerSecond: Math.round(median(rates[c]!)),
         rolloutMs: round2(rolloutMs[c]! / (rounds * iterations)),
         updateMs: round2(updateMs[c]! / (rounds * iterations)),
       }));
-      const sps = (n: number) => runs.find((r) => r.numWorkers === n)?.stepsPerSecond;
+      const sps = (w: number, s: number) =>
+        runs.find((r) => r.numWorkers === w && r.numShards === s)?.stepsPerSecond;
       const ratio = (a: number | undefined, b: number | undefined) =>
         a === undefined || b === undefined ? null : round2(a / b);
       results.push({
         config: config.name,
         batchSize,
         runs,
-        speedup1vs0: ratio(sps(1), sps(0)),
-        speedup2vs0: ratio(sps(2), sps(0)),
-        speedup2vs1: ratio(sps(2), sps(1)),
-        parallelCapacity: round2(Math.min(capacityBefore, await parallelCapacity())),
+        speedup1vs0: ratio(sps(1, 1), sps(0, 1)),
+        speedup2vs0: ratio(sps(2, 2), sps(0, 1)),
+        speedup2vs1: ratio(sps(2, 2), sps(1, 2)),
+        parallelCapacity: round2(Math.min(capacityBefore, await parallelCapacity(ARITHMETIC))),
+        allocationCapacity: round2(Math.min(allocationBefore, await parallelCapacity(ALLOCATION))),
       });
     } finally {
       for (const ppo of trainers) ppo.dispose();
@@ -154,13 +171,19 @@ export async function measureWorkers(
   return results;
 }
 
+/** Busy work for {@linkcode parallelCapacity}: arithmetic. */
+const ARITHMETIC = "for (let i = 0; i < 10000; i++) x += Math.sqrt(i + (x % 7));";
+/** Busy work for {@linkcode parallelCapacity}: small typed arrays with their buffers. */
+const ALLOCATION =
+  "for (let i = 0; i < 200; i++) x += new Int32Array([i, 2, 3]).buffer.byteLength;";
+
 /** Work of two independent busy workers in one second ÷ one worker's. */
-async function parallelCapacity(): Promise<number> {
+async function parallelCapacity(body: string): Promise<number> {
   const code = `self.onmessage = (e) => {
     const end = performance.now() + e.data;
     let n = 0, x = 0;
     while (performance.now() < end) {
-      for (let i = 0; i < 10000; i++) x += Math.sqrt(i + (x % 7));
+      ${body}
       n++;
     }
     self.postMessage(n);

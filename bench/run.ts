@@ -8,7 +8,7 @@
  *     from process start, throughput, rollout and update cost, peak memory.
  *  2. Scaling of throughput, rollout and update cost with `--num-envs` (1 … 64) and hidden width
  *     (64 … 512).
- *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers.
+ *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
  *  4. Kernels: tfjs-wasm's act and update cost per sample beside a plain Float32Array MLP.
  *  5. Generation throughput of the RLHF language model with and without its state cache.
  *  6. RLHF: the whole loop (`examples/rlhf.ts`), its stage times and figures (skip: --no-rlhf).
@@ -190,13 +190,15 @@ for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
 
 const workers = await measureWorkers();
 console.log(
-  "\nWorkers: env steps/s with 0 / 1 / 2 workers; speed-up 1 vs 0, 2 vs 0; the parallel capacity the machine gave",
+  "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 1/2, 2/2; speed-up 2 vs 1 (2 shards), 2 vs 0; the capacity the machine gave (arithmetic, allocation)",
 );
 for (const w of workers) {
   console.log(
     `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
-      w.speedup1vs0?.toFixed(2)
-    }×, ${w.speedup2vs0?.toFixed(2)}×  (capacity ${w.parallelCapacity.toFixed(2)})`,
+      w.speedup2vs1?.toFixed(2)
+    }×, ${w.speedup2vs0?.toFixed(2)}×  (capacity ${w.parallelCapacity.toFixed(2)}, ${
+      w.allocationCapacity.toFixed(2)
+    })`,
   );
 }
 

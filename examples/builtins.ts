@@ -9,3 +9,12 @@ import { textPreferenceWithStages } from "./text_stages.ts";
 
 /** Every built-in plugin. */
 export const builtins: Registry = createRegistry([cartpole, textPreferenceWithStages, ppo]);
+
+/**
+ * Where a worker thread loads each built-in env plugin from (`EnvSource.module`): PPO's
+ * `--num-workers` builds the envs in its workers. The text env trains a language model, which
+ * the workers do not serve.
+ */
+export const builtinEnvModules: Readonly<Record<string, string>> = {
+  cartpole: `${import.meta.resolve("@proximal/envs")}#cartpole`,
+};

@@ -6,6 +6,8 @@
  *   deno task train --env ./examples/catch_env.ts    a user's env plugin, loaded by path
  *   deno task train --help                           every flag, plugin and option
  */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import {
   type AlgoPlugin,
@@ -14,7 +16,9 @@ import {
   type Checkpoint,
   describePlugin,
   type EnvPlugin,
+  type EnvSource,
   evaluatePolicy,
+  isModuleReference,
   type PluginOptions,
   readCheckpoint,
   resolveOptions,
@@ -24,7 +28,7 @@ import {
   toKebabCase,
   writeCheckpoint,
 } from "@proximal/core";
-import { builtins } from "./builtins.ts";
+import { builtinEnvModules, builtins } from "./builtins.ts";
 
 /** An error in what the user gave: printed as one line, without a stack. */
 class UsageError extends Error {}
@@ -207,6 +211,7 @@ async function main(args: string[]): Promise<void> {
       envName,
       envOptions: config.envOptions,
       outDir,
+      ...withEnvSource(envRef, envName, config.envOptions),
     });
   } catch (e) {
     // Bad option values and envs that fail their first reset surface here, before any training.
@@ -568,4 +573,22 @@ if (import.meta.main) {
     else console.error(`error: ${error.message}`);
     Deno.exit(error instanceof UsageError ? 2 : 1);
   }
+}
+
+/** Where a worker thread can load the env plugin: the module the CLI loaded it from, by name. */
+function withEnvSource(
+  ref: string,
+  name: string,
+  options: PluginOptions,
+): { envSource?: EnvSource } {
+  if (!isModuleReference(ref)) {
+    const module = builtinEnvModules[name];
+    return module ? { envSource: { module, options } } : {};
+  }
+  const hash = ref.lastIndexOf("#");
+  const specifier = hash < 0 ? ref : ref.slice(0, hash);
+  const url = /^(file|https?|jsr|npm):/.test(specifier)
+    ? specifier
+    : pathToFileURL(resolve(specifier)).href;
+  return { envSource: { module: `${url}#${name}`, options } };
 }
