@@ -2,10 +2,10 @@
  * Training throughput of PPO on CartPole-v1 with and without Deno Workers, for `bench/run.ts`'s
  * JSON: `numWorkers` 0 (everything in the main thread), 1 worker with 1 shard (the same numbers,
  * computed in a worker), 1 worker with 2 shards and 2 workers with 2 shards (the same numbers as
- * each other: the 2-vs-1 speed-up compares like with like). Each trainer first runs one untimed
- * iteration (worker start-up, tfjs-wasm compilation, JIT); then the trainers take turns,
- * `iterations` timed iterations each per round, so that load from other processes falls on every
- * set-up alike, and each one's env steps per second is its median over the rounds.
+ * each other: the 2-vs-1 speed-up compares like with like). Each measurement is a process of its
+ * own (`bench/_workers_run.ts`: a warm-up, then `seconds` of training), as a user runs one
+ * trainer per process; the set-ups take turns, round after round, so that load from other
+ * processes falls on each alike, and each one's figures are its medians over the rounds.
  *
  * Because the parallelism a machine gives depends on the work, it also measures two capacities:
  * the work two independent busy workers get done in a second, divided by one worker's, for plain
@@ -14,35 +14,13 @@
  *
  * Run alone: `deno run -A bench/_workers.ts` prints the JSON.
  */
-import { Ppo, ppo, type PpoOptions } from "@proximal/algos";
-import { setupBackend } from "@proximal/core";
-import { CartPole } from "@proximal/envs";
-
-/** Where the workers load CartPole from. */
-const CARTPOLE_SOURCE = {
-  module: `${import.meta.resolve("@proximal/envs")}#cartpole`,
-  options: {},
-};
+import { ppo, ppoDefaults } from "@proximal/algos";
 
 /** The set-ups measured: `[numWorkers, numShards]`. */
 const SETUPS: readonly (readonly [number, number])[] = [[0, 1], [1, 1], [1, 2], [2, 2]];
 
-/** A configuration to measure. */
-export interface WorkersBenchConfig {
-  /** Its name in the JSON. */
-  name: string;
-  /** Env copies. */
-  numEnvs: number;
-  /** PPO options besides `numWorkers` and `numShards`. */
-  options: Partial<PpoOptions>;
-}
-
-/** The configurations {@linkcode measureWorkers} measures unless told otherwise. */
-export const WORKERS_BENCH_CONFIGS: readonly WorkersBenchConfig[] = (["fast", "cleanrl"] as const)
-  .map((name) => {
-    const preset = ppo.presets![name]!;
-    return { name, numEnvs: preset.numEnvs ?? 4, options: preset.options };
-  });
+/** The PPO presets {@linkcode measureWorkers} measures unless told otherwise. */
+export const WORKERS_BENCH_PRESETS: readonly string[] = ["fast", "cleanrl"];
 
 /** One set-up's figures. */
 export interface WorkersBenchRun {
@@ -52,15 +30,17 @@ export interface WorkersBenchRun {
   numShards: number;
   /** Median over rounds of env steps per second of training (rollout + update). */
   stepsPerSecond: number;
-  /** Mean `perf/rollout_ms` per iteration over the timed iterations. */
+  /** Median over rounds of the mean `perf/rollout_ms` per iteration. */
   rolloutMs: number;
-  /** Mean `perf/update_ms` per iteration over the timed iterations. */
+  /** Median over rounds of the mean `perf/update_ms` per iteration. */
   updateMs: number;
+  /** Median over rounds of the process's CPU seconds per wall second (null off Linux). */
+  cpuPerWall: number | null;
 }
 
 /** One configuration's figures. */
 export interface WorkersBenchResult {
-  /** The configuration's name. */
+  /** The PPO preset's name. */
   config: string;
   /** Env steps per iteration. */
   batchSize: number;
@@ -83,14 +63,12 @@ export interface WorkersBenchResult {
 
 /** Options of {@linkcode measureWorkers}. */
 export interface MeasureWorkersOptions {
-  /** Configurations; default {@linkcode WORKERS_BENCH_CONFIGS}. */
-  configs?: readonly WorkersBenchConfig[];
-  /** Rounds of turns; default 5. */
+  /** PPO presets; default {@linkcode WORKERS_BENCH_PRESETS}. */
+  presets?: readonly string[];
+  /** Rounds of turns; default 3. */
   rounds?: number;
-  /** Timed iterations per trainer per round; default 3. */
-  iterations?: number;
-  /** The seed; default 1. */
-  seed?: number;
+  /** Timed seconds of each measurement; default 4. */
+  seconds?: number;
 }
 
 /**
@@ -100,75 +78,84 @@ export interface MeasureWorkersOptions {
  * @returns One result per configuration.
  * @example One quick configuration
  * ```ts ignore
- * const [result] = await measureWorkers({ configs: [WORKERS_BENCH_CONFIGS[0]!], rounds: 1 });
+ * const [result] = await measureWorkers({ presets: ["fast"], rounds: 1 });
  * console.log(result!.speedup2vs1);
  * ```
  */
 export async function measureWorkers(
   options: MeasureWorkersOptions = {},
 ): Promise<WorkersBenchResult[]> {
-  const configs = options.configs ?? WORKERS_BENCH_CONFIGS;
-  const counts = SETUPS;
-  const rounds = options.rounds ?? 5, iterations = options.iterations ?? 3;
-  const seed = options.seed ?? 1;
-  await setupBackend("wasm");
+  const presets = options.presets ?? WORKERS_BENCH_PRESETS;
+  const rounds = options.rounds ?? 3, seconds = options.seconds ?? 4;
   const results: WorkersBenchResult[] = [];
-  for (const config of configs) {
-    const batchSize = config.numEnvs * (config.options.numSteps ?? 128);
+  for (const preset of presets) {
+    const { options: presetOptions, numEnvs = 4 } = ppo.presets![preset]!;
+    const batchSize = numEnvs * (presetOptions.numSteps ?? ppoDefaults.numSteps);
     const capacityBefore = await parallelCapacity(ARITHMETIC);
     const allocationBefore = await parallelCapacity(ALLOCATION);
-    const trainers = counts.map(([numWorkers, numShards]) =>
-      new Ppo({
-        makeEnv: () => new CartPole(),
-        numEnvs: config.numEnvs,
-        seed,
-        // Enough budget that annealing stays near its start and nobody runs out.
-        totalTimesteps: batchSize * (1 + rounds * iterations) * 100,
-        envSource: CARTPOLE_SOURCE,
-      }, { ...config.options, numWorkers, numShards: numWorkers === 0 ? 0 : numShards })
-    );
-    try {
-      for (const ppo of trainers) await ppo.iterate();
-      const rates = counts.map(() => [] as number[]);
-      const rolloutMs = counts.map(() => 0), updateMs = counts.map(() => 0);
-      for (let round = 0; round < rounds; round++) {
-        for (let c = 0; c < counts.length; c++) {
-          const ppo = trainers[c]!;
-          const start = performance.now();
-          for (let i = 0; i < iterations; i++) {
-            const { metrics } = await ppo.iterate();
-            rolloutMs[c]! += metrics["perf/rollout_ms"]!;
-            updateMs[c]! += metrics["perf/update_ms"]!;
-          }
-          rates[c]!.push(batchSize * iterations / ((performance.now() - start) / 1000));
-        }
+    const samples = SETUPS.map(() => [] as MeasuredRun[]);
+    for (let round = 0; round < rounds; round++) {
+      for (const [c, [numWorkers, numShards]] of SETUPS.entries()) {
+        samples[c]!.push(await measureOnce({ preset, numWorkers, numShards, seconds }));
       }
-      const runs = counts.map(([numWorkers, numShards], c) => ({
+    }
+    const runs = SETUPS.map(([numWorkers, numShards], c) => {
+      const of = (key: keyof MeasuredRun) => samples[c]!.map((m) => m[key] ?? NaN);
+      const cpu = median(of("cpuPerWall"));
+      return {
         numWorkers,
         numShards,
-        stepsPerSecond: Math.round(median(rates[c]!)),
-        rolloutMs: round2(rolloutMs[c]! / (rounds * iterations)),
-        updateMs: round2(updateMs[c]! / (rounds * iterations)),
-      }));
-      const sps = (w: number, s: number) =>
-        runs.find((r) => r.numWorkers === w && r.numShards === s)?.stepsPerSecond;
-      const ratio = (a: number | undefined, b: number | undefined) =>
-        a === undefined || b === undefined ? null : round2(a / b);
-      results.push({
-        config: config.name,
-        batchSize,
-        runs,
-        speedup1vs0: ratio(sps(1, 1), sps(0, 1)),
-        speedup2vs0: ratio(sps(2, 2), sps(0, 1)),
-        speedup2vs1: ratio(sps(2, 2), sps(1, 2)),
-        parallelCapacity: round2(Math.min(capacityBefore, await parallelCapacity(ARITHMETIC))),
-        allocationCapacity: round2(Math.min(allocationBefore, await parallelCapacity(ALLOCATION))),
-      });
-    } finally {
-      for (const ppo of trainers) ppo.dispose();
-    }
+        stepsPerSecond: Math.round(median(of("stepsPerSecond"))),
+        rolloutMs: round2(median(of("rolloutMs"))),
+        updateMs: round2(median(of("updateMs"))),
+        cpuPerWall: Number.isNaN(cpu) ? null : round2(cpu),
+      };
+    });
+    const sps = (w: number, s: number) =>
+      runs.find((r) => r.numWorkers === w && r.numShards === s)?.stepsPerSecond;
+    const ratio = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? null : round2(a / b);
+    results.push({
+      config: preset,
+      batchSize,
+      runs,
+      speedup1vs0: ratio(sps(1, 1), sps(0, 1)),
+      speedup2vs0: ratio(sps(2, 2), sps(0, 1)),
+      speedup2vs1: ratio(sps(2, 2), sps(1, 2)),
+      parallelCapacity: round2(Math.min(capacityBefore, await parallelCapacity(ARITHMETIC))),
+      allocationCapacity: round2(Math.min(allocationBefore, await parallelCapacity(ALLOCATION))),
+    });
   }
   return results;
+}
+
+/** What one `bench/_workers_run.ts` process prints. */
+interface MeasuredRun {
+  stepsPerSecond: number;
+  rolloutMs: number;
+  updateMs: number;
+  cpuPerWall: number | null;
+}
+
+/** One measurement in a process of its own. */
+async function measureOnce(
+  args: { preset: string; numWorkers: number; numShards: number; seconds: number },
+): Promise<MeasuredRun> {
+  const script = new URL("./_workers_run.ts", import.meta.url);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script.href, JSON.stringify(args)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) {
+    throw new Error(
+      `bench/_workers_run.ts ${JSON.stringify(args)} failed: ${
+        new TextDecoder().decode(output.stderr).trim().split("\n").slice(-3).join(" | ")
+      }`,
+    );
+  }
+  return JSON.parse(text.split("\n").at(-1)!) as MeasuredRun;
 }
 
 /** Busy work for {@linkcode parallelCapacity}: arithmetic. */
