@@ -6,13 +6,17 @@
  *
  * - `rollout`: load the weights, collect each shard's part of the rollout, write its values,
  *   returns and finished episodes;
- * - `epoch`: shuffle each shard's rows, write its advantage sums per minibatch;
- * - `step` j: load the weights, write each shard's share of minibatch j's gradient;
+ * - `update`: run the epochs. Each opens with every shard shuffling its rows and writing its
+ *   advantage sums per minibatch; at each step every shard writes its share of the minibatch's
+ *   gradient. After each write the workers meet at a barrier, then every worker reads all the
+ *   shards' numbers, forms the same normalisation or the same summed gradient, and steps its own
+ *   copy of Adam with it, so their weights stay equal; worker 0 writes the results back;
  * - `stop`: leave the loop (before the pool terminates the worker).
  *
  * It waits with `Atomics.waitAsync`, so messages (checkpoint states) are served between rounds.
  */
 import {
+  Adam,
   type BackendName,
   Box,
   createRegistry,
@@ -27,6 +31,10 @@ import {
   assignFlat,
   COMMAND,
   CTL,
+  minibatchNorms,
+  RESULT,
+  sumShares,
+  totalLoss,
   type WorkerInit,
   type WorkerReply,
   type WorkerRequest,
@@ -40,11 +48,13 @@ const scope = self as unknown as {
 interface Served {
   init: WorkerInit;
   policy: MlpPolicy;
+  adam: Adam;
   shards: PpoShard[];
   control: Int32Array;
   args: Float64Array;
   params: Float32Array;
-  norm: Float64Array;
+  /** Passages through the barrier in this update. */
+  barriers: number;
 }
 
 let served: Served | null = null;
@@ -88,11 +98,15 @@ async function init(request: WorkerInit): Promise<Served> {
   return {
     init: request,
     policy,
+    adam: new Adam(policy.variables, {
+      epsilon: request.update.adamEpsilon,
+      maxGradNorm: request.update.maxGradNorm,
+    }),
     shards: request.shards.map((spec) => new PpoShard(makeEnv, spec, request.settings)),
     control: new Int32Array(memory.control),
     args: new Float64Array(memory.args),
     params: new Float32Array(memory.params),
-    norm: new Float64Array(memory.norm),
+    barriers: 0,
   };
 }
 
@@ -104,7 +118,7 @@ async function serve(s: Served, generation: number): Promise<void> {
     generation = Atomics.load(c, CTL.generation);
     if (Atomics.load(c, CTL.command) === COMMAND.stop) return;
     try {
-      run(s, Atomics.load(c, CTL.command), Atomics.load(c, CTL.arg));
+      run(s, Atomics.load(c, CTL.command));
     } catch (error) {
       // The message first: the pool reads it once it sees the failure flag.
       scope.postMessage({ type: "error", message: messageOf(error) });
@@ -115,7 +129,7 @@ async function serve(s: Served, generation: number): Promise<void> {
   }
 }
 
-function run(s: Served, command: number, arg: number): void {
+function run(s: Served, command: number): void {
   const memory = s.init.memory.shards;
   if (command === COMMAND.rollout) {
     assignFlat(s.policy.variables, s.params);
@@ -130,34 +144,97 @@ function run(s: Served, command: number, arg: number): void {
       });
       new Float64Array(m.info)[0] = shard.episodes.length;
     }
-  } else if (command === COMMAND.epoch) {
-    for (const shard of s.shards) {
-      shard.startEpoch(new Float64Array(memory[shard.spec.index]!.stats));
-    }
-  } else if (command === COMMAND.step) {
-    assignFlat(s.policy.variables, s.params);
-    const a = s.args;
-    const rows = s.shards[0]!.rows / s.init.settings.numMinibatches;
-    const loss = {
-      clipCoef: a[ARGS.clipCoef]!,
-      clipVloss: a[ARGS.clipVloss] === 1,
-      entCoef: a[ARGS.entCoef]!,
-      vfCoef: a[ARGS.vfCoef]!,
-      klCoef: a[ARGS.klCoef]!,
-      // Every shard has the same rows, so a minibatch has a share's rows times the shards.
-      minibatchRows: rows * memory.length,
-    };
-    const norm = a[ARGS.normAdv] === 1
-      ? { mean: s.norm[2 * arg]!, std: s.norm[2 * arg + 1]! }
-      : null;
-    for (const shard of s.shards) {
-      const { actor, critic } = shard.gradient(s.policy, arg, { loss, norm });
-      const out = new Float32Array(memory[shard.spec.index]!.grad);
-      out.set(actor);
-      out.set(critic, actor.length);
-    }
+  } else if (command === COMMAND.update) {
+    update(s);
   } else {
     throw new Error(`unknown command ${command}`);
+  }
+}
+
+/** The update's epochs; see the module's comment. */
+function update(s: Served): void {
+  const { memory, update: u, sizes, shareRows } = s.init, a = s.args;
+  const params = s.params.slice();
+  s.adam.setState({
+    t: a[ARGS.adamT]!,
+    m: { shape: [params.length], data: new Float32Array(memory.adamM) },
+    v: { shape: [params.length], data: new Float32Array(memory.adamV) },
+  });
+  s.adam.learningRate = a[ARGS.learningRate]!;
+  assignFlat(s.policy.variables, params);
+  s.barriers = 0;
+  const loss = {
+    clipCoef: a[ARGS.clipCoef]!,
+    clipVloss: a[ARGS.clipVloss] === 1,
+    entCoef: a[ARGS.entCoef]!,
+    vfCoef: a[ARGS.vfCoef]!,
+    klCoef: a[ARGS.klCoef]!,
+    minibatchRows: shareRows.reduce((x, y) => x + y, 0),
+  };
+  const normAdv = a[ARGS.normAdv] === 1;
+  const results = new Float64Array(RESULT.size);
+  let step = 0;
+  for (let epoch = 0; epoch < u.updateEpochs; epoch++) {
+    for (const shard of s.shards) {
+      shard.startEpoch(new Float64Array(memory.shards[shard.spec.index]!.stats));
+    }
+    barrier(s);
+    const norms = normAdv
+      ? minibatchNorms(memory.shards.map((m) => new Float64Array(m.stats)), shareRows)
+      : null;
+    results[RESULT.epochsRun] = epoch + 1;
+    for (let j = 0; j < u.numMinibatches; j++, step++) {
+      const slot = (step % 2) as 0 | 1;
+      for (const shard of s.shards) {
+        const norm = norms ? { mean: norms[2 * j]!, std: norms[2 * j + 1]! } : null;
+        const { actor, critic } = shard.gradient(s.policy, j, { loss, norm });
+        const out = new Float32Array(memory.shards[shard.spec.index]!.grads[slot]);
+        out.set(actor);
+        out.set(critic, actor.length);
+      }
+      barrier(s);
+      const { grad, metrics } = sumShares(
+        memory.shards.map((m) => new Float32Array(m.grads[slot])),
+        sizes,
+      );
+      const gradNorm = s.adam.update(params, grad, totalLoss(metrics, loss));
+      assignFlat(s.policy.variables, params);
+      results.set(metrics.slice(0, 5), RESULT.policyLoss);
+      results[RESULT.gradNorm] = gradNorm;
+      results[RESULT.clipfracSum] = results[RESULT.clipfracSum]! + metrics[5]!;
+      results[RESULT.updates] = step + 1;
+    }
+    // CleanRL checks the target KL once per epoch, on the last minibatch's estimate.
+    if (u.targetKl > 0 && results[RESULT.approxKl]! > u.targetKl) break;
+  }
+  if (s.shards.some((shard) => shard.spec.index === 0)) {
+    s.params.set(params);
+    const state = s.adam.getState();
+    new Float32Array(memory.adamM).set(state.m.data);
+    new Float32Array(memory.adamV).set(state.v.data);
+    a[ARGS.adamT] = state.t;
+    new Float64Array(memory.results).set(results);
+  }
+}
+
+/**
+ * Waits until every worker has reached this point as often as this one: a blocking wait, as a
+ * worker has nothing else to do in the middle of an update (~15 µs to wake). If another worker
+ * failed meanwhile, it gives up, so that no thread is left waiting.
+ */
+function barrier(s: Served): void {
+  const c = s.control, target = ++s.barriers * s.init.numWorkers;
+  if (Atomics.add(c, CTL.barrier, 1) + 1 === target) {
+    Atomics.notify(c, CTL.barrier);
+    return;
+  }
+  for (
+    let seen = Atomics.load(c, CTL.barrier);
+    seen < target;
+    seen = Atomics.load(c, CTL.barrier)
+  ) {
+    if (Atomics.load(c, CTL.failed)) throw new Error("another PPO worker failed");
+    Atomics.wait(c, CTL.barrier, seen, 100);
   }
 }
 

@@ -39,7 +39,9 @@ import {
   type PooledGradient,
   PpoWorkerPool,
   readFlat,
+  RESULT,
   type ShardState,
+  totalLoss,
 } from "./_ppo_pool.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
@@ -89,8 +91,8 @@ export type PpoOptions = {
   /**
    * Deno Workers that run the rollout and the gradients, data-parallel: the env copies split into
    * `numShards` shards dealt to the workers; each worker steps its shards' envs, computes their
-   * GAE and their rows' share of every minibatch gradient; this thread sums the shares and runs
-   * Adam. Needs PPO's own MLP policy, no rollout processors and `envSource` in the context (the
+   * GAE and their rows' share of every minibatch gradient, and every worker sums the shares and
+   * steps its own copy of Adam (the same numbers in each). Needs PPO's own MLP policy, no rollout processors and `envSource` in the context (the
    * CLI gives it). 0 runs everything in this thread; default 0.
    */
   numWorkers: number;
@@ -581,6 +583,13 @@ export class Ppo implements Trainer {
         gaeLambda: o.gaeLambda,
         bootstrapTruncated: o.bootstrapTruncated,
       },
+      update: {
+        updateEpochs: o.updateEpochs,
+        numMinibatches: o.numMinibatches,
+        targetKl: o.targetKl,
+        maxGradNorm: o.maxGradNorm,
+        adamEpsilon: o.adamEpsilon,
+      },
       shards: rngs.map((rng, index) => ({
         index,
         firstEnv: index * n / shards,
@@ -809,51 +818,44 @@ export class Ppo implements Trainer {
   }
 
   /**
-   * One iteration with workers: the shards' rollouts, then the epochs — each opens with the
-   * shards' shuffles and advantage statistics, and each minibatch's gradient is the sum of the
-   * shards' shares, to which this thread applies Adam.
+   * One iteration with workers: the shards' rollouts, then the epochs, run by the workers — each
+   * minibatch's gradient is the sum of the shards' shares, and each worker steps its own copy of
+   * Adam with it (see `_ppo_pool.ts`); this thread takes the weights and Adam's state afterwards.
    */
   async #iterateWithWorkers(lr: number): Promise<IterationReport> {
     const o = this.options, pool = this.#workers!;
     const rolloutStart = performance.now();
-    const { values, returns, episodes } = await pool.rollout(this.#params, {
-      ...this.#lossOptions(),
-      normAdv: o.normAdv,
-    });
+    const { values, returns, episodes } = await pool.rollout(this.#params);
     this.#step += this.#batchSize;
     const updateStart = performance.now();
-    let last = {
-      policyLoss: 0,
-      valueLoss: 0,
-      entropy: 0,
-      oldApproxKl: 0,
-      approxKl: 0,
-      gradNorm: 0,
-    };
-    let clipfracSum = 0, updates = 0, epochsRun = 0;
-    for (let epoch = 0; epoch < o.updateEpochs; epoch++) {
-      await pool.startEpoch();
-      epochsRun++;
-      for (let j = 0; j < o.numMinibatches; j++) {
-        const result = this.#apply(await pool.gradient(j, this.#params));
-        const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = result
-          .metrics as [number, number, number, number, number, number];
-        last = { policyLoss, valueLoss, entropy, oldApproxKl, approxKl, gradNorm: result.gradNorm };
-        clipfracSum += clipfrac;
-        updates++;
-      }
-      if (o.targetKl > 0 && last.approxKl > o.targetKl) break;
-    }
-    // The workers trained a flat copy of the weights: bring this thread's policy up to date.
+    const saved = this.#adam.getState();
+    const adam = { t: saved.t, m: saved.m.data, v: saved.v.data };
+    const r = await pool.update(this.#params, adam, {
+      ...this.#lossOptions(),
+      normAdv: o.normAdv,
+      learningRate: lr,
+    });
+    this.#adam.setState({
+      t: adam.t,
+      m: { shape: saved.m.shape, data: adam.m },
+      v: { shape: saved.v.shape, data: adam.v },
+    });
     assignFlat(this.policy.variables, this.#params);
     return this.#report({
       lr,
       rolloutStart,
       updateStart,
-      last,
-      clipfracSum,
-      updates,
-      epochsRun,
+      last: {
+        policyLoss: r[RESULT.policyLoss]!,
+        valueLoss: r[RESULT.valueLoss]!,
+        entropy: r[RESULT.entropy]!,
+        oldApproxKl: r[RESULT.oldApproxKl]!,
+        approxKl: r[RESULT.approxKl]!,
+        gradNorm: r[RESULT.gradNorm]!,
+      },
+      clipfracSum: r[RESULT.clipfracSum]!,
+      updates: r[RESULT.updates]!,
+      epochsRun: r[RESULT.epochsRun]!,
       values,
       returns,
       episodes,
@@ -945,11 +947,7 @@ export class Ppo implements Trainer {
 
   /** Adam on the flat weights with a joined gradient. */
   #apply({ grad, metrics }: PooledGradient): AdamStepResult {
-    const o = this.options, klCoef = this.#klCoef;
-    const [policyLoss, valueLoss, entropy, , approxKl] = metrics as [number, ...number[]];
-    // Only for the divergence check: the halves each computed their part of it.
-    const total = policyLoss - o.entCoef * entropy! + o.vfCoef * valueLoss! +
-      (klCoef > 0 ? klCoef * approxKl! : 0);
+    const total = totalLoss(metrics, this.#lossOptions());
     const gradNorm = this.#adam.update(this.#params, grad, total);
     return { loss: total, metrics, gradNorm };
   }
