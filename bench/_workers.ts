@@ -7,7 +7,9 @@
  * trainer per process; the set-ups take turns, round after round, so that load from other
  * processes falls on each alike, and each one's figures are its medians over the rounds.
  *
- * Because the parallelism a machine gives depends on the work, it also measures two capacities:
+ * Because the parallelism a machine gives depends on the work, it also measures capacities:
+ * two trainers with 0 workers in two processes at once against one alone
+ * (`independentCapacity`, this workload with nothing shared and no synchronisation), and
  * the work two independent busy workers get done in a second, divided by one worker's, for plain
  * arithmetic (`parallelCapacity`, 2 on an idle two-core machine) and for allocating small typed
  * arrays, as every tfjs op does (`allocationCapacity`). Speed-ups cannot exceed them.
@@ -59,6 +61,12 @@ export interface WorkersBenchResult {
   parallelCapacity: number;
   /** The same for allocating small typed arrays (what each tfjs op does several times). */
   allocationCapacity: number;
+  /**
+   * Steps/s of two trainers with 0 workers, each in a process of its own, running at once ÷ one
+   * trainer's alone (medians over rounds): what this very workload gains from the second core
+   * with no synchronisation and nothing shared but the machine, the ceiling for `speedup2vs1`.
+   */
+  independentCapacity: number | null;
 }
 
 /** Options of {@linkcode measureWorkers}. */
@@ -94,10 +102,14 @@ export async function measureWorkers(
     const capacityBefore = await parallelCapacity(ARITHMETIC);
     const allocationBefore = await parallelCapacity(ALLOCATION);
     const samples = SETUPS.map(() => [] as MeasuredRun[]);
+    const pairs: number[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const [c, [numWorkers, numShards]] of SETUPS.entries()) {
         samples[c]!.push(await measureOnce({ preset, numWorkers, numShards, seconds }));
       }
+      const alone = { preset, numWorkers: 0, numShards: 1, seconds };
+      const pair = await Promise.all([measureOnce(alone), measureOnce(alone)]);
+      pairs.push(pair[0]!.stepsPerSecond + pair[1]!.stepsPerSecond);
     }
     const runs = SETUPS.map(([numWorkers, numShards], c) => {
       const of = (key: keyof MeasuredRun) => samples[c]!.map((m) => m[key] ?? NaN);
@@ -124,6 +136,7 @@ export async function measureWorkers(
       speedup2vs1: ratio(sps(2, 2), sps(1, 2)),
       parallelCapacity: round2(Math.min(capacityBefore, await parallelCapacity(ARITHMETIC))),
       allocationCapacity: round2(Math.min(allocationBefore, await parallelCapacity(ALLOCATION))),
+      independentCapacity: ratio(median(pairs), sps(0, 1)),
     });
   }
   return results;
