@@ -2,7 +2,8 @@
  * PPO's worker pool (private): the main-thread side of `numWorkers`, data-parallel. The env
  * copies split into `numShards` shards (`_ppo_shard.ts`), dealt to the workers in turn; each worker
  * builds its shards' envs from the run's {@linkcode EnvSource}, collects their part of every rollout
- * and computes their share of every minibatch's gradient. Each worker then sums all the shares in
+ * into shared memory; at each minibatch the workers claim the shards' gradient halves (actor,
+ * critic) one at a time, so a slowed worker takes fewer. Each worker then sums all the shares in
  * shard order and steps its own copy of Adam with the sum: the same numbers in every worker, so
  * their weights stay equal without this thread in the loop (measured ~10 % more env steps/s than
  * this thread summing and handing out weights each step). This thread starts two rounds per
@@ -12,7 +13,7 @@
  * them, so a run's numbers depend on `numShards`, never on `numWorkers`.
  *
  * The exchange goes through shared memory: weights, Adam's moments, gradient shares, advantage
- * statistics, each rollout's values, returns and episodes live in `SharedArrayBuffer`s. A round is
+ * statistics, each rollout's rows and episodes live in `SharedArrayBuffer`s. A round is
  * a command word, a generation counter the workers wait on and a done counter this thread waits
  * on (`Atomics.waitAsync`); inside the update the workers meet at a barrier (`Atomics.wait`, ~15 µs
  * to wake, against ~250 µs for a message with a 36 KB buffer). Messages carry only the set-up,
@@ -24,7 +25,15 @@ import { ACTOR_METRICS, CRITIC_METRICS } from "./_ppo_grad.ts";
 import { EPISODE_FLOATS, type ShardSettings, type ShardSpec } from "./_ppo_shard.ts";
 
 /** Slots of the control words. */
-export const CTL = { generation: 0, done: 1, command: 2, failed: 3, barrier: 4, size: 5 } as const;
+export const CTL = {
+  generation: 0,
+  done: 1,
+  command: 2,
+  failed: 3,
+  barrier: 4,
+  claim: 5,
+  size: 6,
+} as const;
 /** Commands. */
 export const COMMAND = { rollout: 1, update: 2, stop: 3 } as const;
 /** Slots of the loss arguments (float64). */
@@ -63,9 +72,18 @@ export interface ShardMemory {
    * steps: a worker one step ahead writes the slot the others are no longer reading.
    */
   grads: [SharedArrayBuffer, SharedArrayBuffer];
-  /** The rollout's values and returns (time-major over the shard's copies). */
+  /**
+   * The rollout's rows (time-major over the shard's copies): observations, actions (int32 for a
+   * discrete space, else float32), their log-probabilities, values, advantages, returns, and the
+   * epoch's shuffled order of the rows. Shared so that any worker can compute any shard's part.
+   */
+  observations: SharedArrayBuffer;
+  actions: SharedArrayBuffer;
+  logProbs: SharedArrayBuffer;
   values: SharedArrayBuffer;
+  advantages: SharedArrayBuffer;
   returns: SharedArrayBuffer;
+  order: SharedArrayBuffer;
   /** Finished episodes, {@linkcode EPISODE_FLOATS} floats each; their count in `info[0]`. */
   episodes: SharedArrayBuffer;
   info: SharedArrayBuffer;
@@ -205,8 +223,13 @@ export class PpoWorkerPool {
         return {
           stats: f64(2 * m),
           grads: [f32(shareFloats), f32(shareFloats)],
+          observations: f32(rows * config.observationSize),
+          actions: f32(rows * (config.action.kind === "discrete" ? 1 : config.action.size)),
+          logProbs: f32(rows),
           values: f32(rows),
+          advantages: f32(rows),
           returns: f32(rows),
+          order: f32(rows),
           episodes: f64(EPISODE_FLOATS * rows),
           info: f64(1),
         };
@@ -301,9 +324,10 @@ export class PpoWorkerPool {
   }
 
   /**
-   * The update's epochs, run by the workers: each step, every shard writes its share of the
-   * minibatch's gradient, and every worker adds the shares in shard order and steps its own copy of
-   * Adam — the same numbers in each, so no thread waits for another to hand out weights.
+   * The update's epochs, run by the workers: each step, the workers claim and write the shards'
+   * shares of the minibatch's gradient, and every worker adds the shares in shard order and steps
+   * its own copy of Adam — the same numbers in each, so no thread waits for another to hand out
+   * weights.
    *
    * @param params The weights before the update (updated in place).
    * @param adam The optimizer's state before the update (updated in place).
@@ -329,6 +353,7 @@ export class PpoWorkerPool {
     a[ARGS.learningRate] = loss.learningRate;
     a[ARGS.adamT] = adam.t;
     Atomics.store(this.#control, CTL.barrier, 0);
+    Atomics.store(this.#control, CTL.claim, 0);
     await this.#round(COMMAND.update);
     params.set(this.#params);
     adam.m.set(new Float32Array(this.#memory.adamM));

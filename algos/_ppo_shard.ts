@@ -1,8 +1,9 @@
 /**
  * One shard of PPO's data-parallel workers (private; run by `_ppo_worker.ts`): a slice of the env
- * copies with its own random stream, which collects its part of each rollout, computes its GAE, and
- * computes its rows' share of each minibatch's gradient. The main thread sums the shards' shares in
- * shard order and applies Adam (`_ppo_pool.ts`).
+ * copies with its own random stream, which collects its part of each rollout into shared memory,
+ * computes its GAE and shuffles its rows each epoch ({@linkcode PpoShard}, in the worker that owns
+ * it), and its rows' share of each minibatch's gradient ({@linkcode ShardRows}, in whichever worker
+ * claims it). The workers sum the shards' shares in shard order and step Adam (`_ppo_pool.ts`).
  *
  * With one shard every step is the one-thread trainer's (`ppo.ts`), in the same order on the same
  * numbers: the same random draws for actions and shuffles, the same critic call, the same
@@ -47,8 +48,42 @@ export interface ShardSettings {
   bootstrapTruncated: boolean;
 }
 
-/** Floats per finished episode in {@linkcode PpoShard.writeEpisodes}' layout. */
+/** Floats per finished episode in the pool's episode layout. */
 export const EPISODE_FLOATS = 5;
+
+/** The shared buffers of a shard's rows (`ShardMemory` in `_ppo_pool.ts`). */
+export interface ShardRowsMemory {
+  observations: SharedArrayBuffer;
+  actions: SharedArrayBuffer;
+  logProbs: SharedArrayBuffer;
+  values: SharedArrayBuffer;
+  advantages: SharedArrayBuffer;
+  returns: SharedArrayBuffer;
+  order: SharedArrayBuffer;
+}
+
+/** Typed views of a shard's rows. */
+interface RowViews {
+  observations: Float32Array;
+  actions: Int32Array | Float32Array;
+  logProbs: Float32Array;
+  values: Float32Array;
+  advantages: Float32Array;
+  returns: Float32Array;
+  order: Int32Array;
+}
+
+function rowViews(memory: ShardRowsMemory, discrete: boolean): RowViews {
+  return {
+    observations: new Float32Array(memory.observations),
+    actions: discrete ? new Int32Array(memory.actions) : new Float32Array(memory.actions),
+    logProbs: new Float32Array(memory.logProbs),
+    values: new Float32Array(memory.values),
+    advantages: new Float32Array(memory.advantages),
+    returns: new Float32Array(memory.returns),
+    order: new Int32Array(memory.order),
+  };
+}
 
 /** A shard's env copies, random stream and rollout. */
 export class PpoShard {
@@ -59,26 +94,19 @@ export class PpoShard {
   /** This rollout's rows (time-major over the shard's copies). */
   readonly rows: number;
   readonly #s: ShardSettings;
-  readonly #obsBuf: Float32Array;
-  readonly #actBuf: Int32Array | Float32Array;
+  readonly #rows: RowViews;
   readonly #actSize: number;
-  readonly #logProbBuf: Float32Array;
-  readonly valueBuf: Float32Array;
   readonly #rewardBuf: Float32Array;
   readonly #endedBuf: Uint8Array;
-  advantages: Float32Array;
-  returns: Float32Array;
   episodes: RolloutEpisode[] = [];
-  readonly #order: Int32Array;
   readonly #mb: number;
-  readonly #mbObs: Float32Array;
-  readonly #mbAct: Int32Array | Float32Array;
-  readonly #mbLogProb: Float32Array;
-  readonly #mbValue: Float32Array;
-  readonly #mbAdv: Float32Array;
-  readonly #mbRet: Float32Array;
 
-  constructor(makeEnv: () => Env, spec: ShardSpec, settings: ShardSettings) {
+  constructor(
+    makeEnv: () => Env,
+    spec: ShardSpec,
+    options: { settings: ShardSettings; memory: ShardRowsMemory },
+  ) {
+    const settings = options.settings;
     this.spec = spec;
     this.#s = settings;
     // Copy i of the shard is copy firstEnv + i of the run: the same reset seeds as one vector env.
@@ -90,28 +118,13 @@ export class PpoShard {
     this.rng = new Rng(0);
     this.rng.setState(spec.rng);
     this.observations = this.envs.reset().slice();
-    const n = spec.numEnvs, steps = settings.numSteps, obsSize = this.envs.observationSize;
     const discrete = this.envs.actionSpace.kind === "discrete";
     this.#actSize = discrete ? 1 : this.envs.actionSize;
-    this.rows = n * steps;
-    this.#obsBuf = new Float32Array(this.rows * obsSize);
-    this.#actBuf = discrete
-      ? new Int32Array(this.rows)
-      : new Float32Array(this.rows * this.#actSize);
-    this.#logProbBuf = new Float32Array(this.rows);
-    this.valueBuf = new Float32Array(this.rows);
+    this.rows = spec.numEnvs * settings.numSteps;
+    this.#rows = rowViews(options.memory, discrete);
     this.#rewardBuf = new Float32Array(this.rows);
     this.#endedBuf = new Uint8Array(this.rows);
-    this.advantages = new Float32Array(this.rows);
-    this.returns = new Float32Array(this.rows);
-    this.#order = new Int32Array(this.rows);
     this.#mb = this.rows / settings.numMinibatches;
-    this.#mbObs = new Float32Array(this.#mb * obsSize);
-    this.#mbAct = discrete ? new Int32Array(this.#mb) : new Float32Array(this.#mb * this.#actSize);
-    this.#mbLogProb = new Float32Array(this.#mb);
-    this.#mbValue = new Float32Array(this.#mb);
-    this.#mbAdv = new Float32Array(this.#mb);
-    this.#mbRet = new Float32Array(this.#mb);
   }
 
   /**
@@ -119,15 +132,15 @@ export class PpoShard {
    * every step, the critic values every observation once afterwards; then GAE.
    */
   rollout(policy: MlpPolicy): void {
-    const s = this.#s, envs = this.envs, n = envs.numEnvs, steps = s.numSteps;
+    const s = this.#s, envs = this.envs, n = envs.numEnvs, steps = s.numSteps, rows = this.#rows;
     const obsSize = envs.observationSize, actSize = this.#actSize;
     const finals: { t: number; i: number; observation: Float32Array }[] = [];
     this.episodes = [];
     for (let t = 0; t < steps; t++) {
-      this.#obsBuf.set(this.observations, t * n * obsSize);
+      rows.observations.set(this.observations, t * n * obsSize);
       const { actions, logProbs } = policy.act(this.observations, { rng: this.rng, values: false });
-      this.#actBuf.set(actions, t * n * actSize);
-      this.#logProbBuf.set(logProbs, t * n);
+      rows.actions.set(actions, t * n * actSize);
+      rows.logProbs.set(logProbs, t * n);
       const result = envs.step(actions);
       for (let i = 0; i < n; i++) {
         this.#rewardBuf[t * n + i] = result.rewards[i]!;
@@ -142,24 +155,25 @@ export class PpoShard {
       this.observations.set(result.observations);
     }
     // One critic call: the rollout's observations, the truncated episodes' final ones, the next.
-    const all = new Float32Array(this.#obsBuf.length + (finals.length + n) * obsSize);
-    all.set(this.#obsBuf);
-    finals.forEach((f, j) => all.set(f.observation, this.#obsBuf.length + j * obsSize));
-    all.set(this.observations, this.#obsBuf.length + finals.length * obsSize);
+    const obsFloats = rows.observations.length;
+    const all = new Float32Array(obsFloats + (finals.length + n) * obsSize);
+    all.set(rows.observations);
+    finals.forEach((f, j) => all.set(f.observation, obsFloats + j * obsSize));
+    all.set(this.observations, obsFloats + finals.length * obsSize);
     const values = policy.value(all);
-    this.valueBuf.set(values.subarray(0, this.rows));
+    rows.values.set(values.subarray(0, this.rows));
     // A time limit is not a terminal state: credit the value the episode would have had.
     finals.forEach((f, j) => {
       this.#rewardBuf[f.t * n + f.i]! += s.gamma * values[this.rows + j]!;
     });
     const lastValues = values.slice(this.rows + finals.length);
     const gae = computeGae(
-      { rewards: this.#rewardBuf, values: this.valueBuf, ended: this.#endedBuf, lastValues },
+      { rewards: this.#rewardBuf, values: rows.values, ended: this.#endedBuf, lastValues },
       { gamma: s.gamma, lambda: s.gaeLambda },
     );
-    this.advantages = gae.advantages;
-    this.returns = gae.returns;
-    for (let k = 0; k < this.rows; k++) this.#order[k] = k;
+    rows.advantages.set(gae.advantages);
+    rows.returns.set(gae.returns);
+    for (let k = 0; k < this.rows; k++) rows.order[k] = k;
   }
 
   /**
@@ -168,59 +182,18 @@ export class PpoShard {
    * `stats[2j + 1]`, from which the main thread forms the minibatch's mean and deviation.
    */
   startEpoch(stats: Float64Array): void {
-    this.rng.shuffle(this.#order);
+    const { order, advantages } = this.#rows;
+    this.rng.shuffle(order);
     const mb = this.#mb;
     for (let j = 0; j < this.#s.numMinibatches; j++) {
       let sum = 0;
-      for (let r = 0; r < mb; r++) sum += this.advantages[this.#order[j * mb + r]!]!;
+      for (let r = 0; r < mb; r++) sum += advantages[order[j * mb + r]!]!;
       const mean = sum / mb;
       let sq = 0;
-      for (let r = 0; r < mb; r++) sq += (this.advantages[this.#order[j * mb + r]!]! - mean) ** 2;
+      for (let r = 0; r < mb; r++) sq += (advantages[order[j * mb + r]!]! - mean) ** 2;
       stats[2 * j] = sum;
       stats[2 * j + 1] = sq;
     }
-  }
-
-  /**
-   * The shard's share of minibatch j's gradient at the policy's current weights: its
-   * {@linkcode actorHalf} result followed by its {@linkcode criticHalf} result, each a sum over
-   * its rows divided by the minibatch's rows.
-   *
-   * @param norm The minibatch's advantage mean and deviation, or null to leave them as they are.
-   */
-  gradient(
-    policy: MlpPolicy,
-    j: number,
-    options: { loss: HalfLossOptions; norm: { mean: number; std: number } | null },
-  ): { actor: Float32Array; critic: Float32Array } {
-    const mb = this.#mb, obsSize = this.envs.observationSize, actSize = this.#actSize;
-    for (let r = 0; r < mb; r++) {
-      const k = this.#order[j * mb + r]!;
-      this.#mbObs.set(this.#obsBuf.subarray(k * obsSize, (k + 1) * obsSize), r * obsSize);
-      this.#mbAct.set(this.#actBuf.subarray(k * actSize, (k + 1) * actSize), r * actSize);
-      this.#mbLogProb[r] = this.#logProbBuf[k]!;
-      this.#mbValue[r] = this.valueBuf[k]!;
-      this.#mbAdv[r] = this.advantages[k]!;
-      this.#mbRet[r] = this.returns[k]!;
-    }
-    const { norm } = options;
-    if (norm) {
-      for (let r = 0; r < mb; r++) {
-        this.#mbAdv[r] = (this.#mbAdv[r]! - norm.mean) / (norm.std + 1e-8);
-      }
-    }
-    const rows = {
-      observations: this.#mbObs,
-      actions: this.#mbAct,
-      logProbs: this.#mbLogProb,
-      values: this.#mbValue,
-      advantages: this.#mbAdv,
-      returns: this.#mbRet,
-    };
-    return {
-      actor: actorHalf(policy, rows, options.loss),
-      critic: criticHalf(policy, rows, options.loss),
-    };
   }
 
   /** The shard's env and random-stream state, for checkpoints. */
@@ -234,5 +207,96 @@ export class PpoShard {
   ): void {
     this.observations = this.envs.setState(state.envs).slice();
     this.rng.setState(state.rng);
+  }
+}
+
+/**
+ * A shard's rows as any worker sees them (its rollout's rows in shared memory), for computing the
+ * shard's share of a minibatch's gradient: the same numbers whichever worker computes them, as the
+ * workers' weights are equal.
+ */
+export class ShardRows {
+  readonly #rows: RowViews;
+  readonly #obsSize: number;
+  readonly #actSize: number;
+  /** Rows of this shard in each minibatch. */
+  readonly #mb: number;
+  readonly #mbObs: Float32Array;
+  readonly #mbAct: Int32Array | Float32Array;
+  readonly #mbLogProb: Float32Array;
+  readonly #mbValue: Float32Array;
+  readonly #mbAdv: Float32Array;
+  readonly #mbRet: Float32Array;
+
+  constructor(
+    memory: ShardRowsMemory,
+    shape: {
+      observationSize: number;
+      action: { kind: "discrete" | "box"; size: number };
+      shareRows: number;
+    },
+  ) {
+    const discrete = shape.action.kind === "discrete", mb = shape.shareRows;
+    this.#rows = rowViews(memory, discrete);
+    this.#obsSize = shape.observationSize;
+    this.#actSize = discrete ? 1 : shape.action.size;
+    this.#mb = mb;
+    this.#mbObs = new Float32Array(mb * this.#obsSize);
+    this.#mbAct = discrete ? new Int32Array(mb) : new Float32Array(mb * this.#actSize);
+    this.#mbLogProb = new Float32Array(mb);
+    this.#mbValue = new Float32Array(mb);
+    this.#mbAdv = new Float32Array(mb);
+    this.#mbRet = new Float32Array(mb);
+  }
+
+  /**
+   * One half of the shard's share of minibatch j's gradient at the policy's current weights: its
+   * {@linkcode actorHalf} or its {@linkcode criticHalf} result, a sum over its rows divided by the
+   * minibatch's rows.
+   *
+   * @param norm The minibatch's advantage mean and deviation, or null to leave them as they are.
+   */
+  half(
+    policy: MlpPolicy,
+    j: number,
+    options: {
+      half: "actor" | "critic";
+      loss: HalfLossOptions;
+      norm: { mean: number; std: number } | null;
+    },
+  ): Float32Array {
+    const mb = this.#mb, obsSize = this.#obsSize, actSize = this.#actSize, rows = this.#rows;
+    const actor = options.half === "actor";
+    for (let r = 0; r < mb; r++) {
+      const k = rows.order[j * mb + r]!;
+      this.#mbObs.set(rows.observations.subarray(k * obsSize, (k + 1) * obsSize), r * obsSize);
+      if (actor) {
+        this.#mbAct.set(rows.actions.subarray(k * actSize, (k + 1) * actSize), r * actSize);
+        this.#mbLogProb[r] = rows.logProbs[k]!;
+        this.#mbAdv[r] = rows.advantages[k]!;
+      } else {
+        this.#mbValue[r] = rows.values[k]!;
+        this.#mbRet[r] = rows.returns[k]!;
+      }
+    }
+    if (!actor) {
+      return criticHalf(
+        policy,
+        { observations: this.#mbObs, values: this.#mbValue, returns: this.#mbRet },
+        options.loss,
+      );
+    }
+    const { norm } = options;
+    if (norm) {
+      for (let r = 0; r < mb; r++) {
+        this.#mbAdv[r] = (this.#mbAdv[r]! - norm.mean) / (norm.std + 1e-8);
+      }
+    }
+    return actorHalf(policy, {
+      observations: this.#mbObs,
+      actions: this.#mbAct,
+      logProbs: this.#mbLogProb,
+      advantages: this.#mbAdv,
+    }, options.loss);
   }
 }

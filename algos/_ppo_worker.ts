@@ -4,13 +4,16 @@
  * `EnvSource`. It then serves rounds through shared memory: it waits for the generation counter to
  * move, runs the command on each of its shards, and counts itself done —
  *
- * - `rollout`: load the weights, collect each shard's part of the rollout, write its values,
- *   returns and finished episodes;
- * - `update`: run the epochs. Each opens with every shard shuffling its rows and writing its
- *   advantage sums per minibatch; at each step every shard writes its share of the minibatch's
- *   gradient. After each write the workers meet at a barrier, then every worker reads all the
- *   shards' numbers, forms the same normalisation or the same summed gradient, and steps its own
- *   copy of Adam with it, so their weights stay equal; worker 0 writes the results back;
+ * - `rollout`: load the weights, collect each shard's part of the rollout into shared memory (its
+ *   rows, values, returns and finished episodes);
+ * - `update`: run the epochs. Each opens with every shard's owner shuffling its rows and writing
+ *   its advantage sums per minibatch. At each step the shards' halves of the minibatch's gradient
+ *   (shard 0's actor half, its critic half, shard 1's …) are claimed one at a time from a shared
+ *   counter by whichever worker is free, so a worker slowed by the machine takes fewer; each half
+ *   is the same numbers whoever computes it. After each step the workers meet at a barrier, then
+ *   every worker reads all the shards' numbers, forms the same normalisation or the same summed
+ *   gradient, and steps its own copy of Adam with it, so their weights stay equal; worker 0 writes
+ *   the results back;
  * - `stop`: leave the loop (before the pool terminates the worker).
  *
  * It waits with `Atomics.waitAsync`, so messages (checkpoint states) are served between rounds.
@@ -25,7 +28,8 @@ import {
   resolvePlugin,
   setupBackend,
 } from "@proximal/core";
-import { EPISODE_FLOATS, PpoShard } from "./_ppo_shard.ts";
+import { EPISODE_FLOATS, PpoShard, ShardRows } from "./_ppo_shard.ts";
+import { ACTOR_METRICS } from "./_ppo_grad.ts";
 import {
   ARGS,
   assignFlat,
@@ -50,6 +54,8 @@ interface Served {
   policy: MlpPolicy;
   adam: Adam;
   shards: PpoShard[];
+  /** Every shard's rows, in shard order, for the gradient halves this worker claims. */
+  rows: ShardRows[];
   control: Int32Array;
   args: Float64Array;
   params: Float32Array;
@@ -102,7 +108,15 @@ async function init(request: WorkerInit): Promise<Served> {
       epsilon: request.update.adamEpsilon,
       maxGradNorm: request.update.maxGradNorm,
     }),
-    shards: request.shards.map((spec) => new PpoShard(makeEnv, spec, request.settings)),
+    shards: request.shards.map((spec) =>
+      new PpoShard(makeEnv, spec, {
+        settings: request.settings,
+        memory: memory.shards[spec.index]!,
+      })
+    ),
+    rows: memory.shards.map((m, i) =>
+      new ShardRows(m, { observationSize, action, shareRows: request.shareRows[i]! })
+    ),
     control: new Int32Array(memory.control),
     args: new Float64Array(memory.args),
     params: new Float32Array(memory.params),
@@ -136,8 +150,6 @@ function run(s: Served, command: number): void {
     for (const shard of s.shards) {
       shard.rollout(s.policy);
       const m = memory[shard.spec.index]!;
-      new Float32Array(m.values).set(shard.valueBuf);
-      new Float32Array(m.returns).set(shard.returns);
       const data = new Float64Array(m.episodes);
       shard.episodes.forEach((e, k) => {
         data.set([e.envIndex, e.return, e.length, e.truncated ? 1 : 0, e.step], k * EPISODE_FLOATS);
@@ -173,6 +185,13 @@ function update(s: Served): void {
   };
   const normAdv = a[ARGS.normAdv] === 1;
   const results = new Float64Array(RESULT.size);
+  const c = s.control,
+    halves = 2 * s.rows.length,
+    actorFloats = ACTOR_METRICS + sizes.actorLayers +
+      sizes.logStd;
+  // Each step's claims: every half once, then one failed claim per worker; the barrier after the
+  // step keeps the next step's claims from starting before the last failed one.
+  let claimBase = 0;
   let step = 0;
   for (let epoch = 0; epoch < u.updateEpochs; epoch++) {
     for (const shard of s.shards) {
@@ -185,13 +204,18 @@ function update(s: Served): void {
     results[RESULT.epochsRun] = epoch + 1;
     for (let j = 0; j < u.numMinibatches; j++, step++) {
       const slot = (step % 2) as 0 | 1;
-      for (const shard of s.shards) {
-        const norm = norms ? { mean: norms[2 * j]!, std: norms[2 * j + 1]! } : null;
-        const { actor, critic } = shard.gradient(s.policy, j, { loss, norm });
-        const out = new Float32Array(memory.shards[shard.spec.index]!.grads[slot]);
-        out.set(actor);
-        out.set(critic, actor.length);
+      const norm = norms ? { mean: norms[2 * j]!, std: norms[2 * j + 1]! } : null;
+      for (;;) {
+        const h = Atomics.add(c, CTL.claim, 1) - claimBase;
+        if (h >= halves) break;
+        const shard = h >> 1, half = h & 1 ? "critic" : "actor";
+        const out = new Float32Array(memory.shards[shard]!.grads[slot]);
+        out.set(
+          s.rows[shard]!.half(s.policy, j, { half, loss, norm }),
+          half === "actor" ? 0 : actorFloats,
+        );
       }
+      claimBase += halves + s.init.numWorkers;
       barrier(s);
       const { grad, metrics } = sumShares(
         memory.shards.map((m) => new Float32Array(m.grads[slot])),
