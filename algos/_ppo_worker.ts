@@ -185,10 +185,9 @@ function update(s: Served): void {
   };
   const normAdv = a[ARGS.normAdv] === 1;
   const results = new Float64Array(RESULT.size);
-  const c = s.control,
-    halves = 2 * s.rows.length,
-    actorFloats = ACTOR_METRICS + sizes.actorLayers +
-      sizes.logStd;
+  const c = s.control, halves = 2 * s.rows.length;
+  // A share holds the actor's half, then the critic's.
+  const actorFloats = ACTOR_METRICS + sizes.actorLayers + sizes.logStd;
   // Each step's claims: every half once, then one failed claim per worker; the barrier after the
   // step keeps the next step's claims from starting before the last failed one.
   let claimBase = 0;
