@@ -22,7 +22,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EnvSource, RolloutEpisode, Variable } from "@proximal/core";
 import { ACTOR_METRICS, CRITIC_METRICS } from "./_ppo_grad.ts";
-import { EPISODE_FLOATS, type ShardSettings, type ShardSpec } from "./_ppo_shard.ts";
+import {
+  EPISODE_FLOATS,
+  type ShardRowsMemory,
+  type ShardSettings,
+  type ShardSpec,
+} from "./_ppo_shard.ts";
 
 /** Slots of the control words. */
 export const CTL = {
@@ -63,8 +68,11 @@ export const RESULT = {
   size: 9,
 } as const;
 
-/** One shard's shared arrays. */
-export interface ShardMemory {
+/**
+ * One shard's shared arrays: the rollout's rows (`ShardRowsMemory`: time-major over the shard's
+ * copies, shared so that any worker can compute any shard's part), and these.
+ */
+export interface ShardMemory extends ShardRowsMemory {
   /** Per minibatch: its share's advantage sum and squared deviations. */
   stats: SharedArrayBuffer;
   /**
@@ -72,18 +80,6 @@ export interface ShardMemory {
    * steps: a worker one step ahead writes the slot the others are no longer reading.
    */
   grads: [SharedArrayBuffer, SharedArrayBuffer];
-  /**
-   * The rollout's rows (time-major over the shard's copies): observations, actions (int32 for a
-   * discrete space, else float32), their log-probabilities, values, advantages, returns, and the
-   * epoch's shuffled order of the rows. Shared so that any worker can compute any shard's part.
-   */
-  observations: SharedArrayBuffer;
-  actions: SharedArrayBuffer;
-  logProbs: SharedArrayBuffer;
-  values: SharedArrayBuffer;
-  advantages: SharedArrayBuffer;
-  returns: SharedArrayBuffer;
-  order: SharedArrayBuffer;
   /** Finished episodes, {@linkcode EPISODE_FLOATS} floats each; their count in `info[0]`. */
   episodes: SharedArrayBuffer;
   info: SharedArrayBuffer;

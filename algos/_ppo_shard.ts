@@ -51,7 +51,10 @@ export interface ShardSettings {
 /** Floats per finished episode in the pool's episode layout. */
 export const EPISODE_FLOATS = 5;
 
-/** The shared buffers of a shard's rows (`ShardMemory` in `_ppo_pool.ts`). */
+/**
+ * The shared buffers of a shard's rows: observations, actions (int32 for a discrete space, else
+ * float32), their log-probabilities, values, advantages, returns, and the epoch's shuffled order.
+ */
 export interface ShardRowsMemory {
   observations: SharedArrayBuffer;
   actions: SharedArrayBuffer;
