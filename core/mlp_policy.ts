@@ -46,7 +46,7 @@ interface Layer {
 /** A network's weights refolded for sigmoid hidden layers (see `fold`), and what they came from. */
 interface Folded {
   sources: object[];
-  w: tf.Tensor2D[];
+  w: tf.Tensor3D[];
   b: tf.Tensor1D[];
 }
 
@@ -164,10 +164,10 @@ export class MlpPolicy implements Policy {
     const stride = withValues ? k + 1 : k;
     // One read-back per call: the actor's outputs and the value side by side.
     const out = tf.tidy(() => {
-      const x = tf.tensor2d(observations, [n, this.observationSize]);
+      const x = tf.tensor3d(observations, [1, n, this.observationSize]);
       if (!withValues) return forward(this.#folded("actor"), x);
       const parts = [forward(this.#folded("actor"), x), forward(this.#folded("critic"), x)];
-      return tf.concat(parts, 1);
+      return tf.concat(parts, 2);
     });
     const data = out.dataSync() as Float32Array;
     out.dispose();
@@ -233,7 +233,7 @@ export class MlpPolicy implements Policy {
   value(observations: Float32Array): Float32Array {
     const n = this.#batchSize(observations);
     const out = tf.tidy(() =>
-      forward(this.#folded("critic"), tf.tensor2d(observations, [n, this.observationSize]))
+      forward(this.#folded("critic"), tf.tensor3d(observations, [1, n, this.observationSize]))
     );
     const data = out.dataSync() as Float32Array;
     out.dispose();
@@ -406,31 +406,33 @@ let nextId = 0;
  * On WASM tfjs's tanh runs scalar, ~4× slower than its vectorised sigmoid, and a folded layer is a
  * single fused matMul + bias + sigmoid.
  */
-function fold(layers: Layer[]): { w: tf.Tensor2D[]; b: tf.Tensor1D[] } {
+function fold(layers: Layer[]): { w: tf.Tensor3D[]; b: tf.Tensor1D[] } {
   const last = layers.length - 1;
   return tf.tidy(() => {
-    const w: tf.Tensor2D[] = [], b: tf.Tensor1D[] = [];
+    const w: tf.Tensor3D[] = [], b: tf.Tensor1D[] = [];
     layers.forEach((layer, i) => {
       const out = i < last ? 2 : 1, scale = (i > 0 ? 2 : 1) * out;
       const shifted = i > 0 ? tf.sub(layer.b, tf.sum(layer.w, 0)) : layer.b;
-      w.push(tf.keep(tf.mul(layer.w, scale)));
+      w.push(tf.keep(tf.mul(layer.w, scale).reshape([1, ...layer.w.shape])));
       b.push(tf.keep(tf.mul(shifted, out)));
     });
     return { w, b };
   });
 }
 
-// Inference path: one fused matMul + bias (+ sigmoid) per layer, on the folded weights.
-function forward(folded: { w: tf.Tensor2D[]; b: tf.Tensor1D[] }, x: tf.Tensor2D): tf.Tensor2D {
+// Inference path: one fused matMul + bias (+ sigmoid) kernel per layer, on the folded weights, run
+// directly on 3-D tensors: tf.fused.matMul's reshapes and custom-gradient wrapper cost as much
+// again and sent V8 into a de-optimisation loop.
+function forward(folded: { w: tf.Tensor3D[]; b: tf.Tensor1D[] }, x: tf.Tensor3D): tf.Tensor3D {
   const last = folded.w.length - 1;
   let h = x;
   folded.w.forEach((w, i) => {
-    h = tf.fused.matMul({
-      a: h,
-      b: w,
-      bias: folded.b[i]!,
+    h = tf.engine().runKernel(tf._FusedMatMul, { a: h, b: w, bias: folded.b[i]! }, {
+      transposeA: false,
+      transposeB: false,
       activation: i < last ? "sigmoid" : "linear",
-    }) as tf.Tensor2D;
+      leakyreluAlpha: 0,
+    }) as tf.Tensor3D;
   });
   return h;
 }
