@@ -408,16 +408,17 @@ let nextId = 0;
  */
 function fold(layers: Layer[]): { w: tf.Tensor3D[]; b: tf.Tensor1D[] } {
   const last = layers.length - 1;
-  return tf.tidy(() => {
-    const w: tf.Tensor3D[] = [], b: tf.Tensor1D[] = [];
-    layers.forEach((layer, i) => {
-      const out = i < last ? 2 : 1, scale = (i > 0 ? 2 : 1) * out;
-      const shifted = i > 0 ? tf.sub(layer.b, tf.sum(layer.w, 0)) : layer.b;
-      w.push(tf.keep(tf.mul(layer.w, scale).reshape([1, ...layer.w.shape])));
-      b.push(tf.keep(tf.mul(shifted, out)));
-    });
-    return { w, b };
+  const w: tf.Tensor3D[] = [], b: tf.Tensor1D[] = [];
+  // A tidy per tensor: a tidy that returns a container sends tfjs's walkTensorContainer, which
+  // every tidy calls, back to unoptimised code. Kept: the caller may be inside a tidy.
+  layers.forEach((layer, i) => {
+    const out = i < last ? 2 : 1, scale = (i > 0 ? 2 : 1) * out;
+    w.push(tf.keep(tf.tidy(() => tf.reshape(tf.mul(layer.w, scale), [1, ...layer.w.shape]))));
+    b.push(
+      tf.keep(tf.tidy(() => tf.mul(i > 0 ? tf.sub(layer.b, tf.sum(layer.w, 0)) : layer.b, out))),
+    );
   });
+  return { w, b };
 }
 
 // Inference path: one fused matMul + bias (+ sigmoid) kernel per layer, on the folded weights, run

@@ -151,6 +151,69 @@ Deno.test("building and disposing an MLP policy leaves no tensors behind", () =>
   assert.equal(tf.memory().numTensors, before);
 });
 
+/** The MLP's outputs in plain JavaScript with Math.tanh: the layers' weights read back, row-major. */
+function mlpByHand(
+  weights: { w: Float32Array; b: Float32Array; inSize: number; outSize: number }[],
+  x: number[],
+): number[] {
+  let h = x;
+  weights.forEach(({ w, b, inSize, outSize }, i) => {
+    const z = Array.from({ length: outSize }, (_, c) => {
+      let sum = b[c]!;
+      for (let r = 0; r < inSize; r++) sum += h[r]! * w[r * outSize + c]!;
+      return sum;
+    });
+    h = i < weights.length - 1 ? z.map(Math.tanh) : z;
+  });
+  return h;
+}
+
+Deno.test("acting on folded weights gives the tanh MLP's logits and values, and follows new weights", () => {
+  const space = new Box({ low: -5, high: 5, shape: [3] });
+  const policy = new MlpPolicy(space, new Discrete(2), { seed: 3, hiddenSizes: [5, 4] });
+  const observations = Float32Array.from([0.3, -1.2, 2, 1.5, 0.1, -0.7]);
+  const byHand = (layers: readonly tf.Variable[]) => {
+    const weights: Parameters<typeof mlpByHand>[0] = [];
+    for (let i = 0; i < layers.length; i += 2) {
+      const [inSize, outSize] = layers[i]!.shape as [number, number];
+      const w = layers[i]!.dataSync() as Float32Array,
+        b = layers[i + 1]!.dataSync() as Float32Array;
+      weights.push({ w, b, inSize, outSize });
+    }
+    return [0, 1].map((row) =>
+      mlpByHand(weights, Array.from(observations.slice(3 * row, 3 * row + 3)))
+    );
+  };
+  const check = () => {
+    const logits = byHand(policy.actorVariables), values = byHand(policy.criticVariables);
+    // Inside a tidy, as a caller may be: the folded weights must outlive it.
+    let acted: ReturnType<MlpPolicy["act"]> | null = null;
+    tf.tidy(() => {
+      acted = policy.act(observations, { deterministic: true });
+    });
+    const { actions, logProbs, values: got } = acted!;
+    for (let row = 0; row < 2; row++) {
+      const [a, b] = logits[row]!;
+      const best = a! >= b! ? 0 : 1;
+      const logZ = Math.log(Math.exp(a!) + Math.exp(b!));
+      assert.equal(actions[row], best);
+      close([logProbs[row]!, got[row]!], [logits[row]![best]! - logZ, values[row]![0]!]);
+    }
+    close(policy.value(observations), values.map((v) => v[0]!));
+  };
+  check();
+  const tensors = tf.memory().numTensors;
+  check();
+  assert.equal(tf.memory().numTensors, tensors, "acting twice on the same weights adds no tensors");
+  // New weights (as an optimiser step assigns them) must be picked up, not the cached fold.
+  for (const v of policy.variables) {
+    tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.5, "float32", 7))));
+  }
+  check();
+  assert.equal(tf.memory().numTensors, tensors, "refolding frees the old folded weights");
+  policy.dispose();
+});
+
 Deno.test("the tape-free PPO gradient matches autodiff through ppoLoss (discrete and Box, clipped rows, KL penalty)", () => {
   const obsSpace = new Box({ low: -1, high: 1, shape: [3] });
   const cases = [
