@@ -89,18 +89,20 @@ export type PpoOptions = {
   /** Adam's ε; default 1e-5. */
   adamEpsilon: number;
   /**
-   * Deno Workers that run the rollout and the gradients, data-parallel: the env copies split into
-   * `numShards` shards dealt to the workers; each worker steps its shards' envs, computes their
-   * GAE and their rows' share of every minibatch gradient, and every worker sums the shares and
-   * steps its own copy of Adam (the same numbers in each). Needs PPO's own MLP policy, no rollout processors and `envSource` in the context (the
+   * Deno Workers that run the rollout and the gradients: the env copies split into `numShards`
+   * shards dealt to the workers, each worker stepping its shards' envs and computing their GAE;
+   * then at every minibatch the workers share out the shards' actor and critic halves of the
+   * gradient, and every worker sums them and steps its own copy of Adam (the same numbers in
+   * each). Needs PPO's own MLP policy, no rollout processors and `envSource` in the context (the
    * CLI gives it). 0 runs everything in this thread; default 0.
    */
   numWorkers: number;
   /**
    * Shards of the env copies with workers (0 = one per worker). A run's numbers depend on the seed
-   * and the shards, not on the workers: 1 worker with 2 shards computes what 2 workers with 2
-   * shards compute, and 1 shard gives the numbers of `numWorkers` 0. Must divide `numEnvs`;
-   * default 0.
+   * and the shards, never on the workers: with 1 shard (the default) any number of workers gives
+   * the numbers of `numWorkers` 0, the rollout runs in one worker and the update's actor and
+   * critic halves in two; more shards also run the rollout in parallel (for envs that are costly
+   * to step) but draw other random numbers. Must divide `numEnvs`; default 1.
    */
   numShards: number;
 };
@@ -128,7 +130,7 @@ export const ppoDefaults: PpoOptions = {
   hiddenLayers: 2,
   adamEpsilon: 1e-5,
   numWorkers: 0,
-  numShards: 0,
+  numShards: 1,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -551,7 +553,6 @@ export class Ppo implements Trainer {
         "builds its envs in the workers and needs context.envSource (a module reference to the env plugin and its options; the CLI sets it)",
       );
     }
-    if (shards < o.numWorkers) refuse(`has more workers than shards (numShards ${shards})`);
     if (n % shards !== 0) refuse(`cannot split numEnvs ${n} into ${shards} equal shards`);
     if ((n / shards * o.numSteps) % o.numMinibatches !== 0) {
       refuse(
@@ -1164,7 +1165,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     adamEpsilon: "Adam epsilon",
     numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
     numShards:
-      "env shards dealt to the workers; results depend on it, not on numWorkers (0 = one per worker)",
+      "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",
   },
   presets: {
     cleanrl: {

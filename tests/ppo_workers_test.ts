@@ -61,15 +61,16 @@ async function run(ppo: Ppo) {
 
 Deno.test("a run's numbers depend on its shards, not its workers, bit for bit (CartPole)", async () => {
   const none = await run(cartpolePpo(0, 3 * 256));
-  // One shard is the one-thread trainer, moved to a worker.
+  // One shard (the default) is the one-thread trainer, moved to one worker or split over two.
   assert.deepEqual(await run(cartpolePpo(1, 3 * 256)), none);
+  assert.deepEqual(await run(cartpolePpo(2, 3 * 256)), none);
   // Two shards: one worker computes both, or two workers one each.
   const twoShardsOneWorker = await run(cartpolePpo(1, 3 * 256, { numShards: 2 }));
-  const twoShardsTwoWorkers = await run(cartpolePpo(2, 3 * 256));
+  const twoShardsTwoWorkers = await run(cartpolePpo(2, 3 * 256, { numShards: 2 }));
   assert.deepEqual(twoShardsTwoWorkers, twoShardsOneWorker);
   // Not trivially equal: two shards draw other actions than one, and another seed other numbers.
   assert.notDeepEqual(twoShardsTwoWorkers.rows, none.rows);
-  const other = await run(cartpolePpo(2, 3 * 256, {}, { seed: 4 }));
+  const other = await run(cartpolePpo(2, 3 * 256, { numShards: 2 }, { seed: 4 }));
   assert.notDeepEqual(other.rows, twoShardsTwoWorkers.rows);
 });
 
@@ -95,13 +96,14 @@ Deno.test("shards agree with a Gaussian policy, the entropy bonus and the KL pen
   const none = await run(make(0, 0));
   assert.ok(none.rows.every((r) => r["losses/kl_coef"]! > 0));
   assert.deepEqual(await run(make(1, 1)), none);
+  assert.deepEqual(await run(make(2, 1)), none);
   assert.deepEqual(await run(make(2, 2)), await run(make(1, 2)));
 });
 
 Deno.test("a checkpoint from 2 workers resumes under 1 worker to exactly the numbers of an uninterrupted run", async () => {
   const straight = await run(cartpolePpo(1, 4 * 256, { numShards: 2 }));
 
-  const first = cartpolePpo(2, 4 * 256);
+  const first = cartpolePpo(2, 4 * 256, { numShards: 2 });
   await first.iterate();
   await first.iterate();
   const bytes = encodeCheckpoint(await first.save());
@@ -197,10 +199,13 @@ Deno.test({
 Deno.test("set-ups the workers cannot serve are refused with the reason", () => {
   assert.throws(() => cartpolePpo(1.5, 512), /numWorkers must be a whole number >= 0, got 1.5/);
   assert.throws(() => cartpolePpo(0, 512, { numShards: 2 }), /numShards 2 needs numWorkers >= 1/);
-  assert.throws(() => cartpolePpo(2, 512, { numShards: 1 }), /more workers than shards/);
-  assert.throws(() => cartpolePpo(3, 512), /cannot split numEnvs 4 into 3 equal shards/);
   assert.throws(
-    () => cartpolePpo(2, 512, { numMinibatches: 256 }),
+    () => cartpolePpo(3, 512, { numShards: 3 }),
+    /cannot split numEnvs 4 into 3 equal shards/,
+  );
+  assert.throws(() => cartpolePpo(3, 512, { numShards: 0 }), /into 3 equal shards/);
+  assert.throws(
+    () => cartpolePpo(2, 512, { numShards: 2, numMinibatches: 256 }),
     /cannot split each shard's 128 rows into 256 equal minibatch shares/,
   );
   assert.throws(
