@@ -6,8 +6,8 @@
  * critic) one at a time, so a slowed worker takes fewer. Each worker then sums all the shares in
  * shard order and steps its own copy of Adam with the sum: the same numbers in every worker, so
  * their weights stay equal without this thread in the loop (measured ~10 % more env steps/s than
- * this thread summing and handing out weights each step). This thread starts two rounds per
- * iteration, the rollout and the update, and takes back the weights and Adam's state.
+ * this thread summing and handing out weights each step). This thread starts one round per
+ * iteration (the rollout, then the update) and takes back the weights and Adam's state.
  *
  * Why shards rather than one per worker: the shards' sums are the same whichever worker computes
  * them, so a run's numbers depend on `numShards`, never on `numWorkers`.
@@ -39,8 +39,8 @@ export const CTL = {
   claim: 5,
   size: 6,
 } as const;
-/** Commands. */
-export const COMMAND = { rollout: 1, update: 2, stop: 3 } as const;
+/** Commands: an iteration (the rollout, then the update's epochs) or stop. */
+export const COMMAND = { iterate: 1, stop: 2 } as const;
 /** Slots of the loss arguments (float64). */
 export const ARGS = {
   clipCoef: 0,
@@ -94,6 +94,8 @@ export interface PoolMemory {
   adamM: SharedArrayBuffer;
   adamV: SharedArrayBuffer;
   results: SharedArrayBuffer;
+  /** Each worker's rollout time in the last iteration, ms (float64). */
+  rolloutMs: SharedArrayBuffer;
   shards: ShardMemory[];
 }
 
@@ -115,6 +117,8 @@ export interface WorkerInit {
   shards: ShardSpec[];
   /** The pool's workers (for the update's barrier). */
   numWorkers: number;
+  /** This worker's index. */
+  index: number;
   /** The update's settings. */
   update: UpdateSettings;
   /** Floats in the actor's layers, the critic's and the log-std (`PoolConfig.sizes`). */
@@ -166,7 +170,7 @@ export interface PooledRollout {
 }
 
 /** The pool's configuration. */
-export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareRows"> & {
+export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareRows" | "index"> & {
   /** Every shard, in order. */
   shards: ShardSpec[];
 };
@@ -177,7 +181,7 @@ export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareR
  * @example Internal: see `Ppo` with `numWorkers`
  * ```ts ignore
  * const pool = new PpoWorkerPool(config);
- * const rollout = await pool.rollout(params, lossArgs);
+ * const { rollout, results } = await pool.iterate(params, adam, lossArgs);
  * ```
  */
 export class PpoWorkerPool {
@@ -214,6 +218,7 @@ export class PpoWorkerPool {
       adamM: f32(paramCount),
       adamV: f32(paramCount),
       results: f64(RESULT.size),
+      rolloutMs: f64(config.numWorkers),
       shards: config.shards.map((shard) => {
         const rows = shard.numEnvs * config.settings.numSteps;
         return {
@@ -266,6 +271,7 @@ export class PpoWorkerPool {
         envSource: config.envSource,
         settings: config.settings,
         numWorkers: config.numWorkers,
+        index: w,
         update: config.update,
         sizes: config.sizes,
         // Shard s goes to worker s mod numWorkers.
@@ -281,15 +287,54 @@ export class PpoWorkerPool {
   }
 
   /**
-   * Every shard collects its part of a rollout with the given weights and computes its GAE.
+   * One iteration in a single round: every worker collects its shards' part of the rollout with
+   * the given weights and computes their GAE, then the workers run the update's epochs — at each
+   * step they claim and write the shards' shares of the minibatch's gradient, and every worker
+   * adds the shares in shard order and steps its own copy of Adam (the same numbers in each, so no
+   * thread waits for another to hand out weights). The update's first barrier waits for every
+   * shard's rollout, so this thread is needed only at the iteration's ends.
    *
-   * @param params The weights, flat in `policy.variables` order.
-   * @returns The shards' values, returns and finished episodes, in shard order.
+   * @param params The weights before the iteration (updated in place).
+   * @param adam The optimizer's state before the update (updated in place).
+   * @param loss The loss arguments, the learning rate and advantage normalisation.
+   * @returns The shards' rollout (values, returns, episodes, in shard order), the slowest worker's
+   * rollout time in ms, and the update's results ({@linkcode RESULT}): the last step's metrics and
+   * gradient norm, the clip fractions' sum, the steps and epochs run.
    */
-  async rollout(params: Float32Array): Promise<PooledRollout> {
+  async iterate(
+    params: Float32Array,
+    adam: { t: number; m: Float32Array; v: Float32Array },
+    loss: LossArgs & { learningRate: number },
+  ): Promise<{ rollout: PooledRollout; rolloutMs: number; results: Float64Array }> {
     await this.ready;
     this.#params.set(params);
-    await this.#round(COMMAND.rollout);
+    new Float32Array(this.#memory.adamM).set(adam.m);
+    new Float32Array(this.#memory.adamV).set(adam.v);
+    const a = this.#args;
+    a[ARGS.clipCoef] = loss.clipCoef;
+    a[ARGS.clipVloss] = loss.clipVloss ? 1 : 0;
+    a[ARGS.entCoef] = loss.entCoef;
+    a[ARGS.vfCoef] = loss.vfCoef;
+    a[ARGS.klCoef] = loss.klCoef;
+    a[ARGS.normAdv] = loss.normAdv ? 1 : 0;
+    a[ARGS.learningRate] = loss.learningRate;
+    a[ARGS.adamT] = adam.t;
+    Atomics.store(this.#control, CTL.barrier, 0);
+    Atomics.store(this.#control, CTL.claim, 0);
+    await this.#round(COMMAND.iterate);
+    params.set(this.#params);
+    adam.m.set(new Float32Array(this.#memory.adamM));
+    adam.v.set(new Float32Array(this.#memory.adamV));
+    adam.t = a[ARGS.adamT]!;
+    return {
+      rollout: this.#rolloutParts(),
+      rolloutMs: Math.max(...new Float64Array(this.#memory.rolloutMs)),
+      results: new Float64Array(this.#memory.results).slice(),
+    };
+  }
+
+  /** The shards' values, returns and finished episodes, joined in shard order. */
+  #rolloutParts(): PooledRollout {
     const parts = this.#memory.shards.map((m) => ({
       values: new Float32Array(m.values),
       returns: new Float32Array(m.returns),
@@ -317,45 +362,6 @@ export class PpoWorkerPool {
       }
     });
     return { values, returns, episodes };
-  }
-
-  /**
-   * The update's epochs, run by the workers: each step, the workers claim and write the shards'
-   * shares of the minibatch's gradient, and every worker adds the shares in shard order and steps
-   * its own copy of Adam — the same numbers in each, so no thread waits for another to hand out
-   * weights.
-   *
-   * @param params The weights before the update (updated in place).
-   * @param adam The optimizer's state before the update (updated in place).
-   * @param loss The loss arguments, the learning rate and advantage normalisation.
-   * @returns The last step's metrics and gradient norm, the clip fractions' sum, the steps and
-   * epochs run.
-   */
-  async update(
-    params: Float32Array,
-    adam: { t: number; m: Float32Array; v: Float32Array },
-    loss: LossArgs & { learningRate: number },
-  ): Promise<Float64Array> {
-    this.#params.set(params);
-    new Float32Array(this.#memory.adamM).set(adam.m);
-    new Float32Array(this.#memory.adamV).set(adam.v);
-    const a = this.#args;
-    a[ARGS.clipCoef] = loss.clipCoef;
-    a[ARGS.clipVloss] = loss.clipVloss ? 1 : 0;
-    a[ARGS.entCoef] = loss.entCoef;
-    a[ARGS.vfCoef] = loss.vfCoef;
-    a[ARGS.klCoef] = loss.klCoef;
-    a[ARGS.normAdv] = loss.normAdv ? 1 : 0;
-    a[ARGS.learningRate] = loss.learningRate;
-    a[ARGS.adamT] = adam.t;
-    Atomics.store(this.#control, CTL.barrier, 0);
-    Atomics.store(this.#control, CTL.claim, 0);
-    await this.#round(COMMAND.update);
-    params.set(this.#params);
-    adam.m.set(new Float32Array(this.#memory.adamM));
-    adam.v.set(new Float32Array(this.#memory.adamV));
-    adam.t = a[ARGS.adamT]!;
-    return new Float64Array(this.#memory.results).slice();
   }
 
   /** Every shard's env and random-stream state, in shard order. */

@@ -4,9 +4,8 @@
  * `EnvSource`. It then serves rounds through shared memory: it waits for the generation counter to
  * move, runs the command on each of its shards, and counts itself done —
  *
- * - `rollout`: load the weights, collect each shard's part of the rollout into shared memory (its
- *   rows, values, returns and finished episodes);
- * - `update`: run the epochs. Each opens with every shard's owner shuffling its rows and writing
+ * - `iterate`: load the weights, collect each shard's part of the rollout into shared memory (its
+ *   rows, values, returns and finished episodes), then run the update's epochs. Each opens with every shard's owner shuffling its rows and writing
  *   its advantage sums per minibatch. At each step the shards' halves of the minibatch's gradient
  *   (shard 0's actor half, its critic half, shard 1's …) are claimed one at a time from a shared
  *   counter by whichever worker is free, so a worker slowed by the machine takes fewer; each half
@@ -144,22 +143,25 @@ async function serve(s: Served, generation: number): Promise<void> {
 }
 
 function run(s: Served, command: number): void {
+  if (command !== COMMAND.iterate) throw new Error(`unknown command ${command}`);
+  const start = performance.now();
+  rollout(s);
+  new Float64Array(s.init.memory.rolloutMs)[s.init.index] = performance.now() - start;
+  update(s);
+}
+
+/** The worker's shards' part of the rollout, with the weights in `params`. */
+function rollout(s: Served): void {
   const memory = s.init.memory.shards;
-  if (command === COMMAND.rollout) {
-    assignFlat(s.policy.variables, s.params);
-    for (const shard of s.shards) {
-      shard.rollout(s.policy);
-      const m = memory[shard.spec.index]!;
-      const data = new Float64Array(m.episodes);
-      shard.episodes.forEach((e, k) => {
-        data.set([e.envIndex, e.return, e.length, e.truncated ? 1 : 0, e.step], k * EPISODE_FLOATS);
-      });
-      new Float64Array(m.info)[0] = shard.episodes.length;
-    }
-  } else if (command === COMMAND.update) {
-    update(s);
-  } else {
-    throw new Error(`unknown command ${command}`);
+  assignFlat(s.policy.variables, s.params);
+  for (const shard of s.shards) {
+    shard.rollout(s.policy);
+    const m = memory[shard.spec.index]!;
+    const data = new Float64Array(m.episodes);
+    shard.episodes.forEach((e, k) => {
+      data.set([e.envIndex, e.return, e.length, e.truncated ? 1 : 0, e.step], k * EPISODE_FLOATS);
+    });
+    new Float64Array(m.info)[0] = shard.episodes.length;
   }
 }
 

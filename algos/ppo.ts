@@ -826,16 +826,16 @@ export class Ppo implements Trainer {
   async #iterateWithWorkers(lr: number): Promise<IterationReport> {
     const o = this.options, pool = this.#workers!;
     const rolloutStart = performance.now();
-    const { values, returns, episodes } = await pool.rollout(this.#params);
-    this.#step += this.#batchSize;
-    const updateStart = performance.now();
     const saved = this.#adam.getState();
     const adam = { t: saved.t, m: saved.m.data, v: saved.v.data };
-    const r = await pool.update(this.#params, adam, {
-      ...this.#lossOptions(),
-      normAdv: o.normAdv,
-      learningRate: lr,
-    });
+    const { rollout: { values, returns, episodes }, rolloutMs, results: r } = await pool.iterate(
+      this.#params,
+      adam,
+      { ...this.#lossOptions(), normAdv: o.normAdv, learningRate: lr },
+    );
+    this.#step += this.#batchSize;
+    // One round runs both phases; the slowest worker's rollout marks the boundary.
+    const updateStart = rolloutStart + rolloutMs;
     this.#adam.setState({
       t: adam.t,
       m: { shape: saved.m.shape, data: adam.m },
