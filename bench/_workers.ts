@@ -1,8 +1,8 @@
 /**
  * Training throughput of PPO on CartPole-v1 with and without Deno Workers, for `bench/run.ts`'s
- * JSON: `numWorkers` 0 (everything in the main thread), 1 worker with 1 shard (the same numbers,
- * computed in a worker), 1 worker with 2 shards and 2 workers with 2 shards (the same numbers as
- * each other: the 2-vs-1 speed-up compares like with like). Each measurement is a process of its
+ * JSON: `numWorkers` 0 (everything in the main thread), 1 and 2 workers with 1 shard (the
+ * default: the same numbers as no workers), 1 and 2 workers with 2 shards (the same numbers as
+ * each other; the rollout also runs in parallel): each 2-vs-1 speed-up compares like with like. Each measurement is a process of its
  * own (`bench/_workers_run.ts`: a warm-up, then `seconds` of training), as a user runs one
  * trainer per process; the set-ups take turns, round after round, so that load from other
  * processes falls on each alike, and each one's figures are its medians over the rounds.
@@ -19,7 +19,7 @@
 import { ppo, ppoDefaults } from "@proximal/algos";
 
 /** The set-ups measured: `[numWorkers, numShards]`. */
-const SETUPS: readonly (readonly [number, number])[] = [[0, 1], [1, 1], [1, 2], [2, 2]];
+const SETUPS: readonly (readonly [number, number])[] = [[0, 1], [1, 1], [2, 1], [1, 2], [2, 2]];
 
 /** The PPO presets {@linkcode measureWorkers} measures unless told otherwise. */
 export const WORKERS_BENCH_PRESETS: readonly string[] = ["fast", "cleanrl"];
@@ -50,6 +50,13 @@ export interface WorkersBenchResult {
   runs: WorkersBenchRun[];
   /** Steps/s with 1 worker and 1 shard ÷ with 0 workers: the same numbers, in a worker. */
   speedup1vs0: number | null;
+  /**
+   * Steps/s with 2 workers ÷ with 1 worker, both with 1 shard (the default: the numbers of no
+   * workers; the rollout in one worker, the update's actor and critic halves in two).
+   */
+  speedup2vs1OneShard: number | null;
+  /** Steps/s with 2 workers and 1 shard ÷ with 0 workers: the same numbers. */
+  speedup2vs0OneShard: number | null;
   /** Steps/s with 2 workers (2 shards) ÷ with 0 workers. */
   speedup2vs0: number | null;
   /** Steps/s with 2 workers ÷ with 1 worker, both with 2 shards: the same computation. */
@@ -132,6 +139,8 @@ export async function measureWorkers(
       batchSize,
       runs,
       speedup1vs0: ratio(sps(1, 1), sps(0, 1)),
+      speedup2vs1OneShard: ratio(sps(2, 1), sps(1, 1)),
+      speedup2vs0OneShard: ratio(sps(2, 1), sps(0, 1)),
       speedup2vs0: ratio(sps(2, 2), sps(0, 1)),
       speedup2vs1: ratio(sps(2, 2), sps(1, 2)),
       parallelCapacity: round2(Math.min(capacityBefore, await parallelCapacity(ARITHMETIC))),

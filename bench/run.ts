@@ -190,15 +190,16 @@ for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
 
 const workers = await measureWorkers();
 console.log(
-  "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 1/2, 2/2; speed-up 2 vs 1 (2 shards), 2 vs 0; the capacity the machine gave (two trainers in two processes, arithmetic, allocation)",
+  "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 2/1, 1/2, 2/2; speed-ups 2 vs 1 and 2 vs 0 with 1 shard, then with 2 shards; the capacity the machine gave (two trainers in two processes, arithmetic, allocation)",
 );
 for (const w of workers) {
+  const x = (v: number | null) => `${v?.toFixed(2)}×`;
   console.log(
     `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
-      w.speedup2vs1?.toFixed(2)
-    }×, ${w.speedup2vs0?.toFixed(2)}×  (capacity ${w.independentCapacity?.toFixed(2)}, ${
-      w.parallelCapacity.toFixed(2)
-    }, ${w.allocationCapacity.toFixed(2)})`,
+      x(w.speedup2vs1OneShard)
+    }, ${x(w.speedup2vs0OneShard)}; ${x(w.speedup2vs1)}, ${x(w.speedup2vs0)}  (capacity ${
+      w.independentCapacity?.toFixed(2)
+    }, ${w.parallelCapacity.toFixed(2)}, ${w.allocationCapacity.toFixed(2)})`,
   );
 }
 
