@@ -1183,7 +1183,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
         numSteps: 32,
         numMinibatches: 4,
         updateEpochs: 2,
-        learningRate: 3e-3,
+        learningRate: 4e-3,
         gamma: 0.98,
         gaeLambda: 0.95,
         entCoef: 0,

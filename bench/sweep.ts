@@ -175,6 +175,44 @@ const candidates: Candidate[] = [
       gamma: 0.99,
     },
   },
+  // Around `fast` after acting moved to folded sigmoid layers (its runs' numbers changed).
+  {
+    name: "zoo-2ep-lr4e-3-b1024-4mb-gae.95",
+    numEnvs: 32,
+    options: { ...zoo, updateEpochs: 2, learningRate: 4e-3, numMinibatches: 4, gaeLambda: 0.95 },
+  },
+  {
+    name: "zoo-3ep-lr3e-3-b1024-2mb-gae.9",
+    numEnvs: 32,
+    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.9 },
+  },
+  {
+    name: "zoo-3ep-lr4e-3-b1024-2mb-gae.95",
+    numEnvs: 32,
+    options: { ...zoo, updateEpochs: 3, learningRate: 4e-3, numMinibatches: 2, gaeLambda: 0.95 },
+  },
+  {
+    name: "zoo-3ep-lr3e-3-b1024-4mb-gae.95",
+    numEnvs: 32,
+    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 4, gaeLambda: 0.95 },
+  },
+  {
+    name: "zoo-3ep-lr4e-3-32x16-2mb-gae.95",
+    numEnvs: 32,
+    options: {
+      ...zoo,
+      numSteps: 16,
+      updateEpochs: 3,
+      learningRate: 4e-3,
+      numMinibatches: 2,
+      gaeLambda: 0.95,
+    },
+  },
+  {
+    name: "zoo-2ep-lr3e-3-b1024-2mb-gae.95",
+    numEnvs: 32,
+    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.95 },
+  },
   {
     name: "zoo-5ep-lr2e-3-h32",
     numEnvs: 8,
