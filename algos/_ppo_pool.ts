@@ -154,7 +154,7 @@ export type WorkerReply =
   | { type: "done" }
   | { type: "error"; message: string };
 
-/** What {@linkcode PpoWorkerPool.gradient} returns. */
+/** A minibatch's gradient, joined from halves or summed from shares ({@linkcode sumShares}). */
 export interface PooledGradient {
   /** The gradient, flat in `policy.variables` order. */
   grad: Float32Array;
@@ -162,7 +162,7 @@ export interface PooledGradient {
   metrics: number[];
 }
 
-/** What {@linkcode PpoWorkerPool.rollout} returns: the shards' parts, in shard order. */
+/** The rollout part of {@linkcode PpoWorkerPool.iterate}'s result: the shards' parts, in order. */
 export interface PooledRollout {
   values: Float32Array;
   returns: Float32Array;
