@@ -5,8 +5,8 @@
  * move, runs the command on each of its shards, and counts itself done —
  *
  * - `iterate`: load the weights, collect each shard's part of the rollout into shared memory (its
- *   rows, values, returns and finished episodes), then run the update's epochs. Each opens with every shard's owner shuffling its rows and writing
- *   its advantage sums per minibatch. At each step the shards' halves of the minibatch's gradient
+ *   rows, values, returns and finished episodes), then run the update's epochs. Each opens with
+ *   every shard's owner shuffling its rows and writing its advantage sums per minibatch. At each step the shards' halves of the minibatch's gradient
  *   (shard 0's actor half, its critic half, shard 1's …) are claimed one at a time from a shared
  *   counter by whichever worker is free, so a worker slowed by the machine takes fewer; each half
  *   is the same numbers whoever computes it. After each step the workers meet at a barrier, then
@@ -175,7 +175,7 @@ function update(s: Served): void {
     v: { shape: [params.length], data: new Float32Array(memory.adamV) },
   });
   s.adam.learningRate = a[ARGS.learningRate]!;
-  assignFlat(s.policy.variables, params);
+  // The policy already holds these weights: the rollout of this round loaded them.
   s.barriers = 0;
   const loss = {
     clipCoef: a[ARGS.clipCoef]!,

@@ -40,184 +40,154 @@ interface Candidate {
   options: Partial<PpoOptions>;
 }
 
+/** A candidate that changes `overrides` of rl-zoo's settings. */
+function zooLike(name: string, numEnvs: number, overrides: Partial<PpoOptions>): Candidate {
+  return { name, numEnvs, options: { ...zoo, ...overrides } };
+}
+
 const candidates: Candidate[] = [
   { name: "cleanrl", numEnvs: 4, options: {} },
-  { name: "zoo", numEnvs: 8, options: zoo },
-  { name: "zoo-10ep", numEnvs: 8, options: { ...zoo, updateEpochs: 10 } },
-  { name: "zoo-5ep-lr2e-3", numEnvs: 8, options: { ...zoo, updateEpochs: 5, learningRate: 2e-3 } },
-  { name: "zoo-4ep-lr3e-3", numEnvs: 8, options: { ...zoo, updateEpochs: 4, learningRate: 3e-3 } },
-  {
-    name: "zoo-3ep-lr3e-3-b512",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3 },
-  },
-  {
-    name: "zoo-5ep-lr2e-3-b512-2mb",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 5, learningRate: 2e-3, numMinibatches: 2 },
-  },
+  zooLike("zoo", 8, {}),
+  zooLike("zoo-10ep", 8, { updateEpochs: 10 }),
+  zooLike("zoo-5ep-lr2e-3", 8, { updateEpochs: 5, learningRate: 2e-3 }),
+  zooLike("zoo-4ep-lr3e-3", 8, { updateEpochs: 4, learningRate: 3e-3 }),
+  zooLike("zoo-3ep-lr3e-3-b512", 16, { updateEpochs: 3, learningRate: 3e-3 }),
+  zooLike("zoo-5ep-lr2e-3-b512-2mb", 16, {
+    updateEpochs: 5,
+    learningRate: 2e-3,
+    numMinibatches: 2,
+  }),
   {
     name: "cleanrl-8x32-5ep-lr2e-3",
     numEnvs: 8,
     options: { numSteps: 32, numMinibatches: 1, updateEpochs: 5, learningRate: 2e-3 },
   },
-  {
-    name: "zoo-4ep-lr3e-3-b512",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 4, learningRate: 3e-3 },
-  },
-  {
-    name: "zoo-3ep-lr5e-3-b512",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 5e-3 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-32x16",
-    numEnvs: 32,
-    options: { ...zoo, numSteps: 16, updateEpochs: 3, learningRate: 3e-3 },
-  },
-  {
-    name: "zoo-4ep-lr3e-3-b1024",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 4, learningRate: 3e-3 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b512-gae.9",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, gaeLambda: 0.9 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b512-2mb",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 2 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b512-2mb-gae.9",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.9 },
-  },
-  {
-    name: "zoo-2ep-lr3e-3-b512-2mb",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 2 },
-  },
-  {
-    name: "zoo-2ep-lr3e-3-b1024-4mb",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 4 },
-  },
-  {
-    name: "zoo-4ep-lr3e-3-b512-2mb",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 4, learningRate: 3e-3, numMinibatches: 2 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b512-4mb",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 4 },
-  },
-  {
-    name: "zoo-4ep-lr3e-3-b256-2mb",
-    numEnvs: 8,
-    options: { ...zoo, updateEpochs: 4, learningRate: 3e-3, numMinibatches: 2 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-32x16-2mb-gae.9",
-    numEnvs: 32,
-    options: {
-      ...zoo,
-      numSteps: 16,
-      updateEpochs: 3,
-      learningRate: 3e-3,
-      numMinibatches: 2,
-      gaeLambda: 0.9,
-    },
-  },
-  {
-    name: "zoo-3ep-lr4e-3-b512-2mb-gae.9",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 4e-3, numMinibatches: 2, gaeLambda: 0.9 },
-  },
-  {
-    name: "zoo-2ep-lr3e-3-b1024-4mb-gae.9",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 4, gaeLambda: 0.9 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b512-2mb-gae.95",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-4ep-lr3e-3-b256-2mb-gae.9",
-    numEnvs: 8,
-    options: { ...zoo, updateEpochs: 4, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.9 },
-  },
-  {
-    name: "zoo-2ep-lr3e-3-b1024-4mb-gae.95",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 4, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-3ep-lr4e-3-b512-2mb-gae.95",
-    numEnvs: 16,
-    options: { ...zoo, updateEpochs: 3, learningRate: 4e-3, numMinibatches: 2, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b512-2mb-gae.95-g.99",
-    numEnvs: 16,
-    options: {
-      ...zoo,
-      updateEpochs: 3,
-      learningRate: 3e-3,
-      numMinibatches: 2,
-      gaeLambda: 0.95,
-      gamma: 0.99,
-    },
-  },
+  zooLike("zoo-4ep-lr3e-3-b512", 16, { updateEpochs: 4, learningRate: 3e-3 }),
+  zooLike("zoo-3ep-lr5e-3-b512", 16, { updateEpochs: 3, learningRate: 5e-3 }),
+  zooLike("zoo-3ep-lr3e-3-32x16", 32, { numSteps: 16, updateEpochs: 3, learningRate: 3e-3 }),
+  zooLike("zoo-4ep-lr3e-3-b1024", 32, { updateEpochs: 4, learningRate: 3e-3 }),
+  zooLike("zoo-3ep-lr3e-3-b512-gae.9", 16, { updateEpochs: 3, learningRate: 3e-3, gaeLambda: 0.9 }),
+  zooLike("zoo-3ep-lr3e-3-b512-2mb", 16, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+  }),
+  zooLike("zoo-3ep-lr3e-3-b512-2mb-gae.9", 16, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.9,
+  }),
+  zooLike("zoo-2ep-lr3e-3-b512-2mb", 16, {
+    updateEpochs: 2,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+  }),
+  zooLike("zoo-2ep-lr3e-3-b1024-4mb", 32, {
+    updateEpochs: 2,
+    learningRate: 3e-3,
+    numMinibatches: 4,
+  }),
+  zooLike("zoo-4ep-lr3e-3-b512-2mb", 16, {
+    updateEpochs: 4,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+  }),
+  zooLike("zoo-3ep-lr3e-3-b512-4mb", 16, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 4,
+  }),
+  zooLike("zoo-4ep-lr3e-3-b256-2mb", 8, { updateEpochs: 4, learningRate: 3e-3, numMinibatches: 2 }),
+  zooLike("zoo-3ep-lr3e-3-32x16-2mb-gae.9", 32, {
+    numSteps: 16,
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.9,
+  }),
+  zooLike("zoo-3ep-lr4e-3-b512-2mb-gae.9", 16, {
+    updateEpochs: 3,
+    learningRate: 4e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.9,
+  }),
+  zooLike("zoo-2ep-lr3e-3-b1024-4mb-gae.9", 32, {
+    updateEpochs: 2,
+    learningRate: 3e-3,
+    numMinibatches: 4,
+    gaeLambda: 0.9,
+  }),
+  zooLike("zoo-3ep-lr3e-3-b512-2mb-gae.95", 16, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-4ep-lr3e-3-b256-2mb-gae.9", 8, {
+    updateEpochs: 4,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.9,
+  }),
+  zooLike("zoo-2ep-lr3e-3-b1024-4mb-gae.95", 32, {
+    updateEpochs: 2,
+    learningRate: 3e-3,
+    numMinibatches: 4,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-3ep-lr4e-3-b512-2mb-gae.95", 16, {
+    updateEpochs: 3,
+    learningRate: 4e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-3ep-lr3e-3-b512-2mb-gae.95-g.99", 16, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.95,
+    gamma: 0.99,
+  }),
   // Around `fast` after acting moved to folded sigmoid layers (its runs' numbers changed).
-  {
-    name: "zoo-2ep-lr4e-3-b1024-4mb-gae.95",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 2, learningRate: 4e-3, numMinibatches: 4, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b1024-2mb-gae.9",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.9 },
-  },
-  {
-    name: "zoo-3ep-lr4e-3-b1024-2mb-gae.95",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 3, learningRate: 4e-3, numMinibatches: 2, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-3ep-lr3e-3-b1024-4mb-gae.95",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 3, learningRate: 3e-3, numMinibatches: 4, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-3ep-lr4e-3-32x16-2mb-gae.95",
-    numEnvs: 32,
-    options: {
-      ...zoo,
-      numSteps: 16,
-      updateEpochs: 3,
-      learningRate: 4e-3,
-      numMinibatches: 2,
-      gaeLambda: 0.95,
-    },
-  },
-  {
-    name: "zoo-2ep-lr3e-3-b1024-2mb-gae.95",
-    numEnvs: 32,
-    options: { ...zoo, updateEpochs: 2, learningRate: 3e-3, numMinibatches: 2, gaeLambda: 0.95 },
-  },
-  {
-    name: "zoo-5ep-lr2e-3-h32",
-    numEnvs: 8,
-    options: { ...zoo, updateEpochs: 5, learningRate: 2e-3, hiddenSize: 32 },
-  },
+  zooLike("zoo-2ep-lr4e-3-b1024-4mb-gae.95", 32, {
+    updateEpochs: 2,
+    learningRate: 4e-3,
+    numMinibatches: 4,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-3ep-lr3e-3-b1024-2mb-gae.9", 32, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.9,
+  }),
+  zooLike("zoo-3ep-lr4e-3-b1024-2mb-gae.95", 32, {
+    updateEpochs: 3,
+    learningRate: 4e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-3ep-lr3e-3-b1024-4mb-gae.95", 32, {
+    updateEpochs: 3,
+    learningRate: 3e-3,
+    numMinibatches: 4,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-3ep-lr4e-3-32x16-2mb-gae.95", 32, {
+    numSteps: 16,
+    updateEpochs: 3,
+    learningRate: 4e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-2ep-lr3e-3-b1024-2mb-gae.95", 32, {
+    updateEpochs: 2,
+    learningRate: 3e-3,
+    numMinibatches: 2,
+    gaeLambda: 0.95,
+  }),
+  zooLike("zoo-5ep-lr2e-3-h32", 8, { updateEpochs: 5, learningRate: 2e-3, hiddenSize: 32 }),
 ];
 
 await setupBackend("wasm");
