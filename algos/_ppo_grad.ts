@@ -10,7 +10,7 @@
  * The actor's and the critic's halves are separate functions because PPO's workers compute them
  * apart; the one-thread trainer calls the same two, so every worker count gives the same numbers.
  */
-import type { MlpPolicy } from "@proximal/core";
+import type { MlpPolicy } from "@proximal/models";
 
 const LOG_2PI = Math.log(2 * Math.PI);
 

@@ -13,13 +13,13 @@
  */
 import {
   type Env,
-  type MlpPolicy,
   Rng,
   type RngState,
   type RolloutEpisode,
   VectorEnv,
   type VectorEnvState,
 } from "@proximal/core";
+import type { MlpPolicy } from "@proximal/models";
 import { computeGae } from "./ppo.ts";
 import { actorHalf, criticHalf, type HalfLossOptions } from "./_ppo_grad.ts";
 

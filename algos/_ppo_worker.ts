@@ -23,10 +23,10 @@ import {
   Box,
   createRegistry,
   Discrete,
-  MlpPolicy,
   resolvePlugin,
   setupBackend,
 } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
 import { EPISODE_FLOATS, PpoShard, ShardRows } from "./_ppo_shard.ts";
 import { ACTOR_METRICS } from "./_ppo_grad.ts";
 import {

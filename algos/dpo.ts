@@ -11,14 +11,9 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   Adam,
-  BOS_ID,
   type Checkpoint,
-  EOS_ID,
-  type GruLanguageModel,
   type IterationReport,
-  LmPolicy,
   loadVariables,
-  PAD_ID,
   type PreferencePair,
   Rng,
   type RngState,
@@ -29,8 +24,15 @@ import {
   type Tensor1D,
   type Tensor2D,
   type Trainer,
-  type WordTokenizer,
 } from "@proximal/core";
+import {
+  BOS_ID,
+  EOS_ID,
+  type GruLanguageModel,
+  LmPolicy,
+  PAD_ID,
+  type WordTokenizer,
+} from "@proximal/models";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -376,7 +378,7 @@ export interface TokenizedPair {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tokenizePairs } from "@proximal/algos";
- * import { WordTokenizer } from "@proximal/core";
+ * import { WordTokenizer } from "@proximal/models";
  * const tokenizer = WordTokenizer.fromTexts(["the film was a delight a mess"], { minCount: 1 });
  * const [pair] = tokenizePairs(
  *   [{ prompt: "The film was", chosen: " a delight.", rejected: " a mess." }],
@@ -428,7 +430,8 @@ export interface CompletionLogProbs {
  * ```ts
  * import assert from "node:assert/strict";
  * import { completionLogProbs } from "@proximal/algos";
- * import { GruLanguageModel, setupBackend } from "@proximal/core";
+ * import { setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
  * await setupBackend("wasm");
  * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
  * const { chosen, rejected } = completionLogProbs(model, [
@@ -534,7 +537,8 @@ const EVAL_METRIC_NAMES = ["loss", ...DPO_METRIC_NAMES] as const;
  * ```ts
  * import assert from "node:assert/strict";
  * import { DpoTrainer } from "@proximal/algos";
- * import { GruLanguageModel, setupBackend } from "@proximal/core";
+ * import { setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
  * await setupBackend("wasm");
  * const model = new GruLanguageModel(12, { embeddingSize: 8, hiddenSize: 16, seed: 1 });
  * const pairs = [4, 5, 6, 7].map((word) => ({ prompt: [word], chosen: [8, 9], rejected: [10, 11] }));

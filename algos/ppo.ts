@@ -17,7 +17,6 @@ import {
   defineAlgo,
   type IterationReport,
   loadVariables,
-  MlpPolicy,
   type Policy,
   Rng,
   type RngState,
@@ -31,6 +30,7 @@ import {
   VectorEnv,
   type VectorEnvState,
 } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
 import { actorHalf, type ActorRows, criticHalf, type CriticRows } from "./_ppo_grad.ts";
 import {
   assignFlat,

@@ -12,12 +12,8 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   Adam,
-  BOS_ID,
   type Checkpoint,
-  EOS_ID,
-  GruLanguageModel,
   type IterationReport,
-  LmPolicy,
   loadVariables,
   Rng,
   type RngState,
@@ -25,6 +21,7 @@ import {
   type Scalar,
   type Trainer,
 } from "@proximal/core";
+import { BOS_ID, EOS_ID, GruLanguageModel, LmPolicy } from "@proximal/models";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -175,7 +172,8 @@ export function sftBatch(
  * ```ts
  * import assert from "node:assert/strict";
  * import { sftBatch, sftLoss } from "@proximal/algos";
- * import { GruLanguageModel, setupBackend } from "@proximal/core";
+ * import { setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
  * await setupBackend("wasm");
  * const model = new GruLanguageModel(50, { embeddingSize: 8, hiddenSize: 16 });
  * const loss = sftLoss(model, sftBatch([Int32Array.from([5, 6, 7])]));

@@ -2,7 +2,8 @@
 // pass) and one update step (forward, PPO loss, backward, Adam) — beside the same arithmetic in
 // plain Float32Array code (ReferenceMlp), measured in the same process.
 import * as tf from "@tensorflow/tfjs";
-import { Adam, Box, Discrete, MlpPolicy, Rng } from "@proximal/core";
+import { Adam, Box, Discrete, Rng } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
 import { actorHalf, criticHalf } from "../algos/_ppo_grad.ts";
 import { assignFlat, joinHalves, readFlat } from "../algos/_ppo_pool.ts";
 import { ReferenceMlp } from "./_reference_mlp.ts";

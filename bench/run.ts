@@ -16,7 +16,8 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { Ppo, ppo } from "@proximal/algos";
-import { GruLanguageModel, Rng, setupBackend, WordTokenizer } from "@proximal/core";
+import { Rng, setupBackend } from "@proximal/core";
+import { GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";

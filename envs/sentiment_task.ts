@@ -3,7 +3,8 @@
  * training sentences, the prompts (a sentence's first words), and the `text-preference` env plugin
  * that makes token-level envs from them.
  */
-import { BOS_ID, defineEnv, type EnvPlugin, WordTokenizer } from "@proximal/core";
+import { defineEnv, type EnvPlugin } from "@proximal/core";
+import { BOS_ID, WordTokenizer } from "@proximal/models";
 import {
   type LabelledSentence,
   loadSentimentCorpusSync,

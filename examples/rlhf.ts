@@ -22,13 +22,12 @@ import { parseArgs } from "node:util";
 import { DpoTrainer, klPenalty, Ppo, SftTrainer, tokenizePairs } from "@proximal/algos";
 import {
   FixedKlController,
-  type GruLanguageModel,
-  LmPolicy,
   type PreferencePair,
   Rng,
   setupBackend,
   writePreferencePairs,
 } from "@proximal/core";
+import { type GruLanguageModel, LmPolicy } from "@proximal/models";
 import { sentimentTask, splitHoldout, TextPreferenceEnv } from "@proximal/envs";
 import {
   BradleyTerryRewardModel,
@@ -37,7 +36,7 @@ import {
   vaderJudge,
   winRate,
 } from "@proximal/reward-models";
-import { describeEvaluation, evaluateCompletions, sampleCompletions } from "./_text_eval.ts";
+import { describeEvaluation, evaluateCompletions, sampleCompletions } from "@proximal/rlhf";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -26,13 +26,8 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   Adam,
-  assertSameVocabulary,
-  BOS_ID,
   type Checkpoint,
-  EOS_ID,
-  GruLanguageModel,
   loadVariables,
-  PAD_ID,
   type PreferencePair,
   type RewardSource,
   Rng,
@@ -41,8 +36,15 @@ import {
   type Scalar,
   type ScoreRequest,
   type Tensor1D,
-  WordTokenizer,
 } from "@proximal/core";
+import {
+  assertSameVocabulary,
+  BOS_ID,
+  EOS_ID,
+  GruLanguageModel,
+  PAD_ID,
+  WordTokenizer,
+} from "@proximal/models";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -243,7 +245,8 @@ const SHAPE_OPTIONS = ["embeddingSize", "hiddenSize", "layers"] as const;
  * @example Learn that "good" beats "bad"
  * ```ts
  * import assert from "node:assert/strict";
- * import { setupBackend, WordTokenizer } from "@proximal/core";
+ * import { setupBackend } from "@proximal/core";
+ * import { WordTokenizer } from "@proximal/models";
  * import { BradleyTerryRewardModel } from "@proximal/reward-models";
  * await setupBackend("wasm");
  * const pairs = ["the soup", "the film", "my phone", "our room"].map((prompt) => ({
@@ -393,7 +396,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * @example Early stopping on a tenth of the pairs
    * ```ts
    * import assert from "node:assert/strict";
-   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * import { BradleyTerryRewardModel } from "@proximal/reward-models";
    * await setupBackend("wasm");
    * const pairs = Array.from({ length: 20 }, (_, i) => ({
@@ -567,7 +571,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * @example Untrained, the loss is near log 2
    * ```ts
    * import assert from "node:assert/strict";
-   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * import { BradleyTerryRewardModel } from "@proximal/reward-models";
    * await setupBackend("wasm");
    * const tokenizer = WordTokenizer.fromTexts(["it was good bad"], { minCount: 1 });
@@ -590,7 +595,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * @example A model that has learned nothing is right about half the time
    * ```ts
    * import assert from "node:assert/strict";
-   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * import { BradleyTerryRewardModel } from "@proximal/reward-models";
    * await setupBackend("wasm");
    * const tokenizer = WordTokenizer.fromTexts(["it was good bad"], { minCount: 1 });
@@ -616,7 +622,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * @example Score two completions
    * ```ts
    * import assert from "node:assert/strict";
-   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * import { BradleyTerryRewardModel } from "@proximal/reward-models";
    * await setupBackend("wasm");
    * const tokenizer = WordTokenizer.fromTexts(["it was good bad"], { minCount: 1 });
@@ -668,7 +675,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * @example Save, then load elsewhere
    * ```ts
    * import assert from "node:assert/strict";
-   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * import { BradleyTerryRewardModel } from "@proximal/reward-models";
    * await setupBackend("wasm");
    * const tokenizer = WordTokenizer.fromTexts(["it was good bad"], { minCount: 1 });
@@ -728,7 +736,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * @example Refuse another vocabulary
    * ```ts
    * import assert from "node:assert/strict";
-   * import { setupBackend, WordTokenizer } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * import { BradleyTerryRewardModel } from "@proximal/reward-models";
    * await setupBackend("wasm");
    * const shape = { embeddingSize: 4, hiddenSize: 8 };

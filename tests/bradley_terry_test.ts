@@ -6,14 +6,13 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import {
   type Checkpoint,
-  GruLanguageModel,
   type PreferencePair,
   readCheckpoint,
   Rng,
   setupBackend,
-  WordTokenizer,
   writeCheckpoint,
 } from "@proximal/core";
+import { GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { loadSentimentCorpus, splitHoldout, splitPrompt } from "@proximal/envs";
 import {
   bradleyTerryDefaults,

@@ -1,5 +1,5 @@
 /**
- * `deno task train` end to end: each test runs examples/train.ts as a subprocess from the repo
+ * `deno task train` end to end: each test runs cli/main.ts as a subprocess from the repo
  * root, as a user would, and checks its exit code, what it prints and the files it writes.
  */
 import assert from "node:assert/strict";

@@ -15,17 +15,8 @@ import {
   type TokenizedPair,
   tokenizePairs,
 } from "@proximal/algos";
-import {
-  Adam,
-  BOS_ID,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  EOS_ID,
-  GruLanguageModel,
-  Rng,
-  setupBackend,
-  WordTokenizer,
-} from "@proximal/core";
+import { Adam, decodeCheckpoint, encodeCheckpoint, Rng, setupBackend } from "@proximal/core";
+import { BOS_ID, EOS_ID, GruLanguageModel, WordTokenizer } from "@proximal/models";
 
 await setupBackend("wasm");
 

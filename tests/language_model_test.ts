@@ -3,7 +3,8 @@
 // a small corpus, cached generation, reproducibility and memory.
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { Adam, GruLanguageModel, Rng, setupBackend } from "@proximal/core";
+import { Adam, Rng, setupBackend } from "@proximal/core";
+import { GruLanguageModel } from "@proximal/models";
 
 await setupBackend("wasm");
 

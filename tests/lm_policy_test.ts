@@ -4,17 +4,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Ppo } from "@proximal/algos";
-import {
-  Adam,
-  Box,
-  Discrete,
-  type Env,
-  GruLanguageModel,
-  LmPolicy,
-  type LmPolicyOptions,
-  Rng,
-  setupBackend,
-} from "@proximal/core";
+import { Adam, Box, Discrete, type Env, Rng, setupBackend } from "@proximal/core";
+import { GruLanguageModel, LmPolicy, type LmPolicyOptions } from "@proximal/models";
 import { close } from "./_assert.ts";
 
 await setupBackend("wasm");

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { computeGae, ppoLoss } from "@proximal/algos";
-import { Adam, Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
+import { Adam, Box, Discrete, Rng, setupBackend } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
 import { ACTOR_METRICS, actorHalf, CRITIC_METRICS, criticHalf } from "../algos/_ppo_grad.ts";
 import { close } from "./_assert.ts";
 

@@ -6,13 +6,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Ppo, type PpoContext, type PpoOptions } from "@proximal/algos";
-import {
-  decodeCheckpoint,
-  encodeCheckpoint,
-  evaluatePolicy,
-  MlpPolicy,
-  setupBackend,
-} from "@proximal/core";
+import { decodeCheckpoint, encodeCheckpoint, evaluatePolicy, setupBackend } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
 import { CartPole } from "@proximal/envs";
 import { reach } from "./fixtures/reach_env.ts";
 

@@ -4,16 +4,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { sftBatch, type SftOptions, SftTrainer } from "@proximal/algos";
-import {
-  BOS_ID,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  EOS_ID,
-  GruLanguageModel,
-  Rng,
-  setupBackend,
-  WordTokenizer,
-} from "@proximal/core";
+import { decodeCheckpoint, encodeCheckpoint, Rng, setupBackend } from "@proximal/core";
+import { BOS_ID, EOS_ID, GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { loadSentimentCorpus, splitHoldout } from "@proximal/envs";
 
 await setupBackend("wasm");

@@ -2,13 +2,8 @@
 // and the whole generic path — env, judge, KL leash, whitening, PPO — learning at a fixed seed.
 import assert from "node:assert/strict";
 import { klPenalty, Ppo } from "@proximal/algos";
-import {
-  FixedKlController,
-  MlpPolicy,
-  type Rollout,
-  setupBackend,
-  VectorEnv,
-} from "@proximal/core";
+import { FixedKlController, type Rollout, setupBackend, VectorEnv } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
 import { TextPreferenceEnv } from "@proximal/envs";
 import { functionReward, scoreEpisodes, whitenRewards } from "@proximal/reward-models";
 

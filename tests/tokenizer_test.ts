@@ -7,7 +7,7 @@ import {
   SPECIAL_TOKENS,
   UNK_ID,
   WordTokenizer,
-} from "@proximal/core";
+} from "@proximal/models";
 import { loadSentimentCorpus } from "@proximal/envs";
 
 const texts = (await loadSentimentCorpus()).map((s) => s.text);

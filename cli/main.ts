@@ -66,7 +66,18 @@ interface RunConfig {
   totalTimesteps: number;
 }
 
-async function main(args: string[]): Promise<void> {
+/**
+ * Runs the CLI on the given arguments: parses the flags, builds the env and the trainer, trains,
+ * checkpoints and evaluates.
+ *
+ * @param args The command-line arguments (without the program name).
+ * @example Train CartPole for a few iterations
+ * ```ts ignore
+ * import { main } from "@proximal/cli";
+ * await main(["--total-timesteps", "2048", "--eval-episodes", "0"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<void> {
   // Pass 1: only the flags that decide which plugins (and so which further flags) exist.
   const first = parseArgs({
     args,

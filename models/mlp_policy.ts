@@ -6,10 +6,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { dense, orthogonal, tanh } from "./_ops.ts";
-import type { ActOptions, ActResult, Evaluation, Policy } from "./policy.ts";
-import { Rng } from "./rng.ts";
-import { flatSize, type Space } from "./spaces.ts";
-import type { Tensor, Tensor1D, Tensor2D, Variable } from "./tensors.ts";
+import {
+  type ActOptions,
+  type ActResult,
+  type Evaluation,
+  flatSize,
+  type Policy,
+  Rng,
+  type Space,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Variable,
+} from "@proximal/core";
 
 /** Options of {@linkcode MlpPolicy}. */
 export interface MlpPolicyOptions {
@@ -56,7 +65,8 @@ interface Folded {
  * @example Act on two CartPole-sized observations
  * ```ts
  * import assert from "node:assert/strict";
- * import { Box, Discrete, MlpPolicy, Rng, setupBackend } from "@proximal/core";
+ * import { Box, Discrete, Rng, setupBackend } from "@proximal/core";
+ * import { MlpPolicy } from "@proximal/models";
  * await setupBackend("cpu");
  * const policy = new MlpPolicy(
  *   new Box({ low: -Infinity, high: Infinity, shape: [4] }),
@@ -322,7 +332,8 @@ export class MlpPolicy implements Policy {
    * @example The gradient of the sum of the logits
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Box, Discrete, MlpPolicy, setupBackend } from "@proximal/core";
+   * import { Box, Discrete, setupBackend } from "@proximal/core";
+   * import { MlpPolicy } from "@proximal/models";
    * await setupBackend("cpu");
    * const policy = new MlpPolicy(
    *   new Box({ low: -1, high: 1, shape: [3] }),
@@ -349,7 +360,8 @@ export class MlpPolicy implements Policy {
    * @example The gradient of the mean value
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Box, Discrete, MlpPolicy, setupBackend } from "@proximal/core";
+   * import { Box, Discrete, setupBackend } from "@proximal/core";
+   * import { MlpPolicy } from "@proximal/models";
    * await setupBackend("cpu");
    * const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [3] }), new Discrete(2));
    * const grad = policy.criticGradient(new Float32Array(6), (v) => v.map(() => 0.5));

@@ -6,9 +6,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { kthLargest, MASKED_LOGIT, sampleToken } from "./_sampling.ts";
 import type { GruLanguageModel, LmStep, NextToken } from "./language_model.ts";
-import type { ActOptions, ActResult, Evaluation, Policy } from "./policy.ts";
-import { Discrete } from "./spaces.ts";
-import type { Tensor, Tensor2D, Variable } from "./tensors.ts";
+import {
+  type ActOptions,
+  type ActResult,
+  Discrete,
+  type Evaluation,
+  type Policy,
+  type Tensor,
+  type Tensor2D,
+  type Variable,
+} from "@proximal/core";
 
 /** Options of {@linkcode LmPolicy}. */
 export interface LmPolicyOptions {
@@ -68,7 +75,8 @@ interface CacheEntry {
  * ```ts
  * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
- * import { GruLanguageModel, LmPolicy, Rng, setupBackend } from "@proximal/core";
+ * import { Rng, setupBackend } from "@proximal/core";
+ * import { GruLanguageModel, LmPolicy } from "@proximal/models";
  * await setupBackend("wasm");
  * const model = new GruLanguageModel(12, { embeddingSize: 8, hiddenSize: 16, seed: 1 });
  * const policy = new LmPolicy(model, { contextLength: 4 });
@@ -144,7 +152,8 @@ export class LmPolicy implements Policy {
    * @example Count cache hits
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GruLanguageModel, LmPolicy, Rng, setupBackend } from "@proximal/core";
+   * import { Rng, setupBackend } from "@proximal/core";
+   * import { GruLanguageModel, LmPolicy } from "@proximal/models";
    * await setupBackend("wasm");
    * const policy = new LmPolicy(
    *   new GruLanguageModel(12, { embeddingSize: 4, hiddenSize: 8 }),
@@ -197,7 +206,8 @@ export class LmPolicy implements Policy {
    * @example Values of two contexts
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GruLanguageModel, LmPolicy, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel, LmPolicy } from "@proximal/models";
    * await setupBackend("wasm");
    * const policy = new LmPolicy(
    *   new GruLanguageModel(12, { embeddingSize: 4, hiddenSize: 8 }),
@@ -263,7 +273,8 @@ export class LmPolicy implements Policy {
    * @example Start over
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GruLanguageModel, LmPolicy, Rng, setupBackend } from "@proximal/core";
+   * import { Rng, setupBackend } from "@proximal/core";
+   * import { GruLanguageModel, LmPolicy } from "@proximal/models";
    * await setupBackend("wasm");
    * const policy = new LmPolicy(
    *   new GruLanguageModel(12, { embeddingSize: 4, hiddenSize: 8 }),

@@ -4,7 +4,7 @@
 // probabilities needs no `exp` per vocabulary entry here, which dominated the cost of a generation
 // step when done on logits in JavaScript. `LmPolicy.evaluate` rebuilds the same distribution with
 // tensor ops: top-k keeps every token whose probability is ≥ the k-th largest (ties included).
-import type { Rng } from "./rng.ts";
+import type { Rng } from "@proximal/core";
 
 /** Logit given to masked tokens (and to tokens outside the top-k): probability 0 in float32. */
 export const MASKED_LOGIT = -1e9;

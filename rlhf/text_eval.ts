@@ -1,15 +1,13 @@
 // What the RLHF example and the text-preference CLI stages share: language-model checkpoints that
 // carry their tokenizer, sampling, and the evaluation of a tuned policy against its reference.
 import * as tf from "@tensorflow/tfjs";
+import { type Checkpoint, readCheckpoint, Rng } from "@proximal/core";
 import {
   assertSameVocabulary,
-  type Checkpoint,
   GruLanguageModel,
-  readCheckpoint,
-  Rng,
   UNK_ID,
-  WordTokenizer,
-} from "@proximal/core";
+  type WordTokenizer,
+} from "@proximal/models";
 import type { SentimentTask as Task } from "@proximal/envs";
 import { distinctN, vaderScore, winRate } from "@proximal/reward-models";
 

@@ -5,7 +5,7 @@
 import { ppo } from "@proximal/algos";
 import { createRegistry, type Registry } from "@proximal/core";
 import { cartpole } from "@proximal/envs";
-import { textPreferenceWithStages } from "./text_stages.ts";
+import { textPreferenceWithStages } from "@proximal/rlhf";
 
 /** Every built-in plugin. */
 export const builtins: Registry = createRegistry([cartpole, textPreferenceWithStages, ppo]);

@@ -23,8 +23,7 @@ import { gruSequence } from "./_gru.ts";
 import { sumRows, targetLogProbs } from "./_lm_ops.ts";
 import { dense, orthogonal } from "./_ops.ts";
 import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
-import { Rng } from "./rng.ts";
-import type { Tensor, Tensor1D, Tensor2D, Variable } from "./tensors.ts";
+import { Rng, type Tensor, type Tensor1D, type Tensor2D, type Variable } from "@proximal/core";
 
 /** Options of {@linkcode GruLanguageModel}; defaults in {@linkcode gruLanguageModelDefaults}. */
 export interface GruLanguageModelOptions {
@@ -52,7 +51,7 @@ export interface GruLanguageModelOptions {
  * @example Read a default
  * ```ts
  * import assert from "node:assert/strict";
- * import { gruLanguageModelDefaults } from "@proximal/core";
+ * import { gruLanguageModelDefaults } from "@proximal/models";
  * assert.equal(gruLanguageModelDefaults.hiddenSize, 128);
  * ```
  */
@@ -155,7 +154,8 @@ let nextId = 0;
  * ```ts
  * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
- * import { Adam, GruLanguageModel, Rng, setupBackend } from "@proximal/core";
+ * import { Adam, Rng, setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
  * await setupBackend("wasm");
  * const model = new GruLanguageModel(10, { embeddingSize: 8, hiddenSize: 16, seed: 1 });
  * const adam = new Adam(model.variables, { learningRate: 1e-2 });
@@ -303,7 +303,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const logits = model.logits(tf.tensor2d([[1, 4, 5], [1, 6, 0]], [2, 3], "int32"));
@@ -338,7 +339,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const logProbs = model.tokenLogProbs(
@@ -372,7 +374,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const sums = model.sequenceLogProbs(
@@ -408,7 +411,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const { logits, value, state } = model.nextTokenLogits(
@@ -455,7 +459,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const start = model.initState(2);
@@ -481,7 +486,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const state = model.initState(1);
@@ -506,7 +512,8 @@ export class GruLanguageModel {
    * ```ts
    * import assert from "node:assert/strict";
    * import * as tf from "@tensorflow/tfjs";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8, layers: 2 });
    * const state = model.initState(3);
@@ -533,7 +540,8 @@ export class GruLanguageModel {
    * @example Sample two completions
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GruLanguageModel, Rng, setupBackend } from "@proximal/core";
+   * import { Rng, setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const { completions, logProbs } = model.generate(
@@ -626,7 +634,8 @@ export class GruLanguageModel {
    * @example Freeze a reference copy
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GruLanguageModel, setupBackend } from "@proximal/core";
+   * import { setupBackend } from "@proximal/core";
+   * import { GruLanguageModel } from "@proximal/models";
    * await setupBackend("wasm");
    * const model = new GruLanguageModel(10, { embeddingSize: 4, hiddenSize: 8 });
    * const reference = model.clone();

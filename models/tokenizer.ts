@@ -110,7 +110,7 @@ const NUMBER_SEPARATORS = new Set([".", ",", ":"]);
  * @example Build from a corpus, encode and decode
  * ```ts
  * import assert from "node:assert/strict";
- * import { UNK_ID, WordTokenizer } from "@proximal/core";
+ * import { UNK_ID, WordTokenizer } from "@proximal/models";
  * const tokenizer = WordTokenizer.fromTexts(
  *   ["The food was great!", "The service was great."],
  *   { minCount: 2 },
@@ -157,7 +157,7 @@ export class WordTokenizer {
    * @example Frequent words only
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * const tokenizer = WordTokenizer.fromTexts(["a b b c c c"], { minCount: 2 });
    * assert.deepEqual(tokenizer.vocabulary, ["<pad>", "<bos>", "<eos>", "<unk>", "c", "b"]);
    * ```
@@ -201,7 +201,7 @@ export class WordTokenizer {
    * @example Save and restore
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * const tokenizer = WordTokenizer.fromTexts(["hi there", "hi you"], { minCount: 1 });
    * const copy = WordTokenizer.fromJSON(JSON.parse(JSON.stringify(tokenizer)));
    * assert.equal(copy.fingerprint, tokenizer.fingerprint);
@@ -255,7 +255,7 @@ export class WordTokenizer {
    * @example Words and punctuation
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * assert.deepEqual(WordTokenizer.split("Don't  GO-now!"), ["don't", "go", "-", "now", "!"]);
    * ```
    */
@@ -272,7 +272,7 @@ export class WordTokenizer {
    * @example Spacing is regularised
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * const normal = WordTokenizer.normalize(`It was "GREAT" , 10/10 (really) !`);
    * assert.equal(normal, `it was "great", 10/10 (really)!`);
    * ```
@@ -287,7 +287,7 @@ export class WordTokenizer {
    * @example Special tokens come first
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * assert.equal(WordTokenizer.fromTexts([]).vocabulary[2], "<eos>");
    * ```
    */
@@ -304,7 +304,7 @@ export class WordTokenizer {
    * @example A sequence for a language model
    * ```ts
    * import assert from "node:assert/strict";
-   * import { BOS_ID, EOS_ID, WordTokenizer } from "@proximal/core";
+   * import { BOS_ID, EOS_ID, WordTokenizer } from "@proximal/models";
    * const tokenizer = WordTokenizer.fromTexts(["good film", "good food"], { minCount: 1 });
    * const ids = tokenizer.encode("Good film", { bos: true, eos: true });
    * const [good, film] = [tokenizer.vocabulary.indexOf("good"), tokenizer.vocabulary.indexOf("film")];
@@ -332,7 +332,7 @@ export class WordTokenizer {
    * @example Round trip
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * const tokenizer = WordTokenizer.fromTexts(["I loved it. It's great!"], { minCount: 1 });
    * const ids = tokenizer.encode("I LOVED it .  It's great !");
    * assert.equal(tokenizer.decode(ids), "i loved it. it's great!");
@@ -362,7 +362,7 @@ export class WordTokenizer {
    * @example One word in four is unknown
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * const tokenizer = WordTokenizer.fromTexts(["the cat sat"], { minCount: 1 });
    * assert.equal(tokenizer.unknownRate(tokenizer.encode("the dog sat .", { eos: true })), 0.5);
    * ```
@@ -386,7 +386,7 @@ export class WordTokenizer {
    * @example Save to a file
    * ```ts
    * import assert from "node:assert/strict";
-   * import { WordTokenizer } from "@proximal/core";
+   * import { WordTokenizer } from "@proximal/models";
    * const json = WordTokenizer.fromTexts(["a a"]).toJSON();
    * assert.deepEqual(json.vocabulary, ["<pad>", "<bos>", "<eos>", "<unk>", "a"]);
    * ```
@@ -414,7 +414,7 @@ export class WordTokenizer {
  * @example Refuse a different vocabulary
  * ```ts
  * import assert from "node:assert/strict";
- * import { assertSameVocabulary, WordTokenizer } from "@proximal/core";
+ * import { assertSameVocabulary, WordTokenizer } from "@proximal/models";
  * const trained = WordTokenizer.fromTexts(["good film"], { minCount: 1 });
  * const other = WordTokenizer.fromTexts(["bad film"], { minCount: 1 });
  * assertSameVocabulary(trained.fingerprint, trained);

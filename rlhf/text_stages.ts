@@ -15,16 +15,13 @@
 import {
   AdaptiveKlController,
   type AlgoContext,
-  assertSameVocabulary,
   type Checkpoint,
   createRegistry,
   defineAlgo,
   defineReward,
   type EnvPlugin,
   FixedKlController,
-  type GruLanguageModel,
   type IterationReport,
-  LmPolicy,
   type PreferencePair,
   readCheckpoint,
   readPreferencePairs,
@@ -37,6 +34,7 @@ import {
   type TrainerEvaluation,
   writePreferencePairs,
 } from "@proximal/core";
+import { assertSameVocabulary, type GruLanguageModel, LmPolicy } from "@proximal/models";
 import {
   type SentimentTask as Task,
   sentimentTask,
@@ -69,7 +67,7 @@ import {
   lmMeta,
   loadLanguageModel,
   sampleCompletions,
-} from "./_text_eval.ts";
+} from "./text_eval.ts";
 
 // ──────────────────────────────── Shared pieces ────────────────────────────────
 
