@@ -554,6 +554,8 @@ const EVAL_METRIC_NAMES = ["loss", ...DPO_METRIC_NAMES] as const;
 export class DpoTrainer implements Trainer {
   /** The algorithm's name. */
   readonly algo = "dpo";
+  /** What {@linkcode DpoTrainer.step} counts: preference pairs trained on. */
+  readonly unit = "pairs";
   /** The metric names {@linkcode DpoTrainer.iterate} reports, the `eval/` ones last. */
   readonly metricNames: readonly string[];
   /** The hyperparameters in force. */

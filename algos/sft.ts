@@ -285,6 +285,8 @@ export const SFT_METRIC_NAMES: readonly string[] = [
 export class SftTrainer implements Trainer {
   /** The algorithm's name. */
   readonly algo = "sft";
+  /** What {@linkcode SftTrainer.step} counts: target tokens trained on. */
+  readonly unit = "tokens";
   /** The metric names {@linkcode SftTrainer.iterate} reports. */
   readonly metricNames: readonly string[] = SFT_METRIC_NAMES;
   /** The hyperparameters in force (the shape options are the model's). */
