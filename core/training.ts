@@ -16,9 +16,10 @@ import type { Checkpoint, SavedTensor } from "./trainer.ts";
 
 /**
  * The options every gradient trainer shares; each trainer's options type builds on it (PPO keeps
- * CleanRL's `updateEpochs` and picks the rest). The defaults are each trainer's own.
+ * CleanRL's `updateEpochs` and picks the rest). The defaults are each trainer's own. A type rather
+ * than an interface, so that options built on it stay plain records of flag values.
  */
-export interface TrainingOptions {
+export type TrainingOptions = {
   /** Adam's step size. */
   learningRate: number;
   /** Passes over the training data (for PPO: `updateEpochs` passes over each rollout). */
@@ -31,7 +32,7 @@ export interface TrainingOptions {
   adamEpsilon: number;
   /** Seed of the trainer's random choices (initialisation, shuffles). */
   seed: number;
-}
+};
 
 /** A check of one option's value; see {@linkcode checkOptions}. */
 export interface OptionRule {
@@ -671,6 +672,11 @@ export interface ReadTrainerStateOptions {
   source?: string;
   /** The verb of error messages; default `resume`. */
   action?: string;
+  /**
+   * The trainer's own checks that explain a mismatch better than a tensor's shape would (another
+   * vocabulary, the other reference mode), run after the algo check and before the tensors'.
+   */
+  check?: (meta: MetaReader) => void;
 }
 
 /** What {@linkcode readTrainerState} returns: the checked checkpoint, ready to apply. */
@@ -804,6 +810,7 @@ export function readTrainerState(
         : `the checkpoint names no algo (not a trainer's checkpoint?)`,
     );
   }
+  options.check?.(reader);
   for (const [group, variables] of Object.entries(parts.variables)) {
     variables.forEach((v, i) => {
       const saved = tensors[`${group}/${i}`];
