@@ -30,7 +30,7 @@ import {
 import { type GruLanguageModel, LmPolicy } from "@proximal/models";
 import { sentimentTask, splitHoldout, TextPreferenceEnv } from "@proximal/envs";
 import {
-  BradleyTerryRewardModel,
+  BradleyTerryTrainer,
   labelPairs,
   scoreEpisodes,
   vaderJudge,
@@ -233,7 +233,7 @@ const { rmPairs, dpoPairs, heldPairs } = await stage("2. pairs labelled by the j
 
 // ──────────────────────────────── 3. Reward model ────────────────────────────────
 const rewardModel = await stage("3. reward model", async () => {
-  const rm = new BradleyTerryRewardModel(
+  const rm = new BradleyTerryTrainer(
     { tokenizer, model: sftModel.clone() },
     {
       epochs: RM_EPOCHS,
@@ -283,7 +283,7 @@ const rewardModel = await stage("3. reward model", async () => {
     epochsTrained: rm.epoch,
     bestEpoch: rm.bestEpoch,
   };
-  return rm;
+  return rm.rewardModel;
 });
 
 // ──────────────────────────────── 4. PPO ────────────────────────────────

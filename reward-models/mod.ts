@@ -1,7 +1,8 @@
 /**
  * Reward sources for proximal's RLHF loop: {@linkcode functionReward} turns any scoring function
  * (a judge) into a `RewardSource`; {@linkcode vaderJudge} is the VADER sentiment judge;
- * {@linkcode BradleyTerryRewardModel} is a reward model trained on preference pairs. Around them:
+ * {@linkcode BradleyTerryRewardModel} is a reward model trained on preference pairs by
+ * {@linkcode BradleyTerryTrainer}. Around them:
  * {@linkcode labelPairs} (judge-labelled pairs with Bradley–Terry noise), the rollout processors
  * {@linkcode scoreEpisodes} and {@linkcode whitenRewards}, and the evaluation measures
  * {@linkcode winRate} and {@linkcode distinctN}.
@@ -22,4 +23,5 @@ export * from "./vader_judge.ts";
 export * from "./rollout_rewards.ts";
 export * from "./text_metrics.ts";
 export * from "./label_pairs.ts";
-export * from "./bradley_terry.ts";
+export * from "./reward_model.ts";
+export * from "./reward_model_trainer.ts";

@@ -6,7 +6,7 @@
  *   deno task train --env text-preference --algo ppo --model runs/sft --reward runs/rm --out runs/ppo
  *   deno task train --env text-preference --algo dpo --model runs/sft --pairs runs/rm/pairs.jsonl
  *
- * Each stage is a thin plugin over the library's trainers (SftTrainer, BradleyTerryRewardModel,
+ * Each stage is a thin plugin over the library's trainers (SftTrainer, BradleyTerryTrainer,
  * Ppo with an LmPolicy and rollout processors, DpoTrainer): it loads the model and pairs the flags
  * name, and its checkpoint carries the tokenizer, so the next stage can load it. Without
  * `--pairs`, reward-model and DPO training sample pairs from `--model` and let VADER label them
@@ -55,6 +55,7 @@ import {
 } from "@proximal/algos";
 import {
   BradleyTerryRewardModel,
+  BradleyTerryTrainer,
   labelPairs,
   scoreEpisodes,
   vaderJudge,
@@ -318,7 +319,7 @@ class RewardModelStage implements Trainer {
   readonly policy: LmPolicy;
   #step = 0;
   constructor(
-    readonly rewardModel: BradleyTerryRewardModel,
+    readonly rewardModel: BradleyTerryTrainer,
     readonly split: PairSplit,
     readonly task: Task,
   ) {
@@ -408,7 +409,7 @@ const rewardModelStage = defineAlgo({
     const { model } = await loadLanguageModel(options.model, task.tokenizer);
     try {
       const split = await preferencePairs(options, model, { ...context, task });
-      const rewardModel = new BradleyTerryRewardModel({ tokenizer: task.tokenizer, model }, {
+      const rewardModel = new BradleyTerryTrainer({ tokenizer: task.tokenizer, model }, {
         learningRate: options.learningRate,
         batchSize: options.batchSize,
         epochs: options.epochs,

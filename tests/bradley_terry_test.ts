@@ -1,7 +1,7 @@
-// The Bradley–Terry reward model on the WASM backend: its loss against numbers worked out by hand
-// and against the model's own scores, the direction of a gradient step, learning a separable toy
-// preference, scoring, checkpoints (round trip, exact resume, a refused vocabulary), memory, and a
-// quick check on human-labelled sentiment pairs.
+// The Bradley–Terry reward model and its trainer on the WASM backend: the loss against numbers
+// worked out by hand and against the model's own scores, the direction of a gradient step, learning
+// a separable toy preference, scoring, checkpoints (round trip, exact resume, a refused vocabulary,
+// the reward model loaded alone), memory, and a quick check on human-labelled sentiment pairs.
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -9,6 +9,7 @@ import {
   type PreferencePair,
   readCheckpoint,
   Rng,
+  type ScoreRequest,
   setupBackend,
   writeCheckpoint,
 } from "@proximal/core";
@@ -18,6 +19,7 @@ import {
   bradleyTerryDefaults,
   bradleyTerryLoss,
   BradleyTerryRewardModel,
+  BradleyTerryTrainer,
 } from "@proximal/reward-models";
 import { close } from "./_assert.ts";
 
@@ -50,8 +52,8 @@ function toyPairs(n: number, seed: number): PreferencePair[] {
 const toyTokenizer = WordTokenizer.fromTexts([TOY_TEXT], { minCount: 1 });
 const SMALL = { embeddingSize: 8, hiddenSize: 16 };
 
-function toyModel(options: Partial<typeof bradleyTerryDefaults> = {}): BradleyTerryRewardModel {
-  return new BradleyTerryRewardModel({ tokenizer: toyTokenizer }, {
+function toyModel(options: Partial<typeof bradleyTerryDefaults> = {}): BradleyTerryTrainer {
+  return new BradleyTerryTrainer({ tokenizer: toyTokenizer }, {
     ...SMALL,
     seed: 3,
     ...options,
@@ -60,11 +62,12 @@ function toyModel(options: Partial<typeof bradleyTerryDefaults> = {}): BradleyTe
 
 /** The rewards of each pair's chosen and rejected completion, from `score`. */
 async function pairRewards(
-  model: BradleyTerryRewardModel,
+  model: BradleyTerryTrainer,
   pairs: readonly PreferencePair[],
 ): Promise<{ chosen: Float32Array; rejected: Float32Array }> {
-  const chosen = await model.score(pairs.map((p) => ({ prompt: p.prompt, completion: p.chosen })));
-  const rejected = await model.score(
+  const score = (requests: ScoreRequest[]) => model.rewardModel.score(requests);
+  const chosen = await score(pairs.map((p) => ({ prompt: p.prompt, completion: p.chosen })));
+  const rejected = await score(
     pairs.map((p) => ({ prompt: p.prompt, completion: p.rejected })),
   );
   return { chosen, rejected };
@@ -196,7 +199,7 @@ Deno.test("early stopping stops after `patience` worse epochs and restores the b
 
   // Resumed from epoch 2's checkpoint, training holds back the same pairs, stops at the same epoch
   // and restores the same weights.
-  const resumed = BradleyTerryRewardModel.fromCheckpoint(checkpoint!);
+  const resumed = BradleyTerryTrainer.fromCheckpoint(checkpoint!);
   await resumed.train(pairs);
   assert.equal(resumed.bestEpoch, best);
   assert.equal(resumed.epoch, model.epoch);
@@ -217,13 +220,14 @@ Deno.test("early stopping stops after `patience` worse epochs and restores the b
   );
   assert.throws(
     () => toyModel({ validationFraction: 1 }),
-    /^RangeError: Cannot build a Bradley–Terry reward model: validationFraction must be a number in \[0, 1\), got 1$/,
+    /^RangeError: Reward model option validationFraction must be in \[0, 1\), got 1$/,
   );
   [model, resumed, plain, tiny].forEach((m) => m.dispose());
 });
 
 Deno.test("score gives one finite reward per request, in order, the same every time and in any batch", async () => {
-  const model = toyModel({ evalBatchSize: 3 }); // several length-sorted batches
+  const trainer = toyModel({ evalBatchSize: 3 }); // several length-sorted batches
+  const model = trainer.rewardModel;
   const requests = [
     { prompt: "the soup", completion: " was good" },
     { prompt: "the film", completion: " was really quite bad and so very bad" },
@@ -248,13 +252,13 @@ Deno.test("score gives one finite reward per request, in order, the same every t
     model.score([{ prompt: "the soup", completion: 3 as unknown as string }]),
     /^TypeError: Reward source "bradley-terry" cannot score request 0: it needs "prompt" and "completion" strings$/,
   );
-  model.dispose();
+  trainer.dispose();
 });
 
 Deno.test("pairs longer than maxLength are cut, keeping <eos> where the reward is read", async () => {
   const model = toyModel({ maxLength: 4 });
   // "the soup was good" fills the 4 tokens; whatever follows is cut.
-  const [a, b, c] = await model.score([
+  const [a, b, c] = await model.rewardModel.score([
     { prompt: "the soup", completion: " was good" },
     { prompt: "the soup", completion: " was good and so very bad" },
     { prompt: "the soup", completion: " was bad" },
@@ -267,23 +271,30 @@ Deno.test("pairs longer than maxLength are cut, keeping <eos> where the reward i
 Deno.test("save and fromCheckpoint round trip through a file with identical scores", async () => {
   const dir = await Deno.makeTempDir();
   const pairs = toyPairs(16, 5);
-  const model = toyModel({ batchSize: 8, epochs: 1 });
+  const model = toyModel({ batchSize: 8, epochs: 1, maxLength: 12, evalBatchSize: 5 });
   await model.train(pairs);
   const path = `${dir}/rm.ckpt`;
   await writeCheckpoint(path, await model.save());
-  const loaded = BradleyTerryRewardModel.fromCheckpoint(await readCheckpoint(path), {
+  const requests = pairs.map((p) => ({ prompt: p.prompt, completion: p.chosen }));
+  const expected = await model.rewardModel.score(requests);
+  // The trainer, to go on training: its options and epoch come back too.
+  const loaded = BradleyTerryTrainer.fromCheckpoint(await readCheckpoint(path), {
     source: path,
   });
   assert.equal(loaded.tokenizer.fingerprint, toyTokenizer.fingerprint);
   assert.deepEqual(loaded.options, model.options);
   assert.equal(loaded.epoch, 1);
-  const requests = pairs.map((p) => ({ prompt: p.prompt, completion: p.chosen }));
-  assert.deepEqual(await loaded.score(requests), await model.score(requests));
-  // Restoring into a fresh model of the same vocabulary and shape gives the same scores too.
-  const fresh = toyModel({ batchSize: 8, seed: 99 });
+  assert.deepEqual(await loaded.rewardModel.score(requests), expected);
+  // The reward model alone, to score: from the file, with how it reads texts.
+  const rewardModel = await BradleyTerryRewardModel.load(path);
+  assert.equal(rewardModel.tokenizer.fingerprint, toyTokenizer.fingerprint);
+  assert.deepEqual(rewardModel.options, { maxLength: 12, evalBatchSize: 5 });
+  assert.deepEqual(await rewardModel.score(requests), expected);
+  // Restoring into a fresh trainer of the same vocabulary and shape gives the same scores too.
+  const fresh = toyModel({ batchSize: 8, seed: 99, maxLength: 12 });
   await fresh.restore(await readCheckpoint(path), { source: path });
-  assert.deepEqual(await fresh.score(requests), await model.score(requests));
-  [model, loaded, fresh].forEach((m) => m.dispose());
+  assert.deepEqual(await fresh.rewardModel.score(requests), expected);
+  [model, loaded, rewardModel, fresh].forEach((m) => m.dispose());
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -294,7 +305,7 @@ Deno.test("a resumed run matches an uninterrupted one exactly", async () => {
   const first = toyModel({ batchSize: 8, epochs: 2, learningRate: 1e-2 });
   await first.trainEpoch(pairs);
   const checkpoint = await first.save();
-  const resumed = BradleyTerryRewardModel.fromCheckpoint(checkpoint);
+  const resumed = BradleyTerryTrainer.fromCheckpoint(checkpoint);
   const reports = await resumed.train(pairs);
   assert.equal(reports.length, 1);
   assert.equal(resumed.step, straight.step);
@@ -307,7 +318,7 @@ Deno.test("a resumed run matches an uninterrupted one exactly", async () => {
 Deno.test("a checkpoint from another vocabulary is refused, naming the checkpoint", async () => {
   const model = toyModel();
   const checkpoint = await model.save();
-  const other = new BradleyTerryRewardModel(
+  const other = new BradleyTerryTrainer(
     { tokenizer: WordTokenizer.fromTexts([TOY_TEXT + " fine"], { minCount: 1 }) },
     SMALL,
   );
@@ -319,11 +330,15 @@ Deno.test("a checkpoint from another vocabulary is refused, naming the checkpoin
   );
   await assert.rejects(
     other.restore({ meta: { algo: "ppo" }, tensors: {} }, { source: "ppo.ckpt" }),
-    /^Error: Cannot restore the reward model from checkpoint ppo\.ckpt: it holds something else$/,
+    /^Error: Cannot restore the reward model from ppo\.ckpt: the checkpoint is of algo "ppo"$/,
   );
   assert.throws(
-    () => BradleyTerryRewardModel.fromCheckpoint({ meta: { kind: "sft" }, tensors: {} }),
-    /^Error: Cannot load a reward model from the checkpoint: it holds a "sft"$/,
+    () => BradleyTerryRewardModel.fromCheckpoint({ meta: { algo: "sft" }, tensors: {} }),
+    /^Error: Cannot load a reward model: the checkpoint is of algo "sft"$/,
+  );
+  assert.throws(
+    () => BradleyTerryTrainer.fromCheckpoint({ meta: { kind: "sft" }, tensors: {} }),
+    /^Error: Cannot load a reward model: the checkpoint names no algo/,
   );
   const damaged = structuredClone(checkpoint);
   (damaged.meta.tokenizer as { fingerprint: string }).fingerprint = "0000000000000000";
@@ -331,20 +346,20 @@ Deno.test("a checkpoint from another vocabulary is refused, naming the checkpoin
     () => BradleyTerryRewardModel.fromCheckpoint(damaged, { source: "rm.ckpt" }),
     /^TypeError: Invalid tokenizer in checkpoint rm\.ckpt: "fingerprint" is "0000000000000000" but the vocabulary's is/,
   );
-  const bigger = new BradleyTerryRewardModel({ tokenizer: toyTokenizer }, {
+  const bigger = new BradleyTerryTrainer({ tokenizer: toyTokenizer }, {
     embeddingSize: 8,
     hiddenSize: 8,
   });
   await assert.rejects(
     bigger.restore(checkpoint),
-    /^Error: Cannot restore the reward model from the checkpoint: model tensor 1 has shape \[8,48\], the model needs \[8,24\]/,
+    /^Error: Cannot restore the reward model: model tensor 1 has shape \[8,48\], the model needs \[8,24\]/,
   );
   [model, other, bigger].forEach((m) => m.dispose());
 });
 
 Deno.test("a given model (an SFT clone) is trained in place: its value head is the reward, its LM head is untouched", async () => {
   const sft = new GruLanguageModel(toyTokenizer.vocabSize, { ...SMALL, seed: 8 });
-  const model = new BradleyTerryRewardModel({ tokenizer: toyTokenizer, model: sft.clone() }, {
+  const model = new BradleyTerryTrainer({ tokenizer: toyTokenizer, model: sft.clone() }, {
     batchSize: 8,
   });
   assert.equal(model.options.hiddenSize, 16);
@@ -353,7 +368,7 @@ Deno.test("a given model (an SFT clone) is trained in place: its value head is t
   const { logits, value, state } = sft.nextTokenLogits(
     tf.tensor2d([ids], [1, ids.length], "int32"),
   );
-  const [reward] = await model.score([{ prompt: "the soup", completion: " was good" }]);
+  const [reward] = await model.rewardModel.score([{ prompt: "the soup", completion: " was good" }]);
   close([reward!], value!.dataSync());
   tf.dispose([logits, value!, ...state.hidden]);
 
@@ -368,22 +383,31 @@ Deno.test("a given model (an SFT clone) is trained in place: its value head is t
   assert.deepEqual(sft.variables[0]!.dataSync(), before[0]);
 
   assert.throws(
-    () => new BradleyTerryRewardModel({ tokenizer: toyTokenizer, model: sft }, { hiddenSize: 32 }),
+    () => new BradleyTerryTrainer({ tokenizer: toyTokenizer, model: sft }, { hiddenSize: 32 }),
     /^Error: Cannot build a Bradley–Terry reward model: hiddenSize 32 was asked for, but the given model's is 16/,
   );
   const noHead = new GruLanguageModel(toyTokenizer.vocabSize, { ...SMALL, valueHead: false });
   assert.throws(
-    () => new BradleyTerryRewardModel({ tokenizer: toyTokenizer, model: noHead }),
+    () => new BradleyTerryTrainer({ tokenizer: toyTokenizer, model: noHead }),
     /^Error: Cannot build a Bradley–Terry reward model: the language model has no value head/,
   );
   const wrongVocab = new GruLanguageModel(toyTokenizer.vocabSize + 1, SMALL);
   assert.throws(
-    () => new BradleyTerryRewardModel({ tokenizer: toyTokenizer, model: wrongVocab }),
+    () => new BradleyTerryTrainer({ tokenizer: toyTokenizer, model: wrongVocab }),
     /^Error: Cannot build a Bradley–Terry reward model: the language model has 27 tokens, the tokenizer 26$/,
   );
   assert.throws(
-    () => new BradleyTerryRewardModel({ tokenizer: toyTokenizer }, { batchSize: 0 }),
-    /^RangeError: Cannot build a Bradley–Terry reward model: batchSize must be a whole number >= 1, got 0$/,
+    () => new BradleyTerryTrainer({ tokenizer: toyTokenizer }, { batchSize: 0 }),
+    /^RangeError: Reward model option batchSize must be a whole number >= 1, got 0$/,
+  );
+  // The reward model alone refuses the same models.
+  assert.throws(
+    () => new BradleyTerryRewardModel({ tokenizer: toyTokenizer, model: noHead }),
+    /^Error: Cannot build a Bradley–Terry reward model: the language model has no value head/,
+  );
+  assert.throws(
+    () => new BradleyTerryRewardModel({ tokenizer: toyTokenizer, model: sft }, { maxLength: 0 }),
+    /^RangeError: Reward model option maxLength must be a whole number >= 1, got 0$/,
   );
   await assert.rejects(
     model.trainEpoch([{ prompt: "the soup", chosen: " good" } as PreferencePair]),
@@ -400,7 +424,7 @@ Deno.test("the tensor count stays flat across epochs, evaluation and scoring", a
   await model.train(pairs, {
     holdout,
     onEpoch: async () => {
-      await model.score(pairs.map((p) => ({ prompt: p.prompt, completion: p.chosen })));
+      await model.rewardModel.score(pairs.map((p) => ({ prompt: p.prompt, completion: p.chosen })));
       model.accuracy(holdout);
       counts.push(tf.memory().numTensors);
     },
@@ -433,7 +457,7 @@ Deno.test("on human-labelled sentiment pairs, held-out accuracy is clearly above
   }
   const { train, holdout } = splitHoldout(pairs, { fraction: 0.2, seed: 0 });
   const tokenizer = WordTokenizer.fromTexts(train.flatMap((p) => [p.prompt, p.chosen, p.rejected]));
-  const model = new BradleyTerryRewardModel({ tokenizer }, { epochs: 3, seed: 0 });
+  const model = new BradleyTerryTrainer({ tokenizer }, { epochs: 3, seed: 0 });
   const start = performance.now();
   const reports = await model.train(train, { holdout });
   const accuracy = reports.at(-1)!.metrics["eval/accuracy"]!;
