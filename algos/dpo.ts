@@ -83,7 +83,8 @@ export type DpoOptions =
 /**
  * The defaults: TRL's (`DPOConfig` and the Hugging Face `TrainingArguments` under it) for the
  * loss, `epochs`, `maxGradNorm` and Adam's ε; a learning rate, batch size and maximum length
- * measured for small language models trained from scratch on short sentences.
+ * measured for small language models trained from scratch on short sentences (the figures are in
+ * the README).
  *
  * @example Read a default
  * ```ts

@@ -56,8 +56,8 @@ export type SftOptions = TrainingOptions & {
 
 /**
  * The defaults: gradient clipping at 1 and Adam's ε as in Hugging Face's `Trainer`; the learning
- * rate and epochs measured on the sentiment corpus's 2,700 training sentences; the model shape of
- * {@linkcode GruLanguageModel}'s defaults.
+ * rate and epochs measured on the sentiment corpus (the figures are in the README); the model
+ * shape of {@linkcode GruLanguageModel}'s defaults.
  *
  * @example Read a default
  * ```ts
