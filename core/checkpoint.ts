@@ -11,9 +11,10 @@
  * | 0–3   | zero padding to a multiple of 4 bytes                                    |
  * | …     | float32 data; a tensor's `offset` is in bytes from here, `length` in values |
  */
+import { isPlainObject } from "./_checks.ts";
 import { readFileChecked, writeFileAtomic } from "./_io.ts";
 import type { Checkpoint, SavedTensor } from "./trainer.ts";
-import { isCount } from "./training.ts";
+import { isCount } from "./training_options.ts";
 
 /** Options of {@linkcode decodeCheckpoint}. */
 export interface DecodeCheckpointOptions {
@@ -335,12 +336,6 @@ function readFloats(bytes: Uint8Array, start: number, length: number): Float32Ar
   const view = new DataView(bytes.buffer, bytes.byteOffset + start, length * 4);
   for (let i = 0; i < length; i++) data[i] = view.getFloat32(i * 4, true);
   return data;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 function align4(n: number): number {

@@ -295,6 +295,28 @@ Deno.test("a refused checkpoint names what is wrong and changes nothing", () => 
   [a, b, wider].forEach(dispose);
 });
 
+Deno.test("a trainer's own check runs after the algo check and before the tensors'", () => {
+  const a = toyParts(1);
+  const checkpoint = saveTrainerState("toy", a, { vocabSize: 19 });
+  const wider = toyParts(2, 4); // its tensors would be refused too
+  const checked: string[] = [];
+  const check = (meta: MetaReader) => {
+    checked.push("check");
+    const vocabSize = meta.count("vocabSize");
+    if (vocabSize !== 20) meta.fail(`a vocabulary of ${vocabSize} tokens, this trainer's 20`);
+  };
+  assert.throws(
+    () => readTrainerState(checkpoint, wider, { ...READ, check }),
+    /^Error: Cannot resume Toy: a vocabulary of 19 tokens, this trainer's 20$/,
+  );
+  assert.throws(
+    () => readTrainerState({ ...checkpoint, meta: { algo: "ppo" } }, wider, { ...READ, check }),
+    /the checkpoint is of algo "ppo"$/,
+  );
+  assert.deepEqual(checked, ["check"]);
+  [a, wider].forEach(dispose);
+});
+
 Deno.test("parts without Adam or an RNG save and restore only their variables", () => {
   const a = toyParts(1);
   const checkpoint = saveTrainerState("toy", { variables: a.variables }, {});
