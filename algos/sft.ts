@@ -246,9 +246,9 @@ export const SFT_METRIC_NAMES: readonly string[] = [
  * `step` counts target tokens trained on (`<eos>` included, padding not).
  *
  * Checkpoints hold the weights (`model/<i>`), Adam's moments (`adam/m`, `adam/v`) and step count,
- * the RNG, the epoch and step counts; one is refused, with the reason and changing nothing, if it comes
- * from another algorithm, another vocabulary size, a differently shaped model, or other sentences
- * (a fingerprint of their tokens), since none of those could resume the same run.
+ * the RNG, the epoch and step counts; one is refused, with the reason and changing nothing, if it
+ * comes from another algorithm, another vocabulary size, a differently shaped model, or other
+ * sentences (a fingerprint of their tokens), since none of those could resume the same run.
  *
  * As a {@linkcode Trainer}: `policy` is the model as an {@linkcode LmPolicy} with contexts of
  * `maxLength + 1` tokens (it needs a model with a value head), and `episodes` is always empty.

@@ -270,7 +270,10 @@ export class MetaReader {
    * import assert from "node:assert/strict";
    * import { MetaReader } from "@proximal/core";
    * const meta = new MetaReader({ shape: { layers: "two" } }, { owner: "x" });
-   * assert.throws(() => meta.reader("shape").count("layers"), /the checkpoint's shape\.layers is "two", not a count/);
+   * assert.throws(
+   *   () => meta.reader("shape").count("layers"),
+   *   /the checkpoint's shape\.layers is "two", not a count/,
+   * );
    * ```
    */
   reader(key: string): MetaReader {
@@ -303,7 +306,8 @@ export class MetaReader {
    * ```ts
    * import assert from "node:assert/strict";
    * import { MetaReader } from "@proximal/core";
-   * const shards = new MetaReader({ shards: [{ n: 1 }, { n: 2 }] }, { owner: "x" }).readers("shards");
+   * const meta = new MetaReader({ shards: [{ n: 1 }, { n: 2 }] }, { owner: "x" });
+   * const shards = meta.readers("shards");
    * assert.deepEqual(shards.map((s) => s.count("n")), [1, 2]);
    * ```
    */
@@ -324,7 +328,8 @@ export class MetaReader {
    * import assert from "node:assert/strict";
    * import { MetaReader, Rng } from "@proximal/core";
    * const rng = new Rng(1);
-   * const meta = new MetaReader(JSON.parse(JSON.stringify({ rng: rng.getState() })), { owner: "x" });
+   * const saved = JSON.parse(JSON.stringify({ rng: rng.getState() }));
+   * const meta = new MetaReader(saved, { owner: "x" });
    * assert.deepEqual(meta.rng(), rng.getState());
    * ```
    */

@@ -174,7 +174,8 @@ export class BradleyTerryRewardModel implements RewardSource {
    * Takes over a language model with a value head as the reward model.
    *
    * @param context The tokenizer and the model.
-   * @param options How texts are read; missing ones take {@linkcode bradleyTerryRewardModelDefaults}.
+   * @param options How texts are read; missing ones take
+   * {@linkcode bradleyTerryRewardModelDefaults}.
    * @throws If the model has no value head or another vocabulary size than the tokenizer, or an
    * option is out of range.
    * @example Score two completions with an untrained model

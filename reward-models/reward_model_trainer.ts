@@ -176,7 +176,8 @@ const SHAPE_OPTIONS = ["embeddingSize", "hiddenSize", "layers"] as const;
  * const pairs = prompts.map((prompt) => ({ prompt, chosen: " was good", rejected: " was bad" }));
  * const tokenizer = WordTokenizer.fromTexts([...prompts, "was good bad"], { minCount: 1 });
  * const shape = { embeddingSize: 8, hiddenSize: 16 };
- * const trainer = new BradleyTerryTrainer({ tokenizer }, { ...shape, learningRate: 1e-2, epochs: 20, seed: 1 });
+ * const options = { ...shape, learningRate: 1e-2, epochs: 20, seed: 1 };
+ * const trainer = new BradleyTerryTrainer({ tokenizer }, options);
  * await trainer.train(pairs);
  * assert.equal(trainer.accuracy(pairs), 1);
  * const [good, bad] = await trainer.rewardModel.score(
@@ -188,7 +189,7 @@ const SHAPE_OPTIONS = ["embeddingSize", "hiddenSize", "layers"] as const;
  */
 export class BradleyTerryTrainer {
   /** The algorithm's name, in its checkpoints. */
-  readonly algo = REWARD_MODEL_ALGO;
+  readonly algo: string = REWARD_MODEL_ALGO;
   /** The metric names an epoch reports, in a stable order (`val/*` only with early stopping). */
   readonly metricNames: readonly string[];
   /** The hyperparameters in force (the shape fields are the model's). */
