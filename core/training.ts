@@ -70,8 +70,6 @@ export interface TrainerState {
   apply(): void;
 }
 
-const RESERVED = ["algo", "adamT", "rng"];
-
 /**
  * A trainer's checkpoint: its variables (tensors `${group}/${i}`), Adam's moments (`adam/m`,
  * `adam/v`) and step count (meta `adamT`), the RNG (meta `rng`), the algorithm's name (meta
@@ -80,7 +78,8 @@ const RESERVED = ["algo", "adamT", "rng"];
  * @param algo The algorithm's name, e.g. `sft`.
  * @param parts The variables, optimizer and generator to save.
  * @param meta The trainer's own JSON metadata (counters, fingerprints); it may not use the keys
- * `algo`, `adamT` or `rng`.
+ * the kit writes: `algo`, and `adamT` and `rng` when `parts` has Adam and an RNG (a trainer whose
+ * generators live elsewhere, e.g. in worker shards, saves them itself).
  * @returns The checkpoint.
  * @throws If `meta` uses a reserved key.
  * @example Save and restore a variable, Adam and the RNG
@@ -105,7 +104,9 @@ export function saveTrainerState(
   parts: TrainerParts,
   meta: Record<string, unknown>,
 ): Checkpoint {
-  const clash = RESERVED.find((key) => key in meta);
+  // The keys the kit writes; `rng` is free for a trainer that saves its generators itself.
+  const reserved = ["algo", ...(parts.adam ? ["adamT"] : []), ...(parts.rng ? ["rng"] : [])];
+  const clash = reserved.find((key) => key in meta);
   if (clash !== undefined) {
     throw new Error(`Cannot save ${algo}'s state: its meta uses the reserved key "${clash}"`);
   }

@@ -195,11 +195,20 @@ Deno.test("a round trip through the file format restores weights, Adam and the R
   dispose(b);
 });
 
-Deno.test("saveTrainerState refuses meta that uses its reserved keys", () => {
+Deno.test("saveTrainerState refuses meta that uses the keys it writes", () => {
   const a = toyParts(1);
   assert.throws(
     () => saveTrainerState("toy", a, { rng: 1 }),
     /^Error: Cannot save toy's state: its meta uses the reserved key "rng"$/,
+  );
+  // Without an RNG in the parts, the trainer may save its generators' states itself.
+  const own = saveTrainerState("toy", { variables: a.variables, adam: a.adam }, {
+    rng: a.rng.getState(),
+  });
+  assert.deepEqual(own.meta.rng, a.rng.getState());
+  assert.throws(
+    () => saveTrainerState("toy", { variables: a.variables }, { algo: "other" }),
+    /reserved key "algo"/,
   );
   dispose(a);
 });
