@@ -64,6 +64,8 @@ export interface Trainer {
   readonly algo: string;
   /** Env steps taken so far. */
   readonly step: number;
+  /** What `step` counts: `"env steps"` (PPO), `"tokens"` (SFT), `"pairs"` (DPO, reward models). */
+  readonly unit?: string;
   /** True once the step budget is used up. */
   readonly done: boolean;
   /** The metric names `iterate` may report, in a stable order (for CSV headers). */
@@ -73,8 +75,8 @@ export interface Trainer {
    * (SFT, DPO and reward models run epochs); progress displays use it instead of the step count.
    */
   readonly progress?: number | undefined;
-  /** The policy being trained. */
-  readonly policy: Policy;
+  /** The policy being trained, when it acts in the env (DPO and reward models train none). */
+  readonly policy?: Policy;
   /** Runs one iteration (for PPO: a rollout and an update). */
   iterate(): Promise<IterationReport>;
   /** Captures everything needed to resume. */
