@@ -5,72 +5,57 @@
  *   deno task train                                  PPO on CartPole-v1, CleanRL's defaults
  *   deno task train --env ./examples/catch_env.ts    a user's env plugin, loaded by path
  *   deno task train --help                           every flag, plugin and option
+ *
+ * `main` reads as its four phases: parse the command line into a plan, build the trainer, run the
+ * training loop, evaluate.
  */
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import {
   type AlgoPlugin,
   type BackendName,
   BACKENDS,
-  type Checkpoint,
-  describePlugin,
+  createRegistry,
+  type Env,
   type EnvPlugin,
-  type EnvSource,
   evaluatePolicy,
   isModuleReference,
-  type PluginOptions,
-  readCheckpoint,
-  resolveOptions,
+  lookupPlugin,
+  type Plugin,
+  type Registry,
   resolvePlugin,
   setupBackend,
   toCamelCase,
-  toKebabCase,
-  writeCheckpoint,
+  type Trainer,
 } from "@proximal/core";
-import { builtinEnvModules, builtins } from "./builtins.ts";
+import { builtins } from "./builtins.ts";
+import { readResumed, type Resumed, type RunConfig, saveRun } from "./_checkpoints.ts";
+import { withEnvSource } from "./_env_source.ts";
+import {
+  asUsageError,
+  FIRST_PASS,
+  type FlagValues,
+  intFlag,
+  numberFlag,
+  optionsFromFlags,
+  parseArgsMessage,
+  pluginFlags,
+  secondPass,
+  TOP_LEVEL,
+  UsageError,
+} from "./_flags.ts";
+import { helpText } from "./_help.ts";
+import { MetricsLog } from "./_metrics_log.ts";
+import { Progress, RETURN_WINDOW } from "./_progress.ts";
 
-/** An error in what the user gave: printed as one line, without a stack. */
-class UsageError extends Error {}
-
-const TOP_LEVEL = {
-  env: { default: "cartpole", help: "env plugin: a built-in name or a module path/URL" },
-  algo: { default: "ppo", help: "algorithm plugin: a built-in name or a module path/URL" },
-  seed: { default: "1", help: "seed of everything random (envs, init, sampling)" },
-  "total-timesteps": { default: "500000", help: "env-step budget" },
-  "num-envs": { default: "4", help: "env copies stepped in lockstep" },
-  out: { default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },
-  resume: { default: "", help: "resume from a run directory's latest checkpoint" },
-  "eval-episodes": { default: "100", help: "episodes of the final evaluation (0 = none)" },
-  "stop-at-return": {
-    default: "",
-    help: "stop once the mean return of the last 20 training episodes reaches this",
-  },
-  "checkpoint-every": {
-    default: "100000",
-    help: "env steps between checkpoints (0 = only at the end)",
-  },
-  backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
-  preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
-} as const;
-
-const RETURN_WINDOW = 20;
-
-interface RunConfig {
-  env: string;
-  algo: string;
-  envOptions: PluginOptions;
-  algoOptions: PluginOptions;
-  seed: number;
-  numEnvs: number;
-  totalTimesteps: number;
-}
+export { UsageError };
 
 /**
  * Runs the CLI on the given arguments: parses the flags, builds the env and the trainer, trains,
  * checkpoints and evaluates.
  *
  * @param args The command-line arguments (without the program name).
+ * @throws {UsageError} For a mistake in the arguments, before any training; other errors when a
+ * run fails.
  * @example Train CartPole for a few iterations
  * ```ts ignore
  * import { main } from "@proximal/cli";
@@ -78,103 +63,75 @@ interface RunConfig {
  * ```
  */
 export async function main(args: string[]): Promise<void> {
-  // Pass 1: only the flags that decide which plugins (and so which further flags) exist.
-  const first = parseArgs({
-    args,
-    options: {
-      env: { type: "string" },
-      algo: { type: "string" },
-      resume: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: false,
-    allowPositionals: true,
-  }).values;
-
-  let resumed: { checkpoint: Checkpoint; config: RunConfig; path: string } | undefined;
-  if (typeof first.resume === "string") {
-    const path = `${first.resume.replace(/\/$/, "")}/latest.ckpt`;
-    const checkpoint = await readCheckpoint(path).catch((e: Error) => {
-      throw new UsageError(e.message);
-    });
-    const config = checkpoint.meta.run as RunConfig | undefined;
-    if (!config || typeof config.env !== "string" || typeof config.algo !== "string") {
-      throw new UsageError(`Cannot resume from ${path}: it was not written by deno task train`);
-    }
-    for (const kind of ["env", "algo"] as const) {
-      const given = first[kind];
-      if (typeof given === "string" && given !== config[kind]) {
-        throw new UsageError(
-          `Cannot resume from ${path}: it was trained with --${kind} ${config[kind]}, not ${given}`,
-        );
-      }
-    }
-    resumed = { checkpoint, config, path };
-  }
-
-  const envRef = typeof first.env === "string" ? first.env : resumed?.config.env ?? "cartpole";
-  const algoRef = typeof first.algo === "string" ? first.algo : resumed?.config.algo ?? "ppo";
-  const envPlugin = await resolvePlugin(builtins, "env", envRef).catch(asUsageError);
-  // An env may bring algorithms of its own (text-preference: sft, reward-model, ppo, dpo).
-  const algoPlugin = envPlugin.algos?.find((a) => a.name === algoRef) ??
-    await resolvePlugin(builtins, "algo", algoRef).catch(asUsageError);
-
-  if (first.help) {
-    console.log(helpText(envPlugin, algoPlugin));
+  const plan = await parse(args);
+  if ("help" in plan) {
+    console.log(plan.help);
     return;
   }
+  const run = await build(plan);
+  const training = await train(run);
+  await evaluate(run, training);
+  run.trainer.dispose();
+}
 
-  // Pass 2: strict, with every plugin option as a flag.
-  const pluginFlags = new Map<string, "env" | "algo">();
-  for (const plugin of [envPlugin, algoPlugin]) {
-    for (const key of Object.keys(plugin.defaults)) {
-      const flag = toKebabCase(key);
-      if (flag in TOP_LEVEL || flag === "help") {
-        throw new UsageError(
-          `Option "${key}" of ${plugin.kind} plugin "${plugin.name}" clashes with the flag --${flag}`,
-        );
-      }
-      if (pluginFlags.has(flag)) {
-        throw new UsageError(
-          `Option --${flag} is defined by both the env and the algorithm; rename one of them`,
-        );
-      }
-      pluginFlags.set(flag, plugin.kind);
-    }
-  }
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    help: { type: "boolean", short: "h" },
-  };
-  for (const flag of [...Object.keys(TOP_LEVEL), ...pluginFlags.keys()]) {
-    options[flag] = { type: "string" };
-  }
-  let values: Record<string, string | boolean | undefined>;
+/** What the command line asks for, checked, before anything is built. */
+interface Plan {
+  config: RunConfig;
+  envPlugin: EnvPlugin;
+  algoPlugin: AlgoPlugin;
+  resumed: Resumed | undefined;
+  evalEpisodes: number;
+  checkpointEvery: number;
+  stopAtReturn: number | undefined;
+  backend: BackendName;
+  outDir: string;
+}
+
+/** A plan with its trainer built. */
+interface Run extends Plan {
+  trainer: Trainer;
+  makeEnv: () => Env;
+}
+
+/** How training ended. */
+interface Training {
+  seconds: number;
+  interrupted: boolean;
+}
+
+// ──────────────────────────────── 1. Parse ────────────────────────────────
+
+/**
+ * Two passes over the arguments: the first finds the plugins (and a run to resume), whose options
+ * decide which flags exist; the second, strict, reads every flag.
+ */
+async function parse(args: string[]): Promise<Plan | { help: string }> {
+  const first = parseArgs({ args, options: FIRST_PASS, strict: false, allowPositionals: true })
+    .values;
+  const resumeDir = typeof first.resume === "string" ? first.resume.replace(/\/$/, "") : undefined;
+  const resumed = resumeDir === undefined ? undefined : await readResumed(resumeDir);
+  const { envRef, algoRef, envPlugin, algoPlugin } = await selectPlugins(first, resumed);
+  if (first.help) return { help: helpText(envPlugin, algoPlugin) };
+
+  const flags = pluginFlags([envPlugin, algoPlugin]);
+  let values: FlagValues;
   try {
+    const options = secondPass(flags.keys());
     const parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
-    values = parsed.values as Record<string, string | boolean | undefined>;
+    values = parsed.values as FlagValues;
   } catch (e) {
     throw new UsageError(parseArgsMessage(e as Error));
   }
-
   const given = { env: {} as Record<string, unknown>, algo: {} as Record<string, unknown> };
-  for (const [flag, kind] of pluginFlags) {
+  for (const [flag, kind] of flags) {
     if (values[flag] !== undefined) given[kind][toCamelCase(flag)] = values[flag];
   }
-  const presetName = typeof values.preset === "string" ? values.preset : "";
-  const preset = presetName === "" ? undefined : algoPlugin.presets?.[presetName];
-  if (presetName !== "" && !preset) {
-    const names = Object.keys(algoPlugin.presets ?? {});
-    throw new UsageError(
-      `Unknown --preset "${presetName}" for algo ${algoPlugin.name}: ${
-        names.length > 0 ? `choose ${names.join(", ")}` : "it has no presets"
-      }`,
-    );
-  }
+  const preset = presetOf(algoPlugin, values.preset);
   const config: RunConfig = {
     env: envRef,
     algo: algoRef,
-    envOptions: resolveOptionsOrExit(envPlugin, { ...resumed?.config.envOptions, ...given.env }),
-    algoOptions: resolveOptionsOrExit(algoPlugin, {
+    envOptions: optionsFromFlags(envPlugin, { ...resumed?.config.envOptions, ...given.env }),
+    algoOptions: optionsFromFlags(algoPlugin, {
       ...resumed?.config.algoOptions,
       ...preset?.options,
       ...given.algo,
@@ -194,39 +151,125 @@ export async function main(args: string[]): Promise<void> {
       `Cannot resume from ${resumed.path}: it ran ${resumed.config.numEnvs} envs, not --num-envs ${config.numEnvs}`,
     );
   }
-  const evalEpisodes = intFlag(values, "eval-episodes", { min: 0 });
-  const checkpointEvery = intFlag(values, "checkpoint-every", { min: 0 });
-  const stopAtReturn = values["stop-at-return"] === undefined
-    ? undefined
-    : numberFlag(values, "stop-at-return");
   const backend = (values.backend ?? TOP_LEVEL.backend.default) as string;
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     throw new UsageError(`Invalid --backend "${backend}": expected ${BACKENDS.join(" or ")}`);
   }
-  const outDir = typeof values.out === "string"
-    ? values.out
-    : typeof first.resume === "string"
-    ? first.resume.replace(/\/$/, "")
-    : `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`;
+  return {
+    config,
+    envPlugin,
+    algoPlugin,
+    resumed,
+    evalEpisodes: intFlag(values, "eval-episodes", { min: 0 }),
+    checkpointEvery: intFlag(values, "checkpoint-every", { min: 0 }),
+    stopAtReturn: values["stop-at-return"] === undefined
+      ? undefined
+      : numberFlag(values, "stop-at-return"),
+    backend: backend as BackendName,
+    outDir: typeof values.out === "string" ? values.out : resumeDir ??
+      `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`,
+  };
+}
 
-  await setupBackend(backend as BackendName);
-  const envName = envPlugin.name;
+/**
+ * The env and algorithm plugins, by name, alias or module reference (`--env`, `--algo`, else the
+ * resumed run's, else the defaults). An env may bring algorithms of its own (the text env: sft,
+ * reward-model, rlhf-ppo, dpo), found before the built-in ones. The references returned are what
+ * the run records: a plugin's name for a name or alias, a module reference as given.
+ */
+async function selectPlugins(
+  first: FlagValues,
+  resumed: Resumed | undefined,
+): Promise<{ envRef: string; algoRef: string; envPlugin: EnvPlugin; algoPlugin: AlgoPlugin }> {
+  const wanted = (kind: "env" | "algo") => {
+    const given = first[kind];
+    return typeof given === "string" ? given : resumed?.config[kind] ?? TOP_LEVEL[kind].default;
+  };
+  const envLookup = (ref: string) => lookupPlugin(builtins, "env", ref);
+  checkResumedWith(resumed, "env", first.env, envLookup);
+  const envRef = canonicalRef(wanted("env"), envLookup);
+  const envPlugin = await resolvePlugin(builtins, "env", envRef).catch(asUsageError);
+
+  let envAlgos: Registry;
+  try {
+    envAlgos = createRegistry(envPlugin.algos ?? []);
+  } catch (e) {
+    throw new UsageError(
+      `Invalid algorithms of env plugin "${envPlugin.name}": ${(e as Error).message}`,
+    );
+  }
+  const algoLookup = (ref: string) =>
+    lookupPlugin(envAlgos, "algo", ref) ?? lookupPlugin(builtins, "algo", ref);
+  checkResumedWith(resumed, "algo", first.algo, algoLookup);
+  const algoRef = canonicalRef(wanted("algo"), algoLookup);
+  const algoPlugin = lookupPlugin(envAlgos, "algo", algoRef) ??
+    await resolvePlugin(builtins, "algo", algoRef).catch(asUsageError);
+  return { envRef, algoRef, envPlugin, algoPlugin };
+}
+
+/** A plugin's name for a name or alias; a module reference (or an unknown name) as it is. */
+function canonicalRef(ref: string, lookup: (name: string) => Plugin | undefined): string {
+  return isModuleReference(ref) ? ref : lookup(ref)?.name ?? ref;
+}
+
+/** Refuses `--env`/`--algo` naming another plugin than the run being resumed. */
+function checkResumedWith(
+  resumed: Resumed | undefined,
+  kind: "env" | "algo",
+  given: string | boolean | undefined,
+  lookup: (name: string) => Plugin | undefined,
+): void {
+  if (!resumed || typeof given !== "string") return;
+  const trained = resumed.config[kind];
+  if (canonicalRef(given, lookup) !== canonicalRef(trained, lookup)) {
+    throw new UsageError(
+      `Cannot resume from ${resumed.path}: it was trained with --${kind} ${trained}, not ${given}`,
+    );
+  }
+}
+
+/** The algorithm's `--preset`, if one is given. */
+function presetOf(
+  algo: AlgoPlugin,
+  name: string | boolean | undefined,
+): NonNullable<AlgoPlugin["presets"]>[string] | undefined {
+  if (typeof name !== "string" || name === "") return undefined;
+  const preset = algo.presets?.[name];
+  if (!preset) {
+    const names = Object.keys(algo.presets ?? {});
+    throw new UsageError(
+      `Unknown --preset "${name}" for algo ${algo.name}: ${
+        names.length > 0 ? `choose ${names.join(", ")}` : "it has no presets"
+      }`,
+    );
+  }
+  return preset;
+}
+
+// ──────────────────────────────── 2. Build ────────────────────────────────
+
+/** Sets up the backend, builds the trainer (restoring a resumed run's) and writes config.json. */
+async function build(plan: Plan): Promise<Run> {
+  const { config, envPlugin, algoPlugin, resumed, outDir } = plan;
+  await setupBackend(plan.backend);
   const makeEnv = () => envPlugin.create(config.envOptions);
-  let trainer;
+  let trainer: Trainer;
   try {
     trainer = await algoPlugin.create(config.algoOptions, {
       makeEnv,
       numEnvs: config.numEnvs,
       seed: config.seed,
       totalTimesteps: config.totalTimesteps,
-      envName,
+      envName: envPlugin.name,
       envOptions: config.envOptions,
       outDir,
-      ...withEnvSource(envRef, envName, config.envOptions),
+      ...withEnvSource(config.env, envPlugin.name, config.envOptions),
     });
   } catch (e) {
     // Bad option values and envs that fail their first reset surface here, before any training.
-    throw new UsageError(`Cannot start ${algoPlugin.name} on ${envName}: ${(e as Error).message}`);
+    throw new UsageError(
+      `Cannot start ${algoPlugin.name} on ${envPlugin.name}: ${(e as Error).message}`,
+    );
   }
   if (resumed) {
     await trainer.restore({
@@ -235,8 +278,8 @@ export async function main(args: string[]): Promise<void> {
     });
     console.log(`Resumed from ${resumed.path} at step ${trainer.step.toLocaleString("en-US")}`);
   }
-
   await Deno.mkdir(outDir, { recursive: true });
+  const { backend, evalEpisodes, stopAtReturn } = plan;
   await Deno.writeTextFile(
     `${outDir}/config.json`,
     JSON.stringify(
@@ -245,30 +288,31 @@ export async function main(args: string[]): Promise<void> {
       2,
     ),
   );
+  return { ...plan, trainer, makeEnv };
+}
+
+// ──────────────────────────────── 3. Run ────────────────────────────────
+
+/**
+ * Iterates until the trainer is done, `--stop-at-return` is reached or Ctrl-C: a metrics row and
+ * a progress update per iteration, a checkpoint every `--checkpoint-every` steps and at the end.
+ */
+async function train(run: Run): Promise<Training> {
+  const { trainer, config, outDir, checkpointEvery, stopAtReturn } = run;
+  const unit = unitOf(trainer);
   const log = await MetricsLog.open(outDir, trainer.metricNames);
-  const progress = new Progress(config.totalTimesteps);
-  // latest.ckpt is what --resume reads; periodic saves also keep a copy per step, as SB3's
-  // CheckpointCallback does, so an earlier policy can be picked up later.
-  const save = async (options: { keep: boolean }) => {
-    const { meta, tensors } = await trainer.save();
-    const checkpoint = { meta: { run: config, trainer: meta }, tensors };
-    if (options.keep) {
-      const name = `step-${String(trainer.step).padStart(9, "0")}.ckpt`;
-      await writeCheckpoint(`${outDir}/checkpoints/${name}`, checkpoint);
-    }
-    await writeCheckpoint(`${outDir}/latest.ckpt`, checkpoint);
-    return `${outDir}/latest.ckpt`;
-  };
+  const progress = new Progress(config.totalTimesteps, unit);
+  const save = (keep: boolean) => saveRun(trainer, { config, outDir, keep });
 
   let interrupted = false;
   const onSigint = () => interrupted = true;
   Deno.addSignalListener("SIGINT", onSigint);
   console.log(
-    `Training ${algoPlugin.name} on ${envName} (seed ${config.seed}, ${config.numEnvs} envs, ${
+    `Training ${run.algoPlugin.name} on ${run.envPlugin.name} (seed ${config.seed}, ${config.numEnvs} envs, ${
       config.totalTimesteps.toLocaleString("en-US")
-    } steps, ${backend}) → ${outDir}`,
+    } steps, ${run.backend}) → ${outDir}`,
   );
-  const trainStart = performance.now();
+  const start = performance.now();
   const recent: number[] = [];
   let stopReason = trainer.progress === undefined ? "step budget reached" : "training finished";
   let lastCheckpoint = Math.floor(trainer.step / Math.max(1, checkpointEvery));
@@ -279,11 +323,11 @@ export async function main(args: string[]): Promise<void> {
       if (recent.length > RETURN_WINDOW) recent.shift();
     }
     const rolling = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN;
-    await log.write(report.step, (performance.now() - trainStart) / 1000, report.metrics);
+    await log.write(report.step, (performance.now() - start) / 1000, report.metrics);
     progress.update(report, { rolling, fraction: trainer.progress });
     if (checkpointEvery > 0 && Math.floor(report.step / checkpointEvery) > lastCheckpoint) {
       lastCheckpoint = Math.floor(report.step / checkpointEvery);
-      await save({ keep: true });
+      await save(true);
     }
     if (stopAtReturn !== undefined && recent.length >= RETURN_WINDOW && rolling >= stopAtReturn) {
       stopReason = `mean return of the last ${RETURN_WINDOW} episodes reached ${
@@ -298,259 +342,68 @@ export async function main(args: string[]): Promise<void> {
   }
   Deno.removeSignalListener("SIGINT", onSigint);
   progress.end();
-  const trainSeconds = (performance.now() - trainStart) / 1000;
+  const seconds = (performance.now() - start) / 1000;
   log.close();
-  const saved = await save({ keep: false });
+  const saved = await save(false);
   console.log(
-    `Stopped (${stopReason}) after ${trainer.step.toLocaleString("en-US")} env steps in ${
-      trainSeconds.toFixed(1)
+    `Stopped (${stopReason}) after ${trainer.step.toLocaleString("en-US")} ${unit} in ${
+      seconds.toFixed(1)
     } s of training; checkpoint ${saved}`,
   );
+  return { seconds, interrupted };
+}
 
-  if (evalEpisodes > 0 && !interrupted && trainer.finalEvaluation) {
-    const evalStart = performance.now();
+// ──────────────────────────────── 4. Evaluate ────────────────────────────────
+
+/**
+ * The trainer's own evaluation if it has one (a text stage's judge and samples), else
+ * deterministic episodes of its policy; written to eval.json and summarised. Skipped after Ctrl-C
+ * and with `--eval-episodes 0`.
+ */
+async function evaluate(run: Run, training: Training): Promise<void> {
+  const { trainer, evalEpisodes, outDir } = run;
+  if (evalEpisodes === 0 || training.interrupted) return;
+  const start = performance.now();
+  const timing = () => ({
+    envSteps: trainer.step,
+    trainSeconds: training.seconds,
+    evalSeconds: (performance.now() - start) / 1000,
+    // Deno's performance clock starts with the process, so this includes loading tfjs.
+    secondsSinceStart: performance.now() / 1000,
+  });
+  const write = (result: Record<string, unknown>) =>
+    Deno.writeTextFile(`${outDir}/eval.json`, JSON.stringify(result, null, 2));
+  if (trainer.finalEvaluation) {
     const { metrics, summary, details } = await trainer.finalEvaluation({ episodes: evalEpisodes });
-    // Deno's performance clock starts with the process, so this includes loading tfjs.
-    const sinceStart = performance.now() / 1000;
-    await Deno.writeTextFile(
-      `${outDir}/eval.json`,
-      JSON.stringify(
-        {
-          ...metrics,
-          details: details ?? {},
-          envSteps: trainer.step,
-          trainSeconds,
-          evalSeconds: (performance.now() - evalStart) / 1000,
-          secondsSinceStart: sinceStart,
-        },
-        null,
-        2,
-      ),
-    );
-    console.log(`Evaluation (${sinceStart.toFixed(1)} s since start):`);
+    const times = timing();
+    await write({ ...metrics, details: details ?? {}, ...times });
+    console.log(`Evaluation (${times.secondsSinceStart.toFixed(1)} s since start):`);
     for (const line of summary) console.log(`  ${line}`);
-  } else if (evalEpisodes > 0 && !interrupted) {
-    const evalStart = performance.now();
-    const result = evaluatePolicy(makeEnv, trainer.policy, {
+  } else if (trainer.policy) {
+    const result = evaluatePolicy(run.makeEnv, trainer.policy, {
       episodes: evalEpisodes,
-      name: envName,
+      name: run.envPlugin.name,
     });
-    // Deno's performance clock starts with the process, so this includes loading tfjs.
-    const sinceStart = performance.now() / 1000;
-    await Deno.writeTextFile(
-      `${outDir}/eval.json`,
-      JSON.stringify(
-        {
-          episodes: evalEpisodes,
-          mean: result.mean,
-          std: result.std,
-          returns: result.returns,
-          envSteps: trainer.step,
-          trainSeconds,
-          evalSeconds: (performance.now() - evalStart) / 1000,
-          secondsSinceStart: sinceStart,
-        },
-        null,
-        2,
-      ),
-    );
+    const times = timing();
+    const { mean, std, returns } = result;
+    await write({ episodes: evalEpisodes, mean, std, returns, ...times });
     console.log(
-      `Evaluation over ${evalEpisodes} episodes (deterministic): mean return ${
-        result.mean.toFixed(1)
-      } ± ${result.std.toFixed(1)} — ${trainer.step.toLocaleString("en-US")} env steps, ${
-        sinceStart.toFixed(1)
+      `Evaluation over ${evalEpisodes} episodes (deterministic): mean return ${mean.toFixed(1)} ± ${
+        std.toFixed(1)
+      } — ${trainer.step.toLocaleString("en-US")} ${unitOf(trainer)}, ${
+        times.secondsSinceStart.toFixed(1)
       } s since start`,
     );
-  }
-  trainer.dispose();
-}
-
-// ──────────────────────────────── Output ────────────────────────────────
-
-/** Appends one row per iteration to metrics.jsonl and metrics.csv (fixed columns). */
-class MetricsLog {
-  private constructor(
-    readonly columns: readonly string[],
-    readonly jsonl: Deno.FsFile,
-    readonly csv: Deno.FsFile,
-  ) {}
-
-  static async open(dir: string, metricNames: readonly string[]): Promise<MetricsLog> {
-    const columns = ["step", "time", ...metricNames];
-    const csvPath = `${dir}/metrics.csv`;
-    const fresh = !(await exists(csvPath));
-    const jsonl = await Deno.open(`${dir}/metrics.jsonl`, { append: true, create: true });
-    const csv = await Deno.open(csvPath, { append: true, create: true });
-    const log = new MetricsLog(columns, jsonl, csv);
-    if (fresh) await log.#append(csv, columns.join(",") + "\n");
-    return log;
-  }
-
-  async write(step: number, time: number, metrics: Record<string, number>): Promise<void> {
-    const row: Record<string, number | null> = { step, time: round(time) };
-    for (const [k, v] of Object.entries(metrics)) row[k] = Number.isFinite(v) ? v : null;
-    await this.#append(this.jsonl, JSON.stringify(row) + "\n");
-    await this.#append(this.csv, this.columns.map((c) => row[c] ?? "").join(",") + "\n");
-  }
-
-  close(): void {
-    this.jsonl.close();
-    this.csv.close();
-  }
-
-  async #append(file: Deno.FsFile, text: string): Promise<void> {
-    const bytes = new TextEncoder().encode(text);
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+  } else {
+    console.log(`No evaluation: ${trainer.algo} has no policy to run and no evaluation of its own`);
   }
 }
 
-/** A live status line on a terminal; plain lines every ~10 % (or 10 s) otherwise. */
-class Progress {
-  readonly #tty = Deno.stderr.isTerminal();
-  readonly #total: number;
-  #lastPrint = 0;
-  #lastFraction = 0;
-  constructor(total: number) {
-    this.#total = total;
-  }
+// ──────────────────────────────── Small helpers ────────────────────────────────
 
-  update(
-    report: { step: number; metrics: Record<string, number> },
-    options: { rolling: number; fraction: number | undefined },
-  ): void {
-    const { step, metrics } = report;
-    const fraction = options.fraction ?? step / this.#total;
-    const sps = metrics["charts/SPS"];
-    // Text envs pay their reward through a reward source, not the env: show that instead.
-    const reward = metrics["env/reward_mean"];
-    const line = [
-      options.fraction === undefined
-        ? `step ${step.toLocaleString("en-US")}/${this.#total.toLocaleString("en-US")}`
-        : `step ${step.toLocaleString("en-US")}`,
-      `(${Math.floor(100 * fraction)}%)`,
-      sps === undefined ? "" : ` ${Math.round(sps).toLocaleString("en-US")} SPS`,
-      reward !== undefined
-        ? ` reward ${reward.toFixed(3)}`
-        : options.fraction === undefined
-        ? ` return ${
-          Number.isNaN(options.rolling) ? "–" : options.rolling.toFixed(1)
-        } (last ${RETURN_WINDOW})`
-        : "",
-    ].join(" ").replace(/ +$/, "");
-    const now = performance.now();
-    if (this.#tty) {
-      if (now - this.#lastPrint < 100) return;
-      Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
-      this.#lastPrint = now;
-    } else if (fraction - this.#lastFraction >= 0.1 || now - this.#lastPrint > 10_000) {
-      console.log(line);
-      this.#lastFraction = fraction;
-      this.#lastPrint = now;
-    }
-  }
-
-  end(): void {
-    if (this.#tty) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
-  }
-}
-
-function helpText(env: EnvPlugin, algo: AlgoPlugin): string {
-  const lines = [
-    "Usage: deno task train [--env NAME|PATH] [--algo NAME|PATH] [flags] [plugin options]",
-    "",
-    "Flags:",
-  ];
-  for (const [flag, { default: d, help }] of Object.entries(TOP_LEVEL)) {
-    lines.push(`  --${flag.padEnd(18)} ${help}${d === "" ? "" : ` (default: ${d})`}`);
-  }
-  lines.push("  --help, -h           this text", "");
-  const kinds = ["env", "algo"] as const;
-  for (const kind of kinds) {
-    const names = [...builtins.values()].filter((p) => p.kind === kind).map((p) => p.name);
-    lines.push(`Built-in ${kind} plugins: ${names.join(", ")}`);
-  }
-  for (const [name, preset] of Object.entries(algo.presets ?? {})) {
-    const set = Object.entries(preset.options).map(([k, v]) => `--${toKebabCase(k)} ${v}`);
-    if (preset.numEnvs !== undefined) set.unshift(`--num-envs ${preset.numEnvs}`);
-    lines.push(
-      `Preset ${algo.name} --preset ${name}: ${preset.description}`,
-      `  = ${set.join(" ")}`,
-    );
-  }
-  if (env.algos?.length) {
-    lines.push(`Algorithms of env ${env.name}: ${env.algos.map((a) => a.name).join(", ")}`);
-  }
-  lines.push(
-    "",
-    "Options of the selected plugins (pick others with --env/--algo before --help):",
-    "",
-    describePlugin(env),
-    "",
-    describePlugin(algo),
-    "",
-    "Boolean options take a value: --anneal-lr false",
-  );
-  return lines.join("\n");
-}
-
-// ──────────────────────────────── Flag parsing ────────────────────────────────
-
-function intFlag(
-  values: Record<string, string | boolean | undefined>,
-  flag: keyof typeof TOP_LEVEL,
-  options: { min: number; fallback?: number | undefined },
-): number {
-  if (values[flag] === undefined && options.fallback !== undefined) return options.fallback;
-  const n = numberFlag(values, flag);
-  if (!Number.isInteger(n) || n < options.min) {
-    throw new UsageError(
-      `Invalid --${flag} ${values[flag]}: expected a whole number >= ${options.min}`,
-    );
-  }
-  return n;
-}
-
-function numberFlag(
-  values: Record<string, string | boolean | undefined>,
-  flag: keyof typeof TOP_LEVEL,
-): number {
-  const raw = String(values[flag] ?? TOP_LEVEL[flag].default);
-  const n = raw.trim() === "" ? NaN : Number(raw);
-  if (!Number.isFinite(n)) throw new UsageError(`Invalid --${flag} "${raw}": expected a number`);
-  return n;
-}
-
-function resolveOptionsOrExit<O extends PluginOptions>(
-  plugin: EnvPlugin<O> | AlgoPlugin<O>,
-  given: Record<string, unknown>,
-): O {
-  try {
-    return resolveOptions(plugin, given);
-  } catch (e) {
-    throw new UsageError(
-      (e as Error).message.replace(/Option "(\w+)"/, (_, k) => `--${toKebabCase(k)}`),
-    );
-  }
-}
-
-function parseArgsMessage(e: Error): string {
-  const code = (e as { code?: string }).code;
-  const flag = e.message.match(/'(-[^']*)'/)?.[1];
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
-    return `Unknown flag ${flag.split("=")[0]}: see --help for the flags and plugin options`;
-  }
-  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    return `Unexpected argument: ${e.message.match(/'([^']*)'/)?.[1] ?? ""} (flags start with --)`;
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag) {
-    return `Flag ${flag.split(" ")[0]} needs a value`;
-  }
-  return e.message;
-}
-
-function asUsageError(e: Error): never {
-  throw new UsageError(e.message);
+/** What the trainer's `step` counts; a trainer from a JavaScript module may not say. */
+function unitOf(trainer: Trainer): string {
+  return trainer.unit ?? "steps";
 }
 
 function baseName(name: string): string {
@@ -559,47 +412,4 @@ function baseName(name: string): string {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    const error = e as Error;
-    if (Deno.env.get("PROXIMAL_DEBUG")) console.error(error.stack);
-    else console.error(`error: ${error.message}`);
-    Deno.exit(error instanceof UsageError ? 2 : 1);
-  }
-}
-
-/** Where a worker thread can load the env plugin: the module the CLI loaded it from, by name. */
-function withEnvSource(
-  ref: string,
-  name: string,
-  options: PluginOptions,
-): { envSource?: EnvSource } {
-  if (!isModuleReference(ref)) {
-    const module = builtinEnvModules[name];
-    return module ? { envSource: { module, options } } : {};
-  }
-  const hash = ref.lastIndexOf("#");
-  const specifier = hash < 0 ? ref : ref.slice(0, hash);
-  const url = /^(file|https?|jsr|npm):/.test(specifier)
-    ? specifier
-    : pathToFileURL(resolve(specifier)).href;
-  return { envSource: { module: `${url}#${name}`, options } };
 }

@@ -18,12 +18,19 @@ export interface PluginBase<K extends string, O extends PluginOptions> {
   readonly kind: K;
   /** Its name in the registry and on the command line, e.g. `cartpole`. */
   readonly name: string;
+  /** Other names the registry finds it by, e.g. an earlier name; default none. */
+  readonly aliases?: readonly string[];
   /** One line for `--help`. */
   readonly description: string;
   /** Every option with its default value. */
   readonly defaults: Readonly<O>;
   /** One line of help per option (shown by `--help`). */
   readonly help?: { readonly [P in keyof O]?: string };
+  /**
+   * Other names of options, `{ alias: option }` (camelCase, so `--alias` is a flag too), e.g. an
+   * option's earlier name; default none.
+   */
+  readonly optionAliases?: { readonly [alias: string]: keyof O & string };
 }
 
 /**
@@ -188,12 +195,16 @@ export type PluginDefinition<K extends string, D extends PluginOptions, T> = {
   readonly kind: K;
   /** Its name. */
   readonly name: string;
+  /** Other names the registry finds it by. */
+  readonly aliases?: readonly string[];
   /** One line for `--help`. */
   readonly description: string;
   /** Every option with its default value. */
   readonly defaults: D;
   /** One line of help per option. */
   readonly help?: { readonly [P in keyof NoInfer<D>]?: string };
+  /** Other names of options, `{ alias: option }`. */
+  readonly optionAliases?: { readonly [alias: string]: keyof NoInfer<D> & string };
 } & T;
 
 /**

@@ -27,11 +27,12 @@ const MODULE_PREFIXES = ["./", "../", "/", "file:", "http:", "https:", "jsr:", "
 const MODULE_EXTENSIONS = [".ts", ".js", ".mjs", ".tsx"];
 
 /**
- * Builds a registry from a list of plugins, validating each one.
+ * Builds a registry from a list of plugins, validating each one. A plugin's `aliases` find it too
+ * (see {@linkcode lookupPlugin}), so within a kind no name or alias may be used twice.
  *
  * @param plugins The plugins, of any kinds.
- * @returns A new registry keyed `${kind}:${name}`.
- * @throws If a plugin is invalid or two plugins of one kind share a name.
+ * @returns A new registry keyed `${kind}:${name}` (aliases are not keys).
+ * @throws If a plugin is invalid or two plugins of one kind share a name or an alias.
  *
  * @example Register and look up a plugin
  * ```ts
@@ -52,6 +53,8 @@ const MODULE_EXTENSIONS = [".ts", ".js", ".mjs", ".tsx"];
  */
 export function createRegistry(plugins: readonly Plugin[]): Registry {
   const registry: Registry = new Map();
+  // Each `${kind}:${name or alias}` taken so far, with the name of the plugin it finds.
+  const taken = new Map<string, string>();
   plugins.forEach((value: unknown, index) => {
     const where = `the registry (item ${index})`;
     const kind = isRecord(value) ? value.kind : undefined;
@@ -63,17 +66,70 @@ export function createRegistry(plugins: readonly Plugin[]): Registry {
       );
     }
     const plugin = validatePlugin(value, { kind: kind as PluginKind, where });
-    const key = `${plugin.kind}:${plugin.name}`;
-    if (registry.has(key)) throw new Error(`Duplicate ${plugin.kind} plugin "${plugin.name}"`);
-    registry.set(key, plugin);
+    for (const name of [plugin.name, ...(plugin.aliases ?? [])]) {
+      const owner = taken.get(`${plugin.kind}:${name}`);
+      if (owner === undefined) continue;
+      if (owner === name && name === plugin.name) {
+        throw new Error(`Duplicate ${plugin.kind} plugin "${name}"`);
+      }
+      const role = (of: string) => of === name ? `plugin "${of}"` : `an alias of "${of}"`;
+      throw new Error(
+        `Duplicate ${plugin.kind} plugin name "${name}": ${role(owner)} and ${role(plugin.name)}`,
+      );
+    }
+    for (const name of [plugin.name, ...(plugin.aliases ?? [])]) {
+      taken.set(`${plugin.kind}:${name}`, plugin.name);
+    }
+    registry.set(`${plugin.kind}:${plugin.name}`, plugin);
   });
   return registry;
 }
 
 /**
- * Checks that a value is a well-formed plugin of the given kind: a `kind`, a non-empty `name`, a
- * `description`, `defaults` whose values are finite numbers, strings or booleans under camelCase
- * names, optional `help` strings for those options, and a `create` function.
+ * Finds a registered plugin of a kind by its name or one of its `aliases`.
+ *
+ * @param registry The plugins.
+ * @param kind The kind of plugin wanted.
+ * @param name A plugin's name or alias.
+ * @returns The plugin, or undefined when no plugin of the kind has that name or alias.
+ *
+ * @example Find a plugin by an earlier name
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createRegistry, defineEnv, lookupPlugin } from "@proximal/core";
+ * const coin = defineEnv({
+ *   kind: "env",
+ *   name: "coin",
+ *   aliases: ["coin-flip"],
+ *   description: "A one-step env",
+ *   defaults: {},
+ *   create: () => {
+ *     throw new Error("unused");
+ *   },
+ * });
+ * const registry = createRegistry([coin]);
+ * assert.ok(lookupPlugin(registry, "env", "coin-flip") === coin);
+ * assert.ok(lookupPlugin(registry, "algo", "coin") === undefined);
+ * ```
+ */
+export function lookupPlugin<K extends PluginKind>(
+  registry: Registry,
+  kind: K,
+  name: string,
+): PluginOfKind<K> | undefined {
+  const byName = registry.get(`${kind}:${name}`);
+  if (byName?.kind === kind) return byName as PluginOfKind<K>;
+  for (const plugin of registry.values()) {
+    if (plugin.kind === kind && plugin.aliases?.includes(name)) return plugin as PluginOfKind<K>;
+  }
+  return undefined;
+}
+
+/**
+ * Checks that a value is a well-formed plugin of the given kind: a `kind`, a non-empty `name`,
+ * optional `aliases` (other names), a `description`, `defaults` whose values are finite numbers,
+ * strings or booleans under camelCase names, optional `help` strings for those options, optional
+ * `optionAliases` (other camelCase names of those options), and a `create` function.
  *
  * @param value The value to check, e.g. a module export.
  * @param options The expected kind and where the value came from (for error messages).
@@ -101,11 +157,26 @@ export function validatePlugin(value: unknown, options: ValidatePluginOptions): 
   }
   if (!isRecord(value)) fail(`expected an object, got ${formatValue(value)}`);
   if (value.kind !== kind) fail(`"kind" must be "${kind}", got ${formatValue(value.kind)}`);
-  const { name, description, defaults, help } = value;
+  const { name, aliases, description, defaults, help, optionAliases } = value;
   if (typeof name !== "string" || name.length === 0) {
     fail(`"name" must be a non-empty string, got ${formatValue(name)}`);
   }
   if (/\s/.test(name)) fail(`"name" must not contain whitespace, got ${formatValue(name)}`);
+  if (aliases !== undefined) {
+    if (!Array.isArray(aliases)) fail(`"aliases" must be an array, got ${formatValue(aliases)}`);
+    aliases.forEach((alias: unknown, i) => {
+      if (typeof alias !== "string" || alias.length === 0 || /\s/.test(alias)) {
+        fail(
+          `"aliases[${i}]" must be a non-empty string without whitespace, got ${
+            formatValue(alias)
+          }`,
+        );
+      }
+      if (alias === name || aliases.indexOf(alias) !== i) {
+        fail(`"aliases[${i}]" repeats the name ${formatValue(alias)}`);
+      }
+    });
+  }
   if (typeof description !== "string") {
     fail(`"description" must be a string, got ${formatValue(description)}`);
   }
@@ -130,6 +201,28 @@ export function validatePlugin(value: unknown, options: ValidatePluginOptions): 
       if (!Object.hasOwn(defaults, key)) fail(`"help.${key}" names no option in "defaults"`);
       if (typeof text !== "string") {
         fail(`"help.${key}" must be a string, got ${formatValue(text)}`);
+      }
+    }
+  }
+  if (optionAliases !== undefined) {
+    if (!isPlainObject(optionAliases)) {
+      fail(`"optionAliases" must be a plain object, got ${formatValue(optionAliases)}`);
+    }
+    for (const [alias, option] of Object.entries(optionAliases)) {
+      if (!OPTION_NAME.test(alias)) {
+        fail(
+          `option alias ${
+            JSON.stringify(alias)
+          } in "optionAliases" must be camelCase letters and digits`,
+        );
+      }
+      if (Object.hasOwn(defaults, alias)) {
+        fail(`"optionAliases.${alias}" is an option in "defaults" already`);
+      }
+      if (typeof option !== "string" || !Object.hasOwn(defaults, option)) {
+        fail(
+          `"optionAliases.${alias}" must name an option in "defaults", got ${formatValue(option)}`,
+        );
       }
     }
   }
@@ -164,7 +257,7 @@ export function isModuleReference(ref: string): boolean {
 }
 
 /**
- * Finds a plugin by name in a registry, or loads it from a module when `ref` is a path or URL
+ * Finds a plugin by name or alias in a registry (see {@linkcode lookupPlugin}), or loads it from a module when `ref` is a path or URL
  * (see {@linkcode isModuleReference}). Relative paths are resolved against the working directory.
  * When a module exports several plugins of the kind, pick one with `#exportName` or `#pluginName`,
  * e.g. `./my_envs.ts#coin`.
@@ -199,8 +292,8 @@ export async function resolvePlugin<K extends PluginKind>(
   ref: string,
 ): Promise<PluginOfKind<K>> {
   if (!isModuleReference(ref)) {
-    const plugin = registry.get(`${kind}:${ref}`);
-    if (plugin?.kind === kind) return plugin as PluginOfKind<K>;
+    const plugin = lookupPlugin(registry, kind, ref);
+    if (plugin) return plugin;
     const names = [...registry.values()].filter((p) => p.kind === kind).map((p) => p.name).sort();
     throw new Error(
       `Unknown ${kind} plugin "${ref}": available: ${names.length > 0 ? names.join(", ") : "none"}`,
@@ -213,12 +306,13 @@ export async function resolvePlugin<K extends PluginKind>(
  * Merges given option values over a plugin's defaults, converting command-line strings to the
  * type of each default: numbers accept numbers and numeric strings; booleans accept `true`,
  * `false`, `"true"`, `"false"`, `"1"` and `"0"`; strings accept strings. Undefined values keep the
- * default.
+ * default. A key may be one of the plugin's `optionAliases`, but one option is set once.
  *
  * @param plugin The plugin whose `defaults` fix the option names and types.
  * @param given Option values, e.g. parsed command-line flags (camelCase keys).
  * @returns A new, complete options object; `defaults` is not modified.
- * @throws If an option is unknown (listing the valid names) or a value has the wrong type.
+ * @throws If an option is unknown (listing the valid names), is given twice (by its name and an
+ * alias), or a value has the wrong type.
  *
  * @example Options from command-line strings
  * ```ts
@@ -243,9 +337,16 @@ export function resolveOptions<O extends PluginOptions>(
 ): O {
   const label = `${plugin.kind} plugin "${plugin.name}"`;
   const names = Object.keys(plugin.defaults);
+  const aliases: Readonly<Record<string, string>> = plugin.optionAliases ?? {};
   const options: PluginOptions = { ...plugin.defaults };
+  const setBy = new Map<string, string>();
   for (const [key, value] of Object.entries(given)) {
-    if (!Object.hasOwn(plugin.defaults, key)) {
+    const name = Object.hasOwn(plugin.defaults, key)
+      ? key
+      : Object.hasOwn(aliases, key)
+      ? aliases[key]
+      : undefined;
+    if (name === undefined) {
       throw new Error(
         `Unknown option "${key}" for ${label}: ${
           names.length > 0 ? `valid options are ${names.join(", ")}` : "it takes no options"
@@ -253,7 +354,12 @@ export function resolveOptions<O extends PluginOptions>(
       );
     }
     if (value === undefined) continue;
-    const fallback = plugin.defaults[key] as PluginOptions[string];
+    const other = setBy.get(name);
+    if (other !== undefined) {
+      throw new Error(`Options "${other}" and "${key}" of ${label} set the same option: give one`);
+    }
+    setBy.set(name, key);
+    const fallback = plugin.defaults[name] as PluginOptions[string];
     const coerced = coerceOption(fallback, value);
     if (coerced === undefined) {
       const expected = typeof fallback === "boolean"
@@ -261,14 +367,14 @@ export function resolveOptions<O extends PluginOptions>(
         : `a ${typeof fallback}`;
       throw new Error(`Option "${key}" of ${label} must be ${expected}, got ${formatValue(value)}`);
     }
-    options[key] = coerced;
+    options[name] = coerced;
   }
   return options as O;
 }
 
 /**
- * Describes a plugin for `--help`: its name and kind, its description, then one line per option
- * with its flag, type, help text and default.
+ * Describes a plugin for `--help`: its name, kind and aliases, its description, then one line per
+ * option with its flag, type, help text, default and aliases.
  *
  * @param plugin The plugin.
  * @returns Multi-line text without a trailing newline.
@@ -292,13 +398,25 @@ export function resolveOptions<O extends PluginOptions>(
  */
 export function describePlugin(plugin: Plugin): string {
   const help: Readonly<Record<string, string | undefined>> = plugin.help ?? {};
-  const rows = Object.entries(plugin.defaults).map(([key, value]) => ({
-    flag: `--${toKebabCase(key)} <${typeof value}>`,
-    text: [help[key], `(default: ${typeof value === "string" ? JSON.stringify(value) : value})`]
-      .filter((part) => part !== undefined && part !== "").join(" "),
-  }));
+  const optionAliases = Object.entries(plugin.optionAliases ?? {});
+  const rows = Object.entries(plugin.defaults).map(([key, value]) => {
+    const aliases = optionAliases.filter(([, option]) => option === key)
+      .map(([alias]) => `--${toKebabCase(alias)}`);
+    const fallback = typeof value === "string" ? JSON.stringify(value) : value;
+    const also = aliases.length > 0 ? `; alias ${aliases.join(", ")}` : "";
+    return {
+      flag: `--${toKebabCase(key)} <${typeof value}>`,
+      text: [help[key], `(default: ${fallback}${also})`]
+        .filter((part) => part !== undefined && part !== "").join(" "),
+    };
+  });
   const width = Math.max(0, ...rows.map((row) => row.flag.length));
-  const lines = [`${plugin.name} (${plugin.kind} plugin)`];
+  const aliases = plugin.aliases ?? [];
+  const lines = [
+    `${plugin.name} (${plugin.kind} plugin${
+      aliases.length > 0 ? `; alias ${aliases.join(", ")}` : ""
+    })`,
+  ];
   if (plugin.description !== "") lines.push(plugin.description);
   lines.push("", rows.length > 0 ? "Options:" : "Options: none");
   for (const row of rows) lines.push(`  ${row.flag.padEnd(width)}  ${row.text}`);

@@ -25,4 +25,4 @@
 export * from "./cartpole.ts";
 export * from "./sentiment_corpus.ts";
 export * from "./sentiment_task.ts";
-export * from "./text_preference.ts";
+export * from "./text_completion.ts";

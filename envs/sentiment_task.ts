@@ -1,6 +1,6 @@
 /**
- * The text-preference task on the sentiment corpus: the held-out split, the tokenizer built on the
- * training sentences, the prompts (a sentence's first words), and the `text-preference` env plugin
+ * The sentiment-corpus task of the text-completion env: the held-out split, the tokenizer built on the
+ * training sentences, the prompts (a sentence's first words), and the `text-completion` env plugin
  * that makes token-level envs from them.
  */
 import { defineEnv, type EnvPlugin } from "@proximal/core";
@@ -11,9 +11,9 @@ import {
   splitHoldout,
   splitPrompt,
 } from "./sentiment_corpus.ts";
-import { TextPreferenceEnv } from "./text_preference.ts";
+import { TextCompletionEnv } from "./text_completion.ts";
 
-/** The options that define the task: the text-preference env plugin's options. */
+/** The options that define the task: the text-completion env plugin's options. */
 export type SentimentTaskOptions = {
   /** Words of a sentence that form its prompt; default 3. */
   promptWords: number;
@@ -79,7 +79,7 @@ const tasks = new Map<string, SentimentTask>();
  *
  * @param options Any of {@linkcode SentimentTaskOptions}; the rest take their defaults.
  * @returns The task.
- * @throws `The text-preference prompt set is empty: …` if no sentence is longer than its prompt.
+ * @throws `The text-completion prompt set is empty: …` if no sentence is longer than its prompt.
  * @example Prompts and their token ids
  * ```ts
  * import assert from "node:assert/strict";
@@ -109,7 +109,7 @@ export function sentimentTask(options: Partial<SentimentTaskOptions> = {}): Sent
   const trainPrompts = promptsOf(train), evalPrompts = promptsOf(holdout);
   if (trainPrompts.length === 0 || evalPrompts.length === 0) {
     throw new RangeError(
-      `The text-preference prompt set is empty: no ${
+      `The text-completion prompt set is empty: no ${
         trainPrompts.length === 0 ? "training" : "held-out"
       } sentence has more than ${o.promptWords} words (lower --prompt-words)`,
     );
@@ -137,17 +137,17 @@ export function sentimentTask(options: Partial<SentimentTaskOptions> = {}): Sent
 }
 
 /**
- * The `text-preference` env plugin: write the continuation of a corpus sentence's first words,
+ * The `text-completion` env plugin: write the continuation of a corpus sentence's first words,
  * token by token; the episode ends at `<eos>` or `maxNewTokens`, and the env pays no reward (a
  * `RewardSource` scores the completion, e.g. through `scoreEpisodes`). Each copy draws training
- * prompts. `deno task train --env text-preference` adds the RLHF stages as its algorithms.
+ * prompts. `deno task train --env text-completion` adds the RLHF stages as its algorithms.
  *
  * @example One episode of random tokens
  * ```ts
  * import assert from "node:assert/strict";
  * import { Rng } from "@proximal/core";
- * import { textPreference } from "@proximal/envs";
- * const env = textPreference.create({ ...textPreference.defaults, maxNewTokens: 4 });
+ * import { textCompletion } from "@proximal/envs";
+ * const env = textCompletion.create({ ...textCompletion.defaults, maxNewTokens: 4 });
  * env.reset({ seed: 1 });
  * const rng = new Rng(1);
  * let step;
@@ -155,9 +155,11 @@ export function sentimentTask(options: Partial<SentimentTaskOptions> = {}): Sent
  * assert.ok(step.truncated && typeof step.info.completion === "string");
  * ```
  */
-export const textPreference: EnvPlugin<SentimentTaskOptions> = defineEnv({
+export const textCompletion: EnvPlugin<SentimentTaskOptions> = defineEnv({
   kind: "env",
-  name: "text-preference",
+  name: "text-completion",
+  // Its name until the env was named for what an episode is, rather than for how RLHF rewards it.
+  aliases: ["text-preference"],
   description: "Write a sentence's continuation token by token (UCI sentiment corpus)",
   defaults: sentimentTaskDefaults,
   help: {
@@ -169,7 +171,7 @@ export const textPreference: EnvPlugin<SentimentTaskOptions> = defineEnv({
   },
   create: (options) => {
     const task = sentimentTask(options);
-    return new TextPreferenceEnv({
+    return new TextCompletionEnv({
       prompts: task.trainPrompts.map((p) => task.promptIds(p.prompt)),
       vocabSize: task.tokenizer.vocabSize,
       maxNewTokens: task.maxNewTokens,

@@ -7,28 +7,29 @@
  *     second worst and so on, with Bradley–Terry noise. A tenth of the prompts is held out.
  *  3. Reward model — initialised from SFT, trained on the pairs (Bradley–Terry loss), stopped
  *     early on a validation split of them; scored on the held-out prompts' best-vs-worst pairs.
- *  4. PPO — the SFT model, now a policy, writes completions in the text-preference env; the
+ *  4. PPO — the SFT model, now a policy, writes completions in the text-completion env; the
  *     reward model scores them; a per-token KL penalty to the frozen SFT model keeps it fluent.
  *  5. DPO — from the SFT model, on the best-vs-worst pairs, with no reward model.
  *  6. Evaluation — on held-out prompts: VADER's win-rate of each tuned policy over SFT (ties
  *     half, 95 % bootstrap interval), KL to SFT per sequence, distinct-2, unknown-token rate,
  *     samples before and after, and each stage's wall time.
  *
- * Writes `report.json` and `pairs.jsonl` (TRL's format) to `--out` and prints a summary.
+ * Writes `report.json` and `pairs.jsonl` (TRL's format) to `--out` and prints a summary. The
+ * stages' hyperparameters are those of the CLI's stages (`@proximal/rlhf`'s defaults); the settings
+ * below only size the run.
  *
  *   deno task rlhf [--out DIR] [--seed N] [--quick]
  */
 import { parseArgs } from "node:util";
 import { DpoTrainer, klPenalty, Ppo, SftTrainer, tokenizePairs } from "@proximal/algos";
-import {
-  FixedKlController,
-  type PreferencePair,
-  Rng,
-  setupBackend,
-  writePreferencePairs,
-} from "@proximal/core";
+import { type PreferencePair, Rng, setupBackend, writePreferencePairs } from "@proximal/core";
 import { type GruLanguageModel, LmPolicy } from "@proximal/models";
-import { sentimentTask, splitHoldout, TextPreferenceEnv } from "@proximal/envs";
+import {
+  sentimentTask,
+  sentimentTaskDefaults,
+  splitHoldout,
+  TextCompletionEnv,
+} from "@proximal/envs";
 import {
   BradleyTerryTrainer,
   labelPairs,
@@ -36,7 +37,17 @@ import {
   vaderJudge,
   winRate,
 } from "@proximal/reward-models";
-import { describeEvaluation, evaluateCompletions, sampleCompletions } from "@proximal/rlhf";
+import {
+  describeEvaluation,
+  dpoStageDefaults,
+  evaluateCompletions,
+  refKlController,
+  refKlDefaults,
+  rewardModelStageDefaults,
+  rlhfPpoDefaults,
+  sampleCompletions,
+  sftStageDefaults,
+} from "@proximal/rlhf";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -58,30 +69,22 @@ const quick = values.quick;
 const outDir = values.out;
 
 // ──────────────────────────────── Settings ────────────────────────────────
-const PROMPT_WORDS = 3; // a sentence's first three words are its prompt
-const MAX_NEW_TOKENS = 16;
-const SFT_EPOCHS = quick ? 1 : 6;
+// The stages' defaults (see @proximal/rlhf for why each value); --quick shortens every stage.
+const PROMPT_WORDS = sentimentTaskDefaults.promptWords; // a sentence's first 3 words are its prompt
+const MAX_NEW_TOKENS = sentimentTaskDefaults.maxNewTokens;
+const SFT_EPOCHS = quick ? 1 : sftStageDefaults.epochs;
 const PAIR_PROMPTS = quick ? 200 : 2440; // every training prompt
-// 8 samples: the best–worst gap widens, so fewer labels flip; the pairs inwards (2nd best vs 2nd
-// worst, …) triple the reward model's data at the cost of one sampling pass.
-const SAMPLES_PER_PROMPT = 8;
-const PAIRS_PER_PROMPT = 4;
-const LABEL_TEMPERATURE = 0.2; // Bradley–Terry noise of the "human" labels
-const RM_EPOCHS = quick ? 1 : 6; // at most: early stopping ended seeds 1–3 after 4–5, keeping 2–3
-const RM_VALIDATION_FRACTION = 0.1; // of the training pairs, for early stopping
-const RM_PATIENCE = 2;
+const SAMPLES_PER_PROMPT = rewardModelStageDefaults.samplesPerPrompt;
+const PAIRS_PER_PROMPT = rewardModelStageDefaults.pairsPerPrompt;
+const LABEL_TEMPERATURE = rewardModelStageDefaults.labelTemperature;
+const RM_EPOCHS = quick ? 1 : rewardModelStageDefaults.epochs; // at most: it stops early
+const RM_VALIDATION_FRACTION = rewardModelStageDefaults.validationFraction;
+const RM_PATIENCE = rewardModelStageDefaults.patience;
 const PPO_ITERATIONS = quick ? 4 : 60;
 const PPO_ENVS = 32;
-// A fixed KL coefficient, not TRL's adaptive one: in a run of ~2,000 episodes the controller lags —
-// β shrinks while the policy has not moved yet, then KL overshoots its target (7–10 at targets
-// 3–4). β 0.3 let PPO game the reward model (KL 9.5, distinct-2 0.61); 1.0 held it too close
-// (KL 1.2, win-rate 58 %).
-const PPO_KL_COEF = 0.4;
-// An entropy bonus keeps the policy from collapsing onto the reward model's favourite words
-// ("great", "best"): at β 0.5, 0.01 lifted distinct-2 from 0.65 to 0.72. β 0.4 with 0.02 gave
-// distinct-2 0.70–0.74, KL 5.9–6.4 and a 70–77 % win-rate, with two reward models of seed 1.
-const PPO_ENT_COEF = 0.02;
-const DPO_EPOCHS = quick ? 1 : 3;
+const PPO_KL_COEF = refKlDefaults.refKlCoef; // fixed (refKlTarget 0)
+const PPO_ENT_COEF = rlhfPpoDefaults.entCoef;
+const DPO_EPOCHS = quick ? 1 : dpoStageDefaults.epochs;
 const EVAL_PROMPTS = 256;
 
 await setupBackend("wasm");
@@ -120,14 +123,8 @@ async function stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
 }
 
 // ──────────────────────────────── Data ────────────────────────────────
-// The same task the CLI's text-preference stages build, with this run's seed as the split's.
-const task = sentimentTask({
-  promptWords: PROMPT_WORDS,
-  maxNewTokens: MAX_NEW_TOKENS,
-  holdoutFraction: 0.1,
-  splitSeed: seed,
-  minCount: 2,
-});
+// The same task the CLI's text-completion stages build, with this run's seed as the split's.
+const task = sentimentTask({ ...sentimentTaskDefaults, splitSeed: seed });
 const { tokenizer, train, holdout, trainPrompts, promptIds, contextLength } = task;
 const encode = (text: string) => tokenizer.encode(text);
 const evalPrompts = task.evalPrompts.slice(0, EVAL_PROMPTS);
@@ -150,7 +147,7 @@ const sftModel = await stage("1. SFT", async () => {
       holdout: holdout.map((s) => encode(s.text)).filter((ids) => ids.length > 0),
       vocabSize: tokenizer.vocabSize,
     },
-    { epochs: SFT_EPOCHS, seed },
+    { ...sftStageDefaults, epochs: SFT_EPOCHS, seed },
   );
   let last: Record<string, number> = {};
   while (!sft.done) {
@@ -236,6 +233,8 @@ const rewardModel = await stage("3. reward model", async () => {
   const rm = new BradleyTerryTrainer(
     { tokenizer, model: sftModel.clone() },
     {
+      learningRate: rewardModelStageDefaults.learningRate,
+      batchSize: rewardModelStageDefaults.batchSize,
       epochs: RM_EPOCHS,
       validationFraction: quick ? 0 : RM_VALIDATION_FRACTION,
       patience: RM_PATIENCE,
@@ -291,7 +290,7 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
   const reference = new LmPolicy(sftModel.clone(), { contextLength });
   const envPrompts = trainPrompts.map((p) => promptIds(p.prompt));
   const makeEnv = () =>
-    new TextPreferenceEnv({
+    new TextCompletionEnv({
       prompts: envPrompts,
       vocabSize: tokenizer.vocabSize,
       maxNewTokens: MAX_NEW_TOKENS,
@@ -304,23 +303,15 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
       numEnvs: PPO_ENVS,
       seed,
       totalTimesteps: PPO_ENVS * MAX_NEW_TOKENS * PPO_ITERATIONS,
-      envName: "text-preference",
+      envName: "text-completion",
       policy: new LmPolicy(sftModel.clone(), { contextLength }),
       processors: [
         scoreEpisodes(rewardModel),
-        klPenalty(reference, new FixedKlController(PPO_KL_COEF)),
+        klPenalty(reference, refKlController(refKlDefaults)),
       ],
     },
-    {
-      numSteps: MAX_NEW_TOKENS,
-      gamma: 1,
-      gaeLambda: 0.95,
-      learningRate: 3e-4,
-      entCoef: PPO_ENT_COEF,
-      numMinibatches: 4,
-      updateEpochs: 4,
-      maxGradNorm: 1,
-    },
+    // One completion per env copy per rollout.
+    { ...rlhfPpoDefaults, numSteps: MAX_NEW_TOKENS },
   );
   const history: Record<string, number>[] = [];
   while (!ppo.done) {

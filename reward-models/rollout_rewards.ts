@@ -9,7 +9,7 @@ import type { RewardSource, Rollout, RolloutProcessor, ScoreRequest } from "@pro
 /**
  * Scores the (prompt, completion) of each episode that ended in the rollout and adds the score to
  * the reward of its last step. The env must put `prompt` and `completion` strings in the info of
- * an episode's last step, as the text-preference env does.
+ * an episode's last step, as the text-completion env does.
  *
  * @param source The judge or reward model.
  * @returns A processor reporting `env/reward_mean` and `env/reward_std` (TRL's names).
@@ -37,7 +37,7 @@ export function scoreEpisodes(source: RewardSource): RolloutProcessor {
         const { prompt, completion } = episode.info;
         if (typeof prompt !== "string" || typeof completion !== "string") {
           throw new TypeError(
-            `Cannot score an episode of env copy ${episode.envIndex}: its last info has no "prompt" and "completion" strings (scoreEpisodes needs a text env such as text-preference)`,
+            `Cannot score an episode of env copy ${episode.envIndex}: its last info has no "prompt" and "completion" strings (scoreEpisodes needs a text env such as text-completion)`,
           );
         }
         return { prompt, completion };

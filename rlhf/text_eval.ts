@@ -1,5 +1,5 @@
-// What the RLHF example and the text-preference CLI stages share: language-model checkpoints that
-// carry their tokenizer, sampling, and the evaluation of a tuned policy against its reference.
+// What the RLHF example and the text-completion stages share: language-model checkpoints that carry
+// their tokenizer, sampling, and the evaluation of a tuned policy against its reference.
 import * as tf from "@tensorflow/tfjs";
 import { type Checkpoint, readCheckpoint, Rng } from "@proximal/core";
 import {
@@ -11,16 +11,40 @@ import {
 import type { SentimentTask as Task } from "@proximal/envs";
 import { distinctN, vaderScore, winRate } from "@proximal/reward-models";
 
-/** What a language-model checkpoint carries besides its weights (in `meta.lm`). */
+/** What a language-model checkpoint carries besides its weights (in `meta.trainer.lm`). */
 export interface LmMeta {
+  /** The tokenizer, as `WordTokenizer.toJSON` writes it. */
   tokenizer: unknown;
+  /** The tokenizer's fingerprint, to refuse a model of another vocabulary. */
   fingerprint: string;
+  /** The model's shape: what `GruLanguageModel` needs to rebuild it. */
   shape: { embeddingSize: number; hiddenSize: number; layers: number; maskedTokens: number[] };
   /** Tensor names are `${prefix}/${i}` in the model's variable order. */
   prefix: string;
 }
 
-/** The `meta.lm` entry that lets a later stage load this model. */
+/**
+ * The `meta.lm` entry that lets a later stage load this model (see {@linkcode loadLanguageModel}).
+ *
+ * @param model The model whose shape to record.
+ * @param tokenizer Its tokenizer.
+ * @param prefix The name prefix of the model's tensors in the checkpoint.
+ * @returns The entry, plain JSON.
+ * @example The shape of a small model
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setupBackend } from "@proximal/core";
+ * import { GruLanguageModel, WordTokenizer } from "@proximal/models";
+ * import { lmMeta } from "@proximal/rlhf";
+ * await setupBackend("wasm");
+ * const tokenizer = WordTokenizer.fromTexts(["a good film", "a bad film"]);
+ * const model = new GruLanguageModel(tokenizer.vocabSize, { embeddingSize: 4, hiddenSize: 8 });
+ * const meta = lmMeta(model, tokenizer, "model");
+ * assert.equal(meta.shape.hiddenSize, 8);
+ * assert.equal(meta.fingerprint, tokenizer.fingerprint);
+ * model.dispose();
+ * ```
+ */
 export function lmMeta(model: GruLanguageModel, tokenizer: WordTokenizer, prefix: string): LmMeta {
   return {
     tokenizer: tokenizer.toJSON(),
@@ -38,6 +62,33 @@ export function lmMeta(model: GruLanguageModel, tokenizer: WordTokenizer, prefix
 /**
  * Loads the language model of a `deno task train` text stage's checkpoint (a `.ckpt` file or a
  * run directory), refusing one trained with another vocabulary than the task's.
+ *
+ * @param path A checkpoint file, or a run directory (its `latest.ckpt`).
+ * @param tokenizer The task's tokenizer, which the checkpoint's must equal.
+ * @returns The model (with a value head), the checkpoint and the file read.
+ * @throws If `path` is empty, the file holds no language model, its vocabulary differs or a tensor's
+ * shape does not fit.
+ * @example Save a model as a stage does, then load it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setupBackend, writeCheckpoint } from "@proximal/core";
+ * import { GruLanguageModel, WordTokenizer } from "@proximal/models";
+ * import { lmMeta, loadLanguageModel } from "@proximal/rlhf";
+ * await setupBackend("wasm");
+ * const tokenizer = WordTokenizer.fromTexts(["a good film", "a bad film"]);
+ * const model = new GruLanguageModel(tokenizer.vocabSize, { embeddingSize: 4, hiddenSize: 8 });
+ * const tensors = Object.fromEntries(model.variables.map((v, i) => [
+ *   `model/${i}`,
+ *   { shape: v.shape, data: v.dataSync() as Float32Array },
+ * ]));
+ * const path = await Deno.makeTempFile({ suffix: ".ckpt" });
+ * await writeCheckpoint(path, { meta: { trainer: { lm: lmMeta(model, tokenizer, "model") } }, tensors });
+ * const loaded = await loadLanguageModel(path, tokenizer);
+ * assert.equal(loaded.model.hiddenSize, 8);
+ * loaded.model.dispose();
+ * model.dispose();
+ * await Deno.remove(path);
+ * ```
  */
 export async function loadLanguageModel(path: string, tokenizer: WordTokenizer): Promise<{
   model: GruLanguageModel;
@@ -55,7 +106,7 @@ export async function loadLanguageModel(path: string, tokenizer: WordTokenizer):
   const lm = trainerMeta?.lm as LmMeta | undefined;
   if (!lm || typeof lm.fingerprint !== "string" || typeof lm.prefix !== "string" || !lm.shape) {
     throw new Error(
-      `Cannot load a language model from ${source}: it was not written by a text-preference stage of deno task train`,
+      `Cannot load a language model from ${source}: it was not written by a text-completion stage of deno task train`,
     );
   }
   assertSameVocabulary(lm.fingerprint, tokenizer, { where: `checkpoint ${source}` });
@@ -79,7 +130,28 @@ export async function loadLanguageModel(path: string, tokenizer: WordTokenizer):
   return { model, checkpoint, source };
 }
 
-/** Samples one completion per prompt, in batches of 256. */
+/**
+ * Samples one completion per prompt, in batches of 256.
+ *
+ * @param model The language model.
+ * @param task The task: how prompts become ids and completions text, and the longest completion.
+ * @param options The prompts (text) and the generator that draws the tokens.
+ * @returns Each prompt's completion, as text that joins to it.
+ * @example Two completions of an untrained model
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Rng, setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
+ * import { sentimentTask } from "@proximal/envs";
+ * import { sampleCompletions } from "@proximal/rlhf";
+ * await setupBackend("wasm");
+ * const task = sentimentTask();
+ * const model = new GruLanguageModel(task.tokenizer.vocabSize, { embeddingSize: 4, hiddenSize: 8 });
+ * const prompts = task.evalPrompts.slice(0, 2).map((p) => p.prompt);
+ * assert.equal(sampleCompletions(model, task, { prompts, rng: new Rng(1) }).length, 2);
+ * model.dispose();
+ * ```
+ */
 export function sampleCompletions(
   model: GruLanguageModel,
   task: Task,
@@ -97,7 +169,29 @@ export function sampleCompletions(
   return out;
 }
 
-/** log π(completion | prompt) summed over each completion's generated tokens. */
+/**
+ * log π(completion | prompt) summed over each completion's generated tokens, in batches of 128.
+ *
+ * @param model The language model π.
+ * @param prompts Each prompt's ids (starting with `<bos>`).
+ * @param completions Each prompt's completion ids.
+ * @returns One summed log-probability per pair.
+ * @example An empty completion has log-probability 0
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
+ * import { generatedLogProbs } from "@proximal/rlhf";
+ * await setupBackend("wasm");
+ * const model = new GruLanguageModel(8, { embeddingSize: 4, hiddenSize: 8 });
+ * const logps = generatedLogProbs(model, [Int32Array.of(1, 5), Int32Array.of(1, 6)], [
+ *   Int32Array.of(7, 2),
+ *   Int32Array.of(),
+ * ]);
+ * assert.ok(logps[0]! < 0 && logps[1] === 0);
+ * model.dispose();
+ * ```
+ */
 export function generatedLogProbs(
   model: GruLanguageModel,
   prompts: readonly Int32Array[],
@@ -136,11 +230,17 @@ export function generatedLogProbs(
 
 /** A policy's completions of the held-out prompts, as the judge and the reference see them. */
 export interface PolicyEvaluation {
+  /** VADER's mean compound score of prompt + completion. */
   meanJudgeScore: number;
+  /** Mean over the completions of log π − log π_ref summed over their tokens. */
   klToReferencePerSequence: number;
+  /** Distinct token bigrams over all bigrams of the completions (diversity). */
   distinct2: number;
+  /** Share of the generated words that are `<unk>`. */
   unknownTokenRate: number;
+  /** Mean number of words per completion. */
   meanLength: number;
+  /** The first five prompts with their completions. */
   samples: string[];
   /** The judge's score of each completion (prompt included), for win-rates. */
   scores: number[];
@@ -150,6 +250,27 @@ export interface PolicyEvaluation {
  * Generates a completion for each prompt with `model` and measures it: VADER's score, the
  * per-sequence KL to `reference` (log-ratio of the sampled completions), distinct-2, the
  * unknown-token rate, and the first five samples.
+ *
+ * @param model The policy's language model.
+ * @param reference The model it is compared with (for the KL).
+ * @param options The task, the prompts (text) and the seed of the sampling.
+ * @returns The measures.
+ * @example A model against itself is 0 nats away
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setupBackend } from "@proximal/core";
+ * import { GruLanguageModel } from "@proximal/models";
+ * import { sentimentTask } from "@proximal/envs";
+ * import { evaluateCompletions } from "@proximal/rlhf";
+ * await setupBackend("wasm");
+ * const task = sentimentTask();
+ * const model = new GruLanguageModel(task.tokenizer.vocabSize, { embeddingSize: 4, hiddenSize: 8 });
+ * const prompts = task.evalPrompts.slice(0, 8).map((p) => p.prompt);
+ * const evaluation = evaluateCompletions(model, model, { task, prompts, seed: 1 });
+ * assert.equal(evaluation.klToReferencePerSequence, 0);
+ * assert.equal(evaluation.scores.length, 8);
+ * model.dispose();
+ * ```
  */
 export function evaluateCompletions(
   model: GruLanguageModel,
@@ -180,7 +301,29 @@ export function evaluateCompletions(
   };
 }
 
-/** The judge's win-rate of `tuned` over `reference` (ties half) with its bootstrap interval. */
+/**
+ * The judge's win-rate of `tuned` over `reference` (ties half) with its bootstrap interval.
+ *
+ * @param tuned The tuned policy's evaluation.
+ * @param reference The reference's, on the same prompts.
+ * @param seed Seed of the bootstrap.
+ * @returns The rate and its 95 % interval.
+ * @example One win, one tie
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { judgeWinRate, type PolicyEvaluation } from "@proximal/rlhf";
+ * const of = (scores: number[]): PolicyEvaluation => ({
+ *   meanJudgeScore: 0,
+ *   klToReferencePerSequence: 0,
+ *   distinct2: 1,
+ *   unknownTokenRate: 0,
+ *   meanLength: 1,
+ *   samples: [],
+ *   scores,
+ * });
+ * assert.equal(judgeWinRate(of([0.5, 0.2]), of([0.1, 0.2]), 1).rate, 0.75);
+ * ```
+ */
 export function judgeWinRate(
   tuned: PolicyEvaluation,
   reference: PolicyEvaluation,
@@ -190,7 +333,29 @@ export function judgeWinRate(
   return { rate: w.rate, interval: [w.interval[0], w.interval[1]] };
 }
 
-/** One line per policy: judge score, win-rate, KL, distinct-2, <unk>. */
+/**
+ * One line per policy: judge score, win-rate, KL, distinct-2, `<unk>` rate.
+ *
+ * @param name The policy's name, first on the line.
+ * @param e Its evaluation.
+ * @param win Its win-rate over the reference, if any.
+ * @returns The line.
+ * @example The reference's line
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeEvaluation } from "@proximal/rlhf";
+ * const line = describeEvaluation("sft", {
+ *   meanJudgeScore: 0.25,
+ *   klToReferencePerSequence: 0,
+ *   distinct2: 0.78,
+ *   unknownTokenRate: 0.085,
+ *   meanLength: 9,
+ *   samples: [],
+ *   scores: [],
+ * });
+ * assert.equal(line, "sft: judge 0.250, KL 0.00, distinct-2 0.780, <unk> 8.5 %");
+ * ```
+ */
 export function describeEvaluation(
   name: string,
   e: PolicyEvaluation,

@@ -13,13 +13,13 @@ export interface Run {
 /** A line of a JavaScript stack trace. */
 export const STACK_LINE = /\n\s+at /;
 
-/** Runs cli/main.ts with `args`; kills it after `timeoutMs` (default none). */
+/** Runs cli/mod.ts (`deno task train`) with `args`; kills it after `timeoutMs` (default none). */
 export async function train(args: string[], timeoutMs?: number): Promise<Run> {
   const abort = new AbortController();
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(), timeoutMs);
   try {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "cli/main.ts", ...args],
+      args: ["run", "-A", "cli/mod.ts", ...args],
       cwd: ROOT,
       env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
       stdout: "piped",

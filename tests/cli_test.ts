@@ -1,5 +1,5 @@
 /**
- * `deno task train` end to end: each test runs cli/main.ts as a subprocess from the repo
+ * `deno task train` end to end: each test runs cli/mod.ts as a subprocess from the repo
  * root, as a user would, and checks its exit code, what it prints and the files it writes.
  */
 import assert from "node:assert/strict";
@@ -170,6 +170,25 @@ Deno.test("train CLI --help exits 0 and lists --learning-rate with its default a
   assert.doesNotMatch(run.stderr, STACK_LINE);
 });
 
+Deno.test("train CLI --help lists plugin aliases, and --algo ppo on the text env is rlhf-ppo", async () => {
+  const run = await train(["--env", "text-preference", "--algo", "ppo", "--help"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^Built-in env plugins: .*\btext-completion \(alias text-preference\)/m);
+  assert.match(
+    run.stdout,
+    /^Algorithms of env text-completion: sft, reward-model, rlhf-ppo \(alias ppo\), dpo$/m,
+  );
+  assert.match(run.stdout, /^text-completion \(env plugin; alias text-preference\)$/m);
+  assert.match(run.stdout, /^rlhf-ppo \(algo plugin; alias ppo\)$/m);
+  assert.match(run.stdout, /--ref-kl-coef <number> .*\(default: 0\.4; alias --kl-coef\)/);
+  assert.match(run.stdout, /--ref-kl-target <number> .*\(default: 0; alias --kl-target\)/);
+  // PPO's own penalty keeps its name, apart from the leash.
+  assert.match(run.stdout, /--kl-penalty-coef <number> .*not the leash/);
+  // On CartPole, --algo ppo is PPO itself.
+  const cartpole = await train(["--algo", "ppo", "--help"]);
+  assert.match(cartpole.stdout, /^ppo \(algo plugin\)$/m);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Resuming from a bad or foreign checkpoint
 // ---------------------------------------------------------------------------------------------
@@ -301,5 +320,26 @@ Deno.test("train CLI trains a user env plugin loaded by path (examples/catch_env
     assert.equal(evaluation.returns.length, 2);
     const rows = await readLines(`${dir}/metrics.jsonl`);
     assert.equal(rows.length, 2);
+  });
+});
+
+Deno.test("train CLI counts in the trainer's unit and skips the evaluation of a trainer without a policy", async () => {
+  await withTempDir(async (dir) => {
+    const run = await train([
+      "--algo",
+      "./tests/fixtures/counting_algo.ts",
+      "--total-timesteps",
+      "30",
+      "--out",
+      dir,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^10\/30 widgets \(33%\) +return – \(last 20\)$/m);
+    assert.match(run.stdout, /^30\/30 widgets \(100%\) +return – \(last 20\)$/m);
+    assert.match(run.stdout, /^Stopped \(step budget reached\) after 30 widgets in /m);
+    assert.match(run.stdout, /^No evaluation: counting has no policy to run and no evaluation/m);
+    await assert.rejects(Deno.stat(`${dir}/eval.json`), Deno.errors.NotFound);
+    const rows = (await readLines(`${dir}/metrics.jsonl`)).map((line) => JSON.parse(line));
+    assert.deepEqual(rows.map((row) => row["widgets/total"]), [10, 20, 30]);
   });
 });

@@ -6,6 +6,7 @@ import {
   createRegistry,
   describePlugin,
   isModuleReference,
+  lookupPlugin,
   resolveOptions,
   resolvePlugin,
   toCamelCase,
@@ -64,6 +65,41 @@ Deno.test("createRegistry throws on a duplicate name within a kind", () => {
 Deno.test("createRegistry allows one name in two kinds", () => {
   const algo = { ...ppo, name: "cartpole" } as unknown as Plugin;
   assert.equal(createRegistry([env("cartpole"), algo]).size, 2);
+});
+
+Deno.test("createRegistry refuses a name or alias used twice within a kind", () => {
+  const rlhfPpo = { ...ppo, name: "rlhf-ppo", aliases: ["ppo"] } as unknown as Plugin;
+  assert.throws(
+    () => createRegistry([ppo as unknown as Plugin, rlhfPpo]),
+    { message: 'Duplicate algo plugin name "ppo": plugin "ppo" and an alias of "rlhf-ppo"' },
+  );
+  const a = { ...env("a"), aliases: ["old"] };
+  const b = { ...env("b"), aliases: ["older", "old"] };
+  assert.throws(
+    () => createRegistry([a, b]),
+    { message: 'Duplicate env plugin name "old": an alias of "a" and an alias of "b"' },
+  );
+  assert.throws(
+    () => createRegistry([a, env("old")]),
+    { message: 'Duplicate env plugin name "old": an alias of "a" and plugin "old"' },
+  );
+  // An alias may repeat a name of another kind.
+  assert.equal(createRegistry([rlhfPpo, env("ppo")]).size, 2);
+});
+
+Deno.test("lookupPlugin and resolvePlugin find a plugin by an alias", async () => {
+  const textEnv = { ...env("text-completion"), aliases: ["text-preference"] };
+  const aliased = createRegistry([textEnv, ppo as unknown as Plugin]);
+  assert.equal(aliased.size, 2, "aliases are not entries");
+  assert.equal(lookupPlugin(aliased, "env", "text-completion"), textEnv);
+  assert.equal(lookupPlugin(aliased, "env", "text-preference"), textEnv);
+  assert.equal(lookupPlugin(aliased, "algo", "text-preference"), undefined);
+  assert.equal(lookupPlugin(aliased, "env", "text"), undefined);
+  assert.equal(await resolvePlugin(aliased, "env", "text-preference"), textEnv);
+  await assert.rejects(
+    resolvePlugin(aliased, "env", "text"),
+    { message: 'Unknown env plugin "text": available: text-completion' },
+  );
 });
 
 Deno.test("createRegistry validates each plugin", () => {
@@ -144,6 +180,27 @@ Deno.test("validatePlugin names where and the field in each error", () => {
     [{ ...good, help: { lrr: "typo" } }, /: "help\.lrr" names no option in "defaults"$/],
     [{ ...good, help: { lr: 3 } }, /: "help\.lr" must be a string, got 3$/],
     [{ ...good, create: "make" }, /: "create" must be a function, got "make"$/],
+    [{ ...good, aliases: "y" }, /: "aliases" must be an array, got "y"$/],
+    [
+      { ...good, aliases: ["y z"] },
+      /: "aliases\[0\]" must be a non-empty string without whitespace, got "y z"$/,
+    ],
+    [{ ...good, aliases: [""] }, /: "aliases\[0\]" must be a non-empty string .*, got ""$/],
+    [{ ...good, aliases: ["x"] }, /: "aliases\[0\]" repeats the name "x"$/],
+    [{ ...good, aliases: ["y", "y"] }, /: "aliases\[1\]" repeats the name "y"$/],
+    [{ ...good, optionAliases: [] }, /: "optionAliases" must be a plain object, got array$/],
+    [
+      { ...good, optionAliases: { "learning-rate": "lr" } },
+      /: option alias "learning-rate" in "optionAliases" must be camelCase letters and digits$/,
+    ],
+    [
+      { ...good, optionAliases: { lr: "lr" } },
+      /: "optionAliases\.lr" is an option in "defaults" already$/,
+    ],
+    [
+      { ...good, optionAliases: { rate: "lrr" } },
+      /: "optionAliases\.rate" must name an option in "defaults", got "lrr"$/,
+    ],
   ];
   for (const [value, pattern] of cases) {
     assert.throws(() => validatePlugin(value, { kind: "env", where: "./x.ts" }), (error: Error) => {
@@ -374,6 +431,25 @@ Deno.test("resolveOptions rejects a value of the wrong type", () => {
   }
 });
 
+Deno.test("resolveOptions takes an option under an alias, but one option once", () => {
+  const renamed = { ...ppo, optionAliases: { lr: "learningRate" } } as typeof ppo;
+  const options = resolveOptions(renamed, { lr: "0.5" });
+  assert.equal(options.learningRate, 0.5);
+  assert.ok(!Object.hasOwn(options, "lr"));
+  assert.throws(
+    () => resolveOptions(renamed, { lr: "x" }),
+    { message: 'Option "lr" of algo plugin "ppo" must be a number, got "x"' },
+  );
+  assert.throws(
+    () => resolveOptions(renamed, { learningRate: 1, lr: 2 }),
+    {
+      message: 'Options "learningRate" and "lr" of algo plugin "ppo" set the same option: give one',
+    },
+  );
+  // An option left undefined is not given.
+  assert.equal(resolveOptions(renamed, { learningRate: 1, lr: undefined }).learningRate, 1);
+});
+
 Deno.test("resolveOptions rejects an unknown option, listing the valid ones", () => {
   assert.throws(
     () => resolveOptions(ppo, { lr: "0.1" }),
@@ -412,6 +488,21 @@ Deno.test("describePlugin shows the name, description and every option with its 
     describePlugin(env("cartpole")),
     "cartpole (env plugin)\nThe cartpole env\n\nOptions: none",
   );
+});
+
+Deno.test("describePlugin shows a plugin's aliases and its options' aliases", () => {
+  const renamed = {
+    ...ppo,
+    aliases: ["proximal"],
+    optionAliases: { lr: "learningRate", rate: "learningRate" },
+  } as unknown as Plugin;
+  const lines = describePlugin(renamed).split("\n");
+  assert.equal(lines[0], "ppo (algo plugin; alias proximal)");
+  assert.equal(
+    lines[4],
+    "  --learning-rate <number>  Adam step size (default: 0.00025; alias --lr, --rate)",
+  );
+  assert.equal(lines[5], "  --num-envs <number>       Env copies stepped in lockstep (default: 4)");
 });
 
 Deno.test("toKebabCase and toCamelCase convert between option names and flags", () => {

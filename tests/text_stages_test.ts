@@ -1,15 +1,16 @@
 /**
- * The RLHF stages from the command line (`deno task train --env text-preference --algo …`), as a
+ * The RLHF stages from the command line (`deno task train --env text-completion --algo …`), as a
  * user runs them: each stage's checkpoint feeds the next, and bad input gets a one-line error
- * naming what and where. Models are tiny so the chain runs in about a minute.
+ * naming what and where; the earlier names (`--env text-preference`, `--algo ppo`, `--kl-coef`)
+ * still work. Models are tiny so the chain runs in about a minute.
  */
 import assert from "node:assert/strict";
 import { type Run, STACK_LINE, train as runTrain } from "./_cli.ts";
 
 const TINY_LM = ["--embedding-size", "16", "--hidden-size", "32"];
 
-function train(args: string[]): Promise<Run> {
-  return runTrain(["--env", "text-preference", ...args]);
+function train(args: string[], env = "text-completion"): Promise<Run> {
+  return runTrain(["--env", env, ...args]);
 }
 
 function assertOk(run: Run, what: string): void {
@@ -26,7 +27,7 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
   return JSON.parse(await Deno.readTextFile(path));
 }
 
-Deno.test("text-preference stages chain through checkpoints: sft → reward-model → ppo, dpo", async (t) => {
+Deno.test("text-completion stages chain through checkpoints: sft → reward-model → rlhf-ppo, dpo", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "proximal_text_stages_" });
   try {
     await t.step("sft writes a checkpoint, metrics and an evaluation with samples", async () => {
@@ -42,6 +43,9 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
         `${dir}/sft`,
       ]);
       assertOk(run, "sft");
+      // SFT counts tokens and ends after its epochs.
+      assert.match(run.stdout, /^[\d,]+ tokens \(100%\)$/m);
+      assert.match(run.stdout, /^Stopped \(training finished\) after [\d,]+ tokens in /m);
       await Deno.stat(`${dir}/sft/latest.ckpt`);
       const rows = (await Deno.readTextFile(`${dir}/sft/metrics.jsonl`)).trim().split("\n");
       assert.ok(Number.isFinite(JSON.parse(rows.at(-1)!)["eval/perplexity"]));
@@ -68,6 +72,7 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
           `${dir}/rm`,
         ]);
         assertOk(run, "reward-model");
+        assert.match(run.stdout, /^Stopped \(training finished\) after [\d,]+ pairs in /m);
         const pairs = (await Deno.readTextFile(`${dir}/rm/pairs.jsonl`)).trim().split("\n");
         assert.ok(pairs.length > 500, `${pairs.length} pairs`);
         assert.deepEqual(Object.keys(JSON.parse(pairs[0]!)), ["prompt", "chosen", "rejected"]);
@@ -80,35 +85,48 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
       },
     );
 
-    await t.step("ppo tunes the SFT model against the reward model with a KL leash", async () => {
-      const run = await train([
-        "--algo",
-        "ppo",
-        "--model",
-        `${dir}/sft`,
-        "--reward",
-        `${dir}/rm`,
-        "--num-envs",
-        "8",
-        "--total-timesteps",
-        "256",
-        "--eval-episodes",
-        "16",
-        "--out",
-        `${dir}/ppo`,
-      ]);
-      assertOk(run, "ppo");
-      const last = JSON.parse(
-        (await Deno.readTextFile(`${dir}/ppo/metrics.jsonl`)).trim().split("\n").at(-1)!,
-      );
-      assert.ok(Number.isFinite(last["env/reward_mean"]));
-      assert.ok(Number.isFinite(last["objective/kl"]));
-      const evaluation = await readJson(`${dir}/ppo/eval.json`);
-      for (const key of ["winRateOverReference", "klToReferencePerSequence", "distinct2"]) {
-        assert.ok(Number.isFinite(evaluation[key]), key);
-      }
-      assert.match(run.stdout, /before → after:/);
-    });
+    await t.step(
+      "rlhf-ppo tunes the SFT model against the reward model with a KL leash",
+      async () => {
+        const run = await train([
+          "--algo",
+          "rlhf-ppo",
+          "--ref-kl-coef",
+          "0.3",
+          "--model",
+          `${dir}/sft`,
+          "--reward",
+          `${dir}/rm`,
+          "--num-envs",
+          "8",
+          "--total-timesteps",
+          "256",
+          "--eval-episodes",
+          "16",
+          "--out",
+          `${dir}/ppo`,
+        ]);
+        assertOk(run, "rlhf-ppo");
+        // Each env step writes one token.
+        assert.match(run.stdout, /^128\/256 tokens \(50%\) .*reward -?\d/m);
+        assert.match(run.stdout, /^Stopped \(step budget reached\) after 256 tokens in /m);
+        const config = await readJson(`${dir}/ppo/config.json`);
+        assert.equal(config.algo, "rlhf-ppo");
+        assert.equal((config.algoOptions as Record<string, unknown>).refKlCoef, 0.3);
+        const last = JSON.parse(
+          (await Deno.readTextFile(`${dir}/ppo/metrics.jsonl`)).trim().split("\n").at(-1)!,
+        );
+        assert.ok(Number.isFinite(last["env/reward_mean"]));
+        // The leash's metrics (TRL's names), apart from PPO's own KL penalty.
+        assert.ok(Number.isFinite(last["objective/kl"]));
+        assert.equal(last["objective/kl_coef"], 0.3);
+        const evaluation = await readJson(`${dir}/ppo/eval.json`);
+        for (const key of ["winRateOverReference", "klToReferencePerSequence", "distinct2"]) {
+          assert.ok(Number.isFinite(evaluation[key]), key);
+        }
+        assert.match(run.stdout, /before → after:/);
+      },
+    );
 
     await t.step("dpo trains on the same pairs file and resumes from its checkpoint", async () => {
       const args = [
@@ -125,7 +143,10 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
         "--out",
         `${dir}/dpo`,
       ];
-      assertOk(await train(args), "dpo");
+      const dpo = await train(args);
+      assertOk(dpo, "dpo");
+      assert.match(dpo.stdout, /^Stopped \(training finished\) after [\d,]+ pairs in /m);
+      // Resumed under the env's earlier name, which names the same plugin.
       const evaluationFree = await train([
         "--resume",
         `${dir}/dpo`,
@@ -137,7 +158,7 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
         "2",
         "--eval-episodes",
         "0",
-      ]);
+      ], "text-preference");
       assertOk(evaluationFree, "dpo resume");
       assert.match(evaluationFree.stdout, /Resumed from .*latest\.ckpt at step [1-9]/);
     });
@@ -163,9 +184,12 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
     );
 
     await t.step("a reward source that returns NaN stops PPO with its name", async () => {
+      // Under the earlier names: --env text-preference, --algo ppo, --kl-coef.
       const run = await train([
         "--algo",
         "ppo",
+        "--kl-coef",
+        "0.25",
         "--model",
         `${dir}/sft`,
         "--reward",
@@ -178,11 +202,15 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
         "0",
         "--out",
         `${dir}/nan`,
-      ]);
+      ], "text-preference");
       assertFails(
         run,
         /^error: Reward source "nan-judge" returned NaN for completion .*scores must be finite numbers/m,
       );
+      const config = await readJson(`${dir}/nan/config.json`);
+      assert.equal(config.env, "text-completion");
+      assert.equal(config.algo, "rlhf-ppo");
+      assert.equal((config.algoOptions as Record<string, unknown>).refKlCoef, 0.25);
     });
 
     await t.step("a malformed pairs file is named with its line", async () => {
@@ -205,10 +233,16 @@ Deno.test("text-preference stages chain through checkpoints: sft → reward-mode
   }
 });
 
-Deno.test("text-preference: an empty prompt set and a missing --model are one-line errors", async () => {
+Deno.test("text-completion: an empty prompt set, a missing --model and a leash given twice are one-line errors", async () => {
   assertFails(
     await train(["--algo", "sft", "--prompt-words", "200", "--epochs", "1"]),
-    /^error: .*The text-preference prompt set is empty: no training sentence has more than 200 words/m,
+    /^error: .*The text-completion prompt set is empty: no training sentence has more than 200 words/m,
+  );
+  const twice = await train(["--algo", "rlhf-ppo", "--kl-coef", "0.2", "--ref-kl-coef", "0.3"]);
+  assert.equal(twice.code, 2, twice.stderr);
+  assertFails(
+    twice,
+    /^error: --ref-kl-coef and --kl-coef of algo plugin "rlhf-ppo" set the same option: give one$/m,
   );
   assertFails(
     await train(["--algo", "ppo", "--total-timesteps", "64"]),

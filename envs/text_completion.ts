@@ -1,5 +1,5 @@
 /**
- * The text-preference env: a language model writes a completion one token at a time. The
+ * The text-completion env: a language model writes a completion one token at a time. The
  * observation is the context — prompt plus the tokens generated so far — as token ids,
  * left-aligned and padded with `<pad>` (0) to `contextLength`; an action is the next token. The
  * episode ends at `<eos>` (terminated) or after `maxNewTokens` tokens (truncated).
@@ -20,8 +20,8 @@ import {
   type StepResult,
 } from "@proximal/core";
 
-/** Options of {@linkcode TextPreferenceEnv}. */
-export interface TextPreferenceEnvOptions {
+/** Options of {@linkcode TextCompletionEnv}. */
+export interface TextCompletionEnvOptions {
   /** Prompts as token ids (usually starting with `<bos>`); each episode draws one uniformly. */
   prompts: readonly Int32Array[];
   /** The vocabulary size: actions are `0 … vocabSize − 1`. */
@@ -48,8 +48,8 @@ export interface TextEpisodeInfo {
   completionIds: number[];
 }
 
-/** The saved state of a {@linkcode TextPreferenceEnv} (plain JSON). */
-export interface TextPreferenceEnvState {
+/** The saved state of a {@linkcode TextCompletionEnv} (plain JSON). */
+export interface TextCompletionEnvState {
   /** Index of the current prompt, or -1 before the first reset. */
   prompt: number;
   /** Tokens generated so far. */
@@ -64,8 +64,8 @@ export interface TextPreferenceEnvState {
  * @example Write "3 2" after a two-token prompt
  * ```ts
  * import assert from "node:assert/strict";
- * import { TextPreferenceEnv } from "@proximal/envs";
- * const env = new TextPreferenceEnv({ prompts: [Int32Array.of(1, 5)], vocabSize: 8, maxNewTokens: 4 });
+ * import { TextCompletionEnv } from "@proximal/envs";
+ * const env = new TextCompletionEnv({ prompts: [Int32Array.of(1, 5)], vocabSize: 8, maxNewTokens: 4 });
  * assert.deepEqual(Array.from(env.reset({ seed: 0 }).observation), [1, 5, 0, 0, 0, 0]);
  * env.step(3);
  * const last = env.step(2);
@@ -73,7 +73,7 @@ export interface TextPreferenceEnvState {
  * assert.deepEqual(last.info.completionIds, [3]);
  * ```
  */
-export class TextPreferenceEnv implements Env<Float32Array, number> {
+export class TextCompletionEnv implements Env<Float32Array, number> {
   /** Token ids of the context, padded with 0. */
   readonly observationSpace: Box;
   /** The next token. */
@@ -92,18 +92,18 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
   /**
    * Checks the prompts against the vocabulary and the context length.
    *
-   * @param options See {@linkcode TextPreferenceEnvOptions}.
+   * @param options See {@linkcode TextCompletionEnvOptions}.
    */
-  constructor(options: TextPreferenceEnvOptions) {
+  constructor(options: TextCompletionEnvOptions) {
     const { prompts, vocabSize } = options;
     if (!Array.isArray(prompts) || prompts.length === 0) {
       throw new RangeError(
-        "The text-preference env needs at least one prompt: the prompt set is empty",
+        "The text-completion env needs at least one prompt: the prompt set is empty",
       );
     }
     if (!Number.isInteger(vocabSize) || vocabSize < 3) {
       throw new RangeError(
-        `The text-preference env needs a vocabulary of >= 3 tokens, got ${vocabSize}`,
+        `The text-completion env needs a vocabulary of >= 3 tokens, got ${vocabSize}`,
       );
     }
     this.maxNewTokens = options.maxNewTokens ?? 16;
@@ -115,7 +115,7 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
     this.#eosId = options.eosId ?? 2;
     prompts.forEach((prompt, i) => {
       if (prompt.length === 0) {
-        throw new RangeError(`Prompt ${i} of the text-preference env is empty`);
+        throw new RangeError(`Prompt ${i} of the text-completion env is empty`);
       }
       if (prompt.length + this.maxNewTokens > this.contextLength) {
         throw new RangeError(
@@ -142,7 +142,7 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
    *
    * @param options `seed` reseeds the prompt draw.
    * @returns The padded prompt.
-   * @example See {@linkcode TextPreferenceEnv}
+   * @example See {@linkcode TextCompletionEnv}
    * ```ts ignore
    * const { observation } = env.reset({ seed: 1 });
    * ```
@@ -159,7 +159,7 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
    *
    * @param action A token id.
    * @returns Reward 0; at the end, `info` is a {@linkcode TextEpisodeInfo}.
-   * @example See {@linkcode TextPreferenceEnv}
+   * @example See {@linkcode TextCompletionEnv}
    * ```ts ignore
    * const { terminated, info } = env.step(token);
    * ```
@@ -167,11 +167,11 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
   step(action: number): StepResult<Float32Array> {
     if (!this.actionSpace.contains(action)) {
       throw new RangeError(
-        `Text-preference action must be a token id in [0, ${this.actionSpace.n}), got ${action}`,
+        `Text-completion action must be a token id in [0, ${this.actionSpace.n}), got ${action}`,
       );
     }
     if (this.#prompt < 0) {
-      throw new Error("Cannot step the text-preference env: call reset() first");
+      throw new Error("Cannot step the text-completion env: call reset() first");
     }
     this.#generated.push(action);
     const terminated = action === this.#eosId;
@@ -183,18 +183,18 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
   /**
    * The prompt index, the tokens so far and the generator, for checkpoints.
    *
-   * @returns A JSON-serialisable {@linkcode TextPreferenceEnvState}.
+   * @returns A JSON-serialisable {@linkcode TextCompletionEnvState}.
    * @example Save
    * ```ts ignore
    * const state = env.getState();
    * ```
    */
-  getState(): TextPreferenceEnvState {
+  getState(): TextCompletionEnvState {
     return { prompt: this.#prompt, generated: [...this.#generated], rng: this.#rng.getState() };
   }
 
   /**
-   * Restores a state from {@linkcode TextPreferenceEnv.getState}.
+   * Restores a state from {@linkcode TextCompletionEnv.getState}.
    *
    * @param state The saved state.
    * @example Restore
@@ -203,14 +203,14 @@ export class TextPreferenceEnv implements Env<Float32Array, number> {
    * ```
    */
   setState(state: unknown): void {
-    const s = state as Partial<TextPreferenceEnvState> | null;
+    const s = state as Partial<TextCompletionEnvState> | null;
     if (
       !s || !Number.isInteger(s.prompt) || s.prompt! < -1 || s.prompt! >= this.#prompts.length ||
       !Array.isArray(s.generated) || s.generated.length >= this.maxNewTokens ||
       !s.generated.every((id) => this.actionSpace.contains(id))
     ) {
       throw new TypeError(
-        `Cannot restore the text-preference env: the saved state does not fit its ${this.#prompts.length} prompts and ${this.actionSpace.n} tokens`,
+        `Cannot restore the text-completion env: the saved state does not fit its ${this.#prompts.length} prompts and ${this.actionSpace.n} tokens`,
       );
     }
     const rng = new Rng(0);

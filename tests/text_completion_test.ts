@@ -1,18 +1,18 @@
-// The text-preference env's episode boundaries, the RLHF rollout processors against hand numbers,
+// The text-completion env's episode boundaries, the RLHF rollout processors against hand numbers,
 // and the whole generic path — env, judge, KL leash, whitening, PPO — learning at a fixed seed.
 import assert from "node:assert/strict";
 import { klPenalty, Ppo } from "@proximal/algos";
 import { FixedKlController, type Rollout, setupBackend, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import { TextPreferenceEnv } from "@proximal/envs";
+import { TextCompletionEnv } from "@proximal/envs";
 import { functionReward, scoreEpisodes, whitenRewards } from "@proximal/reward-models";
 
 await setupBackend("wasm");
 
 const prompts = [Int32Array.of(1, 4), Int32Array.of(1, 6, 7)];
 
-Deno.test("text-preference episodes end at <eos> (terminated) or after maxNewTokens (truncated)", () => {
-  const env = new TextPreferenceEnv({ prompts, vocabSize: 9, maxNewTokens: 3 });
+Deno.test("text-completion episodes end at <eos> (terminated) or after maxNewTokens (truncated)", () => {
+  const env = new TextCompletionEnv({ prompts, vocabSize: 9, maxNewTokens: 3 });
   assert.equal(env.contextLength, 6); // longest prompt 3 + 3 new tokens
   const first = env.reset({ seed: 0 }).observation;
   const promptLength = first.indexOf(0);
@@ -40,26 +40,26 @@ Deno.test("text-preference episodes end at <eos> (terminated) or after maxNewTok
   assert.deepEqual(cut.info.completionIds, [5, 5, 5]);
 });
 
-Deno.test("text-preference env rejects an empty prompt set, out-of-vocabulary prompts and actions", () => {
+Deno.test("text-completion env rejects an empty prompt set, out-of-vocabulary prompts and actions", () => {
   assert.throws(
-    () => new TextPreferenceEnv({ prompts: [], vocabSize: 9 }),
+    () => new TextCompletionEnv({ prompts: [], vocabSize: 9 }),
     /the prompt set is empty/,
   );
   assert.throws(
-    () => new TextPreferenceEnv({ prompts: [Int32Array.of(1, 12)], vocabSize: 9 }),
+    () => new TextCompletionEnv({ prompts: [Int32Array.of(1, 12)], vocabSize: 9 }),
     /Prompt 0 has token id 12 at position 1, outside the vocabulary of 9/,
   );
   assert.throws(
-    () => new TextPreferenceEnv({ prompts, vocabSize: 9, maxNewTokens: 4, contextLength: 5 }),
+    () => new TextCompletionEnv({ prompts, vocabSize: 9, maxNewTokens: 4, contextLength: 5 }),
     /does not fit the context length 5/,
   );
-  const env = new TextPreferenceEnv({ prompts, vocabSize: 9 });
+  const env = new TextCompletionEnv({ prompts, vocabSize: 9 });
   env.reset({ seed: 1 });
   assert.throws(() => env.step(9), /must be a token id in \[0, 9\), got 9/);
 });
 
-Deno.test("text-preference state round trip continues identically", () => {
-  const env = new TextPreferenceEnv({ prompts, vocabSize: 9, maxNewTokens: 5 });
+Deno.test("text-completion state round trip continues identically", () => {
+  const env = new TextCompletionEnv({ prompts, vocabSize: 9, maxNewTokens: 5 });
   env.reset({ seed: 3 });
   env.step(4);
   const saved = JSON.parse(JSON.stringify(env.getState()));
@@ -127,10 +127,10 @@ Deno.test("whitenRewards divides by the unbiased std and keeps the mean", async 
 });
 
 Deno.test("klPenalty subtracts beta times the log-ratio to the reference and reports the KL", async () => {
-  const env = new TextPreferenceEnv({ prompts, vocabSize: 9, maxNewTokens: 3 });
+  const env = new TextCompletionEnv({ prompts, vocabSize: 9, maxNewTokens: 3 });
   const reference = new MlpPolicy(env.observationSpace, env.actionSpace, { seed: 5 });
   const envs = new VectorEnv(
-    () => new TextPreferenceEnv({ prompts, vocabSize: 9, maxNewTokens: 3 }),
+    () => new TextCompletionEnv({ prompts, vocabSize: 9, maxNewTokens: 3 }),
     { numEnvs: 2 },
   );
   const observations = envs.reset().slice();
@@ -160,7 +160,7 @@ Deno.test("PPO through the text env, a judge, the KL leash and whitening raises 
     const tokens = completion.split(" ").filter((t) => t !== "");
     return tokens.length === 0 ? 0 : tokens.filter((t) => t === "5").length / tokens.length;
   });
-  const makeEnv = () => new TextPreferenceEnv({ prompts, vocabSize: 9, maxNewTokens: 4 });
+  const makeEnv = () => new TextCompletionEnv({ prompts, vocabSize: 9, maxNewTokens: 4 });
   const probe = makeEnv();
   const reference = new MlpPolicy(probe.observationSpace, probe.actionSpace, { seed: 1 });
   const scores: number[] = [];

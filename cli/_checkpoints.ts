@@ -1,0 +1,63 @@
+// The run's checkpoints: the trainer's state with the run's configuration beside it, so --resume
+// rebuilds the same env and algorithm.
+import {
+  type Checkpoint,
+  type PluginOptions,
+  readCheckpoint,
+  type Trainer,
+  writeCheckpoint,
+} from "@proximal/core";
+import { UsageError } from "./_flags.ts";
+
+/** What a run was asked for: `config.json`, and `meta.run` of its checkpoints. */
+export interface RunConfig {
+  /** The env plugin: its name, or the module reference it was loaded from. */
+  env: string;
+  /** The algorithm plugin: its name, or the module reference it was loaded from. */
+  algo: string;
+  envOptions: PluginOptions;
+  algoOptions: PluginOptions;
+  seed: number;
+  numEnvs: number;
+  totalTimesteps: number;
+}
+
+/** A run to resume: its latest checkpoint, its configuration and the file read. */
+export interface Resumed {
+  checkpoint: Checkpoint;
+  config: RunConfig;
+  path: string;
+}
+
+/** Reads `<dir>/latest.ckpt` for `--resume dir`, refusing one `deno task train` did not write. */
+export async function readResumed(dir: string): Promise<Resumed> {
+  const path = `${dir.replace(/\/$/, "")}/latest.ckpt`;
+  const checkpoint = await readCheckpoint(path).catch((e: Error) => {
+    throw new UsageError(e.message);
+  });
+  const config = checkpoint.meta.run as RunConfig | undefined;
+  if (!config || typeof config.env !== "string" || typeof config.algo !== "string") {
+    throw new UsageError(`Cannot resume from ${path}: it was not written by deno task train`);
+  }
+  return { checkpoint, config, path };
+}
+
+/**
+ * Saves the trainer with the run's configuration to `<outDir>/latest.ckpt` (what `--resume`
+ * reads); with `keep`, also to `checkpoints/step-<step>.ckpt`, as SB3's CheckpointCallback does, so
+ * an earlier policy can be picked up later. Returns the path of latest.ckpt.
+ */
+export async function saveRun(
+  trainer: Trainer,
+  options: { config: RunConfig; outDir: string; keep: boolean },
+): Promise<string> {
+  const { config, outDir } = options;
+  const { meta, tensors } = await trainer.save();
+  const checkpoint = { meta: { run: config, trainer: meta }, tensors };
+  if (options.keep) {
+    const name = `step-${String(trainer.step).padStart(9, "0")}.ckpt`;
+    await writeCheckpoint(`${outDir}/checkpoints/${name}`, checkpoint);
+  }
+  await writeCheckpoint(`${outDir}/latest.ckpt`, checkpoint);
+  return `${outDir}/latest.ckpt`;
+}

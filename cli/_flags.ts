@@ -1,0 +1,160 @@
+// The CLI's flags: the top-level table, the plugin options that become flags, the parsing of
+// numbers, and the one-line messages of what the user got wrong.
+import type { ParseArgsOptionsConfig } from "node:util";
+import {
+  type AlgoPlugin,
+  BACKENDS,
+  type EnvPlugin,
+  type PluginOptions,
+  resolveOptions,
+  toKebabCase,
+} from "@proximal/core";
+
+/**
+ * A mistake in the command line (a flag, a plugin reference, an option's value, a checkpoint to
+ * resume): `main` throws it before any training, and run as a program the CLI prints its message
+ * as one line, without a stack, and exits with code 2 (1 for any other failure).
+ *
+ * @example Tell a usage error from a failed run
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main, UsageError } from "@proximal/cli";
+ * await assert.rejects(main(["--num-envs", "0"]), UsageError);
+ * ```
+ */
+export class UsageError extends Error {}
+
+/** The flags every run has, with their defaults and help lines. */
+export const TOP_LEVEL = {
+  env: { default: "cartpole", help: "env plugin: a built-in name or a module path/URL" },
+  algo: { default: "ppo", help: "algorithm plugin: a built-in name or a module path/URL" },
+  seed: { default: "1", help: "seed of everything random (envs, init, sampling)" },
+  "total-timesteps": { default: "500000", help: "env-step budget" },
+  "num-envs": { default: "4", help: "env copies stepped in lockstep" },
+  out: { default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },
+  resume: { default: "", help: "resume from a run directory's latest checkpoint" },
+  "eval-episodes": { default: "100", help: "episodes of the final evaluation (0 = none)" },
+  "stop-at-return": {
+    default: "",
+    help: "stop once the mean return of the last 20 training episodes reaches this",
+  },
+  "checkpoint-every": {
+    default: "100000",
+    help: "steps between checkpoints, in the trainer's unit (0 = only at the end)",
+  },
+  backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
+  preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
+} as const;
+
+/** A top-level flag. */
+export type TopLevelFlag = keyof typeof TOP_LEVEL;
+
+/** Parsed flags by name. */
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+/** The flags that decide which plugins (and so which further flags) exist: parsed first. */
+export const FIRST_PASS: ParseArgsOptionsConfig = {
+  env: { type: "string" },
+  algo: { type: "string" },
+  resume: { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
+/**
+ * Every plugin option as a flag (`learningRate` → `--learning-rate`, and its aliases), with the
+ * kind of plugin it belongs to; refuses an option that clashes with a top-level flag or with an
+ * option of the other plugin.
+ */
+export function pluginFlags(
+  plugins: readonly (EnvPlugin | AlgoPlugin)[],
+): Map<string, "env" | "algo"> {
+  const flags = new Map<string, "env" | "algo">();
+  for (const plugin of plugins) {
+    for (
+      const key of [...Object.keys(plugin.defaults), ...Object.keys(plugin.optionAliases ?? {})]
+    ) {
+      const flag = toKebabCase(key);
+      if (flag in TOP_LEVEL || flag === "help") {
+        throw new UsageError(
+          `Option "${key}" of ${plugin.kind} plugin "${plugin.name}" clashes with the flag --${flag}`,
+        );
+      }
+      if (flags.has(flag)) {
+        throw new UsageError(
+          `Option --${flag} is defined by both the env and the algorithm; rename one of them`,
+        );
+      }
+      flags.set(flag, plugin.kind);
+    }
+  }
+  return flags;
+}
+
+/** The second, strict pass's table: the top-level flags and the plugins' options. */
+export function secondPass(flags: Iterable<string>): ParseArgsOptionsConfig {
+  const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
+  for (const flag of [...Object.keys(TOP_LEVEL), ...flags]) options[flag] = { type: "string" };
+  return options;
+}
+
+/** A whole-number flag at least `min`; `fallback` (a resumed run's, a preset's) when not given. */
+export function intFlag(
+  values: FlagValues,
+  flag: TopLevelFlag,
+  options: { min: number; fallback?: number | undefined },
+): number {
+  if (values[flag] === undefined && options.fallback !== undefined) return options.fallback;
+  const n = numberFlag(values, flag);
+  if (!Number.isInteger(n) || n < options.min) {
+    throw new UsageError(
+      `Invalid --${flag} ${values[flag]}: expected a whole number >= ${options.min}`,
+    );
+  }
+  return n;
+}
+
+/** A finite-number flag, or its default. */
+export function numberFlag(values: FlagValues, flag: TopLevelFlag): number {
+  const raw = String(values[flag] ?? TOP_LEVEL[flag].default);
+  const n = raw.trim() === "" ? NaN : Number(raw);
+  if (!Number.isFinite(n)) throw new UsageError(`Invalid --${flag} "${raw}": expected a number`);
+  return n;
+}
+
+/** A plugin's complete options; an error names the flags rather than the option names. */
+export function optionsFromFlags<O extends PluginOptions>(
+  plugin: EnvPlugin<O> | AlgoPlugin<O>,
+  given: Record<string, unknown>,
+): O {
+  try {
+    return resolveOptions(plugin, given);
+  } catch (e) {
+    throw new UsageError(
+      (e as Error).message.replace(
+        /^Options? ("\w+"(?: and "\w+")?)/,
+        (_, names: string) => names.replace(/"(\w+)"/g, (_, k: string) => `--${toKebabCase(k)}`),
+      ),
+    );
+  }
+}
+
+/** `node:util`'s parse errors, as one line that says what to do. */
+export function parseArgsMessage(e: Error): string {
+  const code = (e as { code?: string }).code;
+  const flag = e.message.match(/'(-[^']*)'/)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
+    return `Unknown flag ${flag.split("=")[0]}: see --help for the flags and plugin options`;
+  }
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    return `Unexpected argument: ${e.message.match(/'([^']*)'/)?.[1] ?? ""} (flags start with --)`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag) {
+    return `Flag ${flag.split(" ")[0]} needs a value`;
+  }
+  return e.message;
+}
+
+/** Rethrows an error as a usage error (a bad plugin reference, an unreadable checkpoint). */
+export function asUsageError(e: Error): never {
+  throw new UsageError(e.message);
+}

@@ -1,0 +1,139 @@
+// What every text stage's trainer adds to the library's: checkpoints that carry the tokenizer, and
+// an evaluation of the tuned model against the one it started from.
+import type {
+  AlgoContext,
+  Checkpoint,
+  IterationReport,
+  Trainer,
+  TrainerEvaluation,
+} from "@proximal/core";
+import type { GruLanguageModel } from "@proximal/models";
+import {
+  type SentimentTask as Task,
+  sentimentTask,
+  type SentimentTaskOptions,
+} from "@proximal/envs";
+import { describeEvaluation, evaluateCompletions, judgeWinRate, lmMeta } from "./text_eval.ts";
+
+/** The task the env's options (the run's `--prompt-words`, `--min-count`, …) define. */
+export function taskOf(context: AlgoContext): Task {
+  return sentimentTask(context.envOptions as Partial<SentimentTaskOptions> | undefined);
+}
+
+/**
+ * A stage's trainer: the library's trainer, whose checkpoints also carry the tokenizer and the
+ * model's shape, and an evaluation of the tuned model against the one it started from (which is
+ * why it exposes no `policy`: nothing runs the model as an env policy).
+ */
+export class TextStage implements Trainer {
+  readonly unit: string;
+  readonly #inner: Trainer;
+  readonly #task: Task;
+  readonly #model: () => GruLanguageModel;
+  readonly #prefix: string;
+  readonly #reference: GruLanguageModel | undefined;
+  readonly #seed: number;
+  readonly #epochs: (() => number) | undefined;
+
+  constructor(
+    inner: Trainer,
+    options: {
+      task: Task;
+      model: () => GruLanguageModel;
+      prefix: string;
+      reference?: GruLanguageModel;
+      seed: number;
+      /** What `step` counts. */
+      unit: string;
+      /** The fraction of epochs done, for trainers that run epochs. */
+      epochs?: () => number;
+    },
+  ) {
+    this.unit = options.unit;
+    this.#epochs = options.epochs;
+    this.#inner = inner;
+    this.#task = options.task;
+    this.#model = options.model;
+    this.#prefix = options.prefix;
+    this.#reference = options.reference;
+    this.#seed = options.seed;
+  }
+  get algo(): string {
+    return this.#inner.algo;
+  }
+  get step(): number {
+    return this.#inner.step;
+  }
+  get done(): boolean {
+    return this.#inner.done;
+  }
+  get metricNames(): readonly string[] {
+    return this.#inner.metricNames;
+  }
+  get progress(): number | undefined {
+    return this.#epochs ? this.#epochs() : undefined;
+  }
+  iterate(): Promise<IterationReport> {
+    return this.#inner.iterate();
+  }
+  async save(): Promise<Checkpoint> {
+    const checkpoint = await this.#inner.save();
+    checkpoint.meta.lm = lmMeta(this.#model(), this.#task.tokenizer, this.#prefix);
+    return checkpoint;
+  }
+  restore(checkpoint: Checkpoint): Promise<void> {
+    return this.#inner.restore(checkpoint);
+  }
+  finalEvaluation(options: { episodes: number }): Promise<TrainerEvaluation> {
+    const prompts = this.#task.evalPrompts.slice(0, options.episodes).map((p) => p.prompt);
+    const model = this.#model();
+    const tuned = evaluateCompletions(model, this.#reference ?? model, {
+      task: this.#task,
+      prompts,
+      seed: this.#seed + 7,
+    });
+    const metrics: Record<string, number> = {
+      prompts: prompts.length,
+      meanJudgeScore: tuned.meanJudgeScore,
+      distinct2: tuned.distinct2,
+      unknownTokenRate: tuned.unknownTokenRate,
+    };
+    const summary: string[] = [];
+    const details: Record<string, unknown> = { samples: tuned.samples };
+    if (this.#reference) {
+      const before = evaluateCompletions(this.#reference, this.#reference, {
+        task: this.#task,
+        prompts,
+        seed: this.#seed + 7,
+      });
+      const win = judgeWinRate(tuned, before, this.#seed);
+      Object.assign(metrics, {
+        winRateOverReference: win.rate,
+        winRateLow: win.interval[0],
+        winRateHigh: win.interval[1],
+        klToReferencePerSequence: tuned.klToReferencePerSequence,
+        referenceDistinct2: before.distinct2,
+        referenceUnknownTokenRate: before.unknownTokenRate,
+      });
+      details.referenceSamples = before.samples;
+      summary.push(
+        `${prompts.length} held-out prompts`,
+        describeEvaluation("reference", before),
+        describeEvaluation("tuned", tuned, win),
+        "before → after:",
+        ...before.samples.map((s, i) => `  ${s}  →  ${tuned.samples[i]}`),
+      );
+    } else {
+      summary.push(
+        `${prompts.length} held-out prompts`,
+        describeEvaluation("model", tuned),
+        ...tuned.samples.map((s) => `  ${s}`),
+      );
+    }
+    return Promise.resolve({ metrics, summary, details });
+  }
+  dispose(): void {
+    this.#inner.dispose();
+    this.#reference?.dispose();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The RLHF loop's hyperparameters, defined once: the CLI's stages (`deno task train --env
+ * text-completion --algo sft | reward-model | rlhf-ppo | dpo`) take them as their defaults and
+ * `examples/rlhf.ts` runs with them. Where a stage differs from its trainer's own default, the
+ * comment says why.
+ */
+import { dpoDefaults, type DpoOptions, ppoDefaults, type PpoOptions } from "@proximal/algos";
+import { sftDefaults, type SftOptions } from "@proximal/algos";
+import type { BradleyTerryOptions } from "@proximal/reward-models";
+
+/** The SFT stage's hyperparameters: {@linkcode SftOptions} but the seed, which is the run's. */
+export type SftStageOptions = Omit<SftOptions, "seed">;
+
+const { seed: _sftSeed, ...sftShared } = sftDefaults;
+
+/**
+ * The SFT stage's defaults: `SftTrainer`'s, with 6 epochs rather than 5, since held-out perplexity
+ * on the sentiment corpus still falls at the sixth.
+ *
+ * @example The epochs
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sftStageDefaults } from "@proximal/rlhf";
+ * assert.equal(sftStageDefaults.epochs, 6);
+ * ```
+ */
+export const sftStageDefaults: SftStageOptions = { ...sftShared, epochs: 6 };
+
+/** How preference pairs are made when no pairs file is given: sampled, then ranked by a judge. */
+export type PairLabelOptions = {
+  /** Completions sampled per training prompt from the model; default 8. */
+  samplesPerPrompt: number;
+  /**
+   * Labelled pairs per prompt: best against worst, then second best against second worst and so
+   * on; default 4 for the reward model, 1 for DPO.
+   */
+  pairsPerPrompt: number;
+  /** Bradley–Terry temperature of the labels' noise (how often the "human" disagrees); default 0.2. */
+  labelTemperature: number;
+};
+
+/** The reward-model stage's hyperparameters: pair labelling and the Bradley–Terry trainer's. */
+export type RewardModelStageOptions =
+  & PairLabelOptions
+  & Pick<
+    BradleyTerryOptions,
+    "learningRate" | "batchSize" | "epochs" | "validationFraction" | "patience"
+  >;
+
+/**
+ * The reward-model stage's defaults. Eight samples per prompt widen the best–worst gap, so fewer
+ * labels flip, and the pairs inwards give the reward model four times the data for one sampling
+ * pass. A small model overfits the noisy labels within a few epochs, so a tenth of the pairs
+ * validates each epoch (at most 6) and the epoch of the lowest validation loss is kept.
+ *
+ * @example Four pairs per prompt
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rewardModelStageDefaults } from "@proximal/rlhf";
+ * assert.equal(rewardModelStageDefaults.pairsPerPrompt, 4);
+ * ```
+ */
+export const rewardModelStageDefaults: RewardModelStageOptions = {
+  samplesPerPrompt: 8,
+  pairsPerPrompt: 4,
+  labelTemperature: 0.2,
+  learningRate: 1e-3,
+  batchSize: 32,
+  epochs: 6,
+  validationFraction: 0.1,
+  patience: 2,
+};
+
+/**
+ * The RLHF PPO stage's hyperparameters: {@linkcode PpoOptions} without those of the MLP policy and
+ * its workers, which a language-model policy does not use.
+ */
+export type RlhfPpoOptions = Omit<
+  PpoOptions,
+  "hiddenSize" | "hiddenLayers" | "numWorkers" | "numShards"
+>;
+
+const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoShared } =
+  ppoDefaults;
+
+/**
+ * The RLHF PPO stage's defaults: one rollout step per generated token (16, the longest
+ * completion), no discount over a completion, a smaller learning rate and gradient clipping at 1 for
+ * the language model, and an entropy bonus of 0.02 that keeps the policy from collapsing onto the
+ * reward model's favourite words; CleanRL's values otherwise.
+ *
+ * @example Undiscounted
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rlhfPpoDefaults } from "@proximal/rlhf";
+ * assert.equal(rlhfPpoDefaults.gamma, 1);
+ * ```
+ */
+export const rlhfPpoDefaults: RlhfPpoOptions = {
+  ...ppoShared,
+  learningRate: 3e-4,
+  numSteps: 16,
+  gamma: 1,
+  entCoef: 0.02,
+  maxGradNorm: 1,
+};
+
+/**
+ * The leash of RLHF's PPO to the reference model: a per-token penalty β·KL(policy ‖ reference) in
+ * the rewards (the `klPenalty` rollout processor), apart from PPO's own `klPenaltyCoef`.
+ */
+export type RefKlOptions = {
+  /** β, the coefficient of the KL to the reference (initial, when adaptive); default 0.4. */
+  refKlCoef: number;
+  /** KL per sequence that an adaptive β steers to (TRL's controller); 0 keeps β fixed; default 0. */
+  refKlTarget: number;
+  /** The adaptive controller's horizon (TRL's); default 1000. */
+  refKlHorizon: number;
+};
+
+/**
+ * The leash's defaults: a fixed β of 0.4. Over a run of ~2,000 episodes an adaptive β lags (it
+ * shrinks while the policy has not moved yet, then KL overshoots its target), so β is fixed; 0.4
+ * sits between a β that lets PPO game the reward model and one that holds the policy too close.
+ *
+ * @example A fixed coefficient
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refKlDefaults } from "@proximal/rlhf";
+ * assert.deepEqual(refKlDefaults, { refKlCoef: 0.4, refKlTarget: 0, refKlHorizon: 1000 });
+ * ```
+ */
+export const refKlDefaults: RefKlOptions = { refKlCoef: 0.4, refKlTarget: 0, refKlHorizon: 1000 };
+
+/** The DPO stage's hyperparameters: pair labelling and {@linkcode DpoOptions} but the seed. */
+export type DpoStageOptions = PairLabelOptions & Omit<DpoOptions, "seed">;
+
+const { seed: _dpoSeed, ...dpoShared } = dpoDefaults;
+
+/**
+ * The DPO stage's defaults: `DpoTrainer`'s, on one best-vs-worst pair per prompt (the clearest
+ * preference) when it labels its own pairs.
+ *
+ * @example One pair per prompt
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dpoStageDefaults } from "@proximal/rlhf";
+ * assert.equal(dpoStageDefaults.pairsPerPrompt, 1);
+ * ```
+ */
+export const dpoStageDefaults: DpoStageOptions = {
+  samplesPerPrompt: rewardModelStageDefaults.samplesPerPrompt,
+  pairsPerPrompt: 1,
+  labelTemperature: rewardModelStageDefaults.labelTemperature,
+  ...dpoShared,
+};
