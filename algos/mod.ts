@@ -20,5 +20,7 @@
  */
 export * from "./dpo.ts";
 export * from "./ppo.ts";
+export * from "./ppo_loops.ts";
+export * from "./ppo_plugin.ts";
 export * from "./sft.ts";
 export * from "./kl_penalty.ts";

@@ -1,27 +1,30 @@
 /**
- * Proximal Policy Optimization (Schulman et al., 2017), after CleanRL's `ppo.py`: read it top to
- * bottom — the hyperparameters, the math (GAE and the clipped loss), then the trainer's loop of
- * rollout, advantage estimation and minibatch epochs.
+ * Proximal Policy Optimization (Schulman et al., 2017), after CleanRL's `ppo.py`. Read it top to
+ * bottom: the hyperparameters; the math (GAE, the clipped loss); the rollout; the update (epochs of
+ * minibatch steps, each an Adam step on the loss's gradient); then the trainer, whose `iterate`
+ * strings them together: rollout → processors → advantages → update → report.
  *
  * Beyond CleanRL: a truncated episode's last observation is bootstrapped (reward += γ·V(s_final),
  * as SB3 does) instead of being treated as terminal, and an optional adaptive KL penalty
  * (PPO-penalty, §4 of the paper) can stand beside or replace the target-KL early stop.
+ *
+ * Speed is fenced off behind one seam, the gradient engine (`_ppo_engine.ts`): for its own MLP
+ * policy PPO takes the gradient of {@linkcode ppoLoss} in closed form instead of by autodiff
+ * (`_ppo_mlp_engine.ts`), and with `numWorkers` runs this file's rollout, GAE and epochs in Deno
+ * Workers (`_ppo_pool.ts`, `_ppo_worker.ts`, `_ppo_shard.ts`). tests/ppo_math_test.ts pins both
+ * to {@linkcode ppoGradient}, autodiff through `ppoLoss`: the loss below is the loss that trains.
  */
 import * as tf from "@tensorflow/tfjs";
 import {
   Adam,
-  type AdamStepResult,
   type AlgoContext,
-  type AlgoPlugin,
   type Checkpoint,
-  defineAlgo,
   type IterationReport,
   loadVariables,
   type Policy,
   Rng,
   type RngState,
   type Rollout,
-  type RolloutEpisode,
   type RolloutProcessor,
   saveVariables,
   type Scalar,
@@ -31,18 +34,30 @@ import {
   type VectorEnvState,
 } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import { actorHalf, type ActorRows, criticHalf, type CriticRows } from "./_ppo_grad.ts";
 import {
-  assignFlat,
-  joinHalves,
-  type PoolConfig,
-  type PooledGradient,
-  PpoWorkerPool,
-  readFlat,
-  RESULT,
-  type ShardState,
-  totalLoss,
-} from "./_ppo_pool.ts";
+  FlatWeights,
+  gatherRows,
+  type GradientEngine,
+  type Minibatch,
+  type PpoGradient,
+  type PpoLossOptions,
+  type PpoLossValues,
+  type StepResult,
+  type UpdateResult,
+} from "./_ppo_engine.ts";
+import { mlpGradient } from "./_ppo_mlp_engine.ts";
+import { collectRollout, type PpoRollout, runEpochs } from "./ppo_loops.ts";
+import { type PpoWorkerPool, startWorkerPool } from "./_ppo_pool.ts";
+import type { ShardState } from "./_ppo_protocol.ts";
+
+export type {
+  Minibatch,
+  PpoGradient,
+  PpoLossOptions,
+  PpoLossValues,
+  StepResult,
+  UpdateResult,
+} from "./_ppo_engine.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -89,6 +104,14 @@ export type PpoOptions = {
   /** Adam's ε; default 1e-5. */
   adamEpsilon: number;
   /**
+   * How the update takes the loss's gradient: `"auto"` picks the fastest engine that fits (for
+   * PPO's MLP policy the closed form, in the workers with `numWorkers`; autodiff for any other
+   * policy); `"autodiff"` always differentiates {@linkcode ppoLoss} through `policy.evaluate` (the
+   * reference, slower, without workers), to check the fast path against. Default "auto".
+   * (A string, as the plugin's options are; the trainer rejects any other.)
+   */
+  gradient: string;
+  /**
    * Deno Workers that run the rollout and the gradients: the env copies split into `numShards`
    * shards dealt to the workers, each worker stepping its shards' envs and computing their GAE;
    * then at every minibatch the workers share out the shards' actor and critic halves of the
@@ -129,6 +152,7 @@ export const ppoDefaults: PpoOptions = {
   hiddenSize: 64,
   hiddenLayers: 2,
   adamEpsilon: 1e-5,
+  gradient: "auto",
   numWorkers: 0,
   numShards: 1,
 };
@@ -240,7 +264,9 @@ export interface PpoLossTerms {
 }
 
 /**
- * PPO's loss on one minibatch, exactly as CleanRL computes it.
+ * PPO's loss on one minibatch, exactly as CleanRL computes it: the clipped surrogate, minus the
+ * entropy bonus, plus the (clipped) value loss, plus the optional KL penalty. Every gradient
+ * engine computes this loss's gradient ({@linkcode ppoGradient} by autodiff).
  *
  * @param inputs The minibatch tensors.
  * @param options `clipCoef`, `clipVloss`, `entCoef`, `vfCoef`, and the KL penalty β (`klCoef`, 0 = off).
@@ -262,13 +288,7 @@ export interface PpoLossTerms {
  */
 export function ppoLoss(
   inputs: PpoLossInputs,
-  options: {
-    clipCoef: number;
-    clipVloss: boolean;
-    entCoef: number;
-    vfCoef: number;
-    klCoef: number;
-  },
+  options: PpoLossOptions,
 ): PpoLossTerms {
   const { entCoef, vfCoef, klCoef } = options;
   const terms = policyTerms(inputs, options.clipCoef);
@@ -282,66 +302,32 @@ export function ppoLoss(
 }
 
 /**
- * The actor's half of {@linkcode ppoLoss}: `loss` = policyLoss − entCoef·entropy (+ β·approxKl),
- * whose gradient with respect to the actor's weights is `ppoLoss`'s (the value loss does not
- * depend on them). PPO's workers compute the two halves apart.
+ * {@linkcode ppoLoss}'s `loss` from its terms as plain numbers — its scalar form, for the engines
+ * that compute the terms without tensors (the total feeds Adam's divergence check).
  *
- * @param inputs The actor's minibatch tensors.
- * @param options `clipCoef`, `entCoef` and the KL penalty β (`klCoef`, 0 = off).
- * @returns The half loss and the actor's terms.
- * @example Ratio 1 and zero advantage give zero policy loss
+ * @param terms The loss's terms.
+ * @param options The loss's coefficients.
+ * @returns policyLoss − entCoef·entropy + vfCoef·valueLoss (+ klCoef·approxKl).
+ * @example The total of hand-picked terms
  * ```ts
  * import assert from "node:assert/strict";
- * import * as tf from "@tensorflow/tfjs";
- * import { ppoPolicyLoss } from "@proximal/algos";
- * import { setupBackend } from "@proximal/core";
- * await setupBackend("cpu");
- * const z = tf.zeros([2]) as tf.Tensor1D;
- * const { policyLoss } = ppoPolicyLoss(
- *   { newLogProb: z, entropy: z, oldLogProb: z, advantages: z },
- *   { clipCoef: 0.2, entCoef: 0.01, klCoef: 0 },
- * );
- * assert.ok(policyLoss.dataSync()[0] === 0);
+ * import { ppoLossValue } from "@proximal/algos";
+ * const terms = {
+ *   policyLoss: -0.2,
+ *   valueLoss: 0.845,
+ *   entropy: 0.7,
+ *   oldApproxKl: 0,
+ *   approxKl: 0.1,
+ *   clipfrac: 1,
+ * };
+ * const options = { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 };
+ * assert.ok(Math.abs(ppoLossValue(terms, options) - 0.2155) < 1e-12);
  * ```
  */
-export function ppoPolicyLoss(
-  inputs: Pick<PpoLossInputs, "newLogProb" | "entropy" | "oldLogProb" | "advantages">,
-  options: { clipCoef: number; entCoef: number; klCoef: number },
-): Omit<PpoLossTerms, "valueLoss"> {
-  const terms = policyTerms(inputs, options.clipCoef);
-  let loss = tf.sub(terms.policyLoss, tf.mul(options.entCoef, terms.entropy));
-  if (options.klCoef > 0) loss = tf.add(loss, tf.mul(options.klCoef, terms.approxKl));
-  return { loss: loss as tf.Scalar, ...terms };
-}
-
-/**
- * The critic's half of {@linkcode ppoLoss}: `loss` = vfCoef·valueLoss, whose gradient with respect
- * to the critic's weights is `ppoLoss`'s.
- *
- * @param inputs The critic's minibatch tensors.
- * @param options `clipCoef`, `clipVloss` and `vfCoef`.
- * @returns The half loss and the value loss.
- * @example A perfect critic has zero value loss
- * ```ts
- * import assert from "node:assert/strict";
- * import * as tf from "@tensorflow/tfjs";
- * import { ppoValueLoss } from "@proximal/algos";
- * import { setupBackend } from "@proximal/core";
- * await setupBackend("cpu");
- * const v = tf.tensor1d([1, 2]);
- * const { valueLoss } = ppoValueLoss(
- *   { newValue: v, oldValue: v, returns: v },
- *   { clipCoef: 0.2, clipVloss: true, vfCoef: 0.5 },
- * );
- * assert.ok(valueLoss.dataSync()[0] === 0);
- * ```
- */
-export function ppoValueLoss(
-  inputs: Pick<PpoLossInputs, "newValue" | "oldValue" | "returns">,
-  options: { clipCoef: number; clipVloss: boolean; vfCoef: number },
-): { loss: Scalar; valueLoss: Scalar } {
-  const valueLoss = valueTerm(inputs, options);
-  return { loss: tf.mul(options.vfCoef, valueLoss) as tf.Scalar, valueLoss };
+export function ppoLossValue(terms: PpoLossValues, options: PpoLossOptions): number {
+  const { policyLoss, valueLoss, entropy, approxKl } = terms;
+  const loss = policyLoss - options.entCoef * entropy + options.vfCoef * valueLoss;
+  return options.klCoef > 0 ? loss + options.klCoef * approxKl : loss;
 }
 
 /** The actor's terms: the clipped surrogate, the mean entropy, the KL estimates, the clip fraction. */
@@ -390,6 +376,97 @@ function valueTerm(
     : tf.mul(0.5, tf.mean(vUnclipped)) as tf.Scalar;
 }
 
+// ──────────────────────────────── The update ────────────────────────────────
+
+/**
+ * The gradient of {@linkcode ppoLoss} on a minibatch by autodiff through `policy.evaluate`: the
+ * reference gradient engine, for any policy (the RLHF language model trains with it), and what
+ * tests/ppo_math_test.ts pins the fast engines to.
+ *
+ * @param policy The policy, at the weights to differentiate at.
+ * @param minibatch The minibatch's rows.
+ * @param options The loss's coefficients.
+ * @returns The gradient, flat in `policy.variables` order, and the loss's terms.
+ * @example The gradient has one entry per weight
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ppoGradient } from "@proximal/algos";
+ * import { Box, Discrete, setupBackend } from "@proximal/core";
+ * import { MlpPolicy } from "@proximal/models";
+ * await setupBackend("cpu");
+ * const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [3] }), new Discrete(2));
+ * const rows = Float32Array.from([0.5, -0.5]);
+ * const { grad, terms } = ppoGradient(policy, {
+ *   observations: new Float32Array(6),
+ *   actions: Int32Array.from([0, 1]),
+ *   logProbs: Float32Array.from([Math.log(0.5), Math.log(0.5)]),
+ *   values: new Float32Array(2),
+ *   advantages: rows,
+ *   returns: rows,
+ * }, { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 });
+ * assert.equal(grad.length, policy.variables.reduce((n, v) => n + v.size, 0));
+ * assert.ok(Math.abs(terms.approxKl) < 1e-6);
+ * policy.dispose();
+ * ```
+ */
+export function ppoGradient(
+  policy: Policy,
+  minibatch: Minibatch,
+  options: PpoLossOptions,
+): PpoGradient {
+  const n = minibatch.logProbs.length, vars = policy.variables as tf.Variable[];
+  const flat = tf.tidy(() => {
+    let terms: tf.Scalar[] = [];
+    const { grads } = tf.variableGrads(() => {
+      const observations = tf.tensor2d(minibatch.observations, [n, policy.observationSize]);
+      const actions = minibatch.actions instanceof Int32Array
+        ? tf.tensor1d(minibatch.actions, "int32")
+        : tf.tensor2d(minibatch.actions, [n, minibatch.actions.length / n]);
+      const { logProb, entropy, value } = policy.evaluate(observations, actions);
+      const loss = ppoLoss({
+        newLogProb: logProb,
+        entropy,
+        newValue: value,
+        oldLogProb: tf.tensor1d(minibatch.logProbs),
+        oldValue: tf.tensor1d(minibatch.values),
+        advantages: tf.tensor1d(minibatch.advantages),
+        returns: tf.tensor1d(minibatch.returns),
+      }, options);
+      // variableGrads disposes everything but the loss; keep the terms past it.
+      terms = [
+        loss.policyLoss,
+        loss.valueLoss,
+        loss.entropy,
+        loss.oldApproxKl,
+        loss.approxKl,
+        loss.clipfrac,
+      ].map((t) => tf.keep(t));
+      return loss.loss;
+    }, vars);
+    const parts = [
+      ...terms.map((t) => t.reshape([1])),
+      ...vars.map((v) => grads[v.name]?.reshape([-1]) ?? tf.zeros([v.size])),
+    ];
+    const out = tf.concat(parts);
+    tf.dispose(terms);
+    return out;
+  });
+  const data = flat.dataSync() as Float32Array;
+  flat.dispose();
+  const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = data;
+  return {
+    grad: data.subarray(6),
+    terms: {
+      policyLoss: policyLoss!,
+      valueLoss: valueLoss!,
+      entropy: entropy!,
+      oldApproxKl: oldApproxKl!,
+      approxKl: approxKl!,
+      clipfrac: clipfrac!,
+    },
+  };
+}
+
 // ──────────────────────────────── The trainer ────────────────────────────────
 
 /** What {@linkcode Ppo} needs besides its hyperparameters. */
@@ -418,9 +495,21 @@ const METRIC_NAMES = [
   "losses/clipfrac",
   "losses/explained_variance",
   "losses/grad_norm",
-  "losses/kl_coef",
+  "losses/kl_penalty_coef",
   "losses/epochs",
 ] as const;
+
+/** One iteration's parts, as {@linkcode Ppo}'s report reads them. */
+interface Iteration {
+  lr: number;
+  rolloutStart: number;
+  updateStart: number;
+  values: Float32Array;
+  returns: Float32Array;
+  episodes: Rollout["episodes"];
+  update: UpdateResult;
+  processorMetrics: Record<string, number>;
+}
 
 /**
  * The PPO trainer: each {@linkcode Ppo.iterate} collects `numEnvs × numSteps` steps and runs
@@ -445,6 +534,8 @@ const METRIC_NAMES = [
 export class Ppo implements Trainer {
   /** The plugin name. */
   readonly algo = "ppo";
+  /** What {@linkcode Ppo.step} counts. */
+  readonly unit = "env steps";
   /** The metric names {@linkcode Ppo.iterate} reports, PPO's then the processors'. */
   readonly metricNames: readonly string[];
   /** The hyperparameters in force. */
@@ -458,20 +549,18 @@ export class Ppo implements Trainer {
   readonly #rng: Rng;
   readonly #numIterations: number;
   readonly #batchSize: number;
+  /** The loss's gradient on a minibatch (see the option `gradient`). */
+  readonly #gradient: GradientEngine;
+  /** With `numWorkers` > 0: the workers, which run whole iterations. */
+  readonly #workers: PpoWorkerPool | null;
+  /** The weights, flat, that Adam updates in place; the policy loads them after each step. */
+  readonly #weights: FlatWeights;
   #iteration = 0;
   #step = 0;
   #klCoef: number;
   #observations: Float32Array;
   #startTime = 0;
   #startStep = 0;
-  /** With `numWorkers` > 0: the pool. */
-  readonly #workers: PpoWorkerPool | null;
-  /**
-   * With an {@linkcode MlpPolicy}: the sizes of its parts, and the weights (flat) that Adam
-   * updates and the policy (or the workers) load; the gradient then skips the tape (`_ppo_grad.ts`).
-   */
-  readonly #sizes: PoolConfig["sizes"] | null;
-  #params: Float32Array = new Float32Array(0);
 
   /**
    * Builds the env copies, the policy and the optimizer.
@@ -485,24 +574,25 @@ export class Ppo implements Trainer {
     this.options = o;
     const { numEnvs, seed, totalTimesteps } = context;
     this.#batchSize = numEnvs * o.numSteps;
-    if (o.numMinibatches < 1 || this.#batchSize % o.numMinibatches !== 0) {
+    if (this.#batchSize % o.numMinibatches !== 0) {
       throw new RangeError(
         `PPO's batch of ${this.#batchSize} (numEnvs ${numEnvs} × numSteps ${o.numSteps}) does not split into ${o.numMinibatches} equal minibatches`,
       );
     }
+    if (o.numWorkers === 0 && o.numShards > 1) {
+      throw new RangeError(
+        `PPO option numShards ${o.numShards} needs numWorkers >= 1 (shards are the workers' split of the envs)`,
+      );
+    }
     this.#numIterations = Math.max(1, Math.floor(totalTimesteps / this.#batchSize));
     this.#rng = new Rng(seed);
-    this.envs = new VectorEnv(context.makeEnv, {
-      numEnvs,
-      seed,
-      name: context.envName ?? "env",
-    });
-    this.policy = context.policy ??
+    this.envs = new VectorEnv(context.makeEnv, { numEnvs, seed, name: context.envName ?? "env" });
+    const policy = this.policy = context.policy ??
       new MlpPolicy(this.envs.observationSpace, this.envs.actionSpace, {
         hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
         seed,
       });
-    this.#adam = new Adam(this.policy.variables, {
+    this.#adam = new Adam(policy.variables, {
       learningRate: o.learningRate,
       epsilon: o.adamEpsilon,
       maxGradNorm: o.maxGradNorm,
@@ -511,94 +601,13 @@ export class Ppo implements Trainer {
     this.#processors = context.processors ?? [];
     this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
     this.#observations = this.envs.reset().slice();
-    this.#sizes = null;
-    if (this.policy instanceof MlpPolicy) {
-      const policy = this.policy, space = policy.actionSpace;
-      const logStd = space.kind === "box" ? space.size : 0;
-      this.#sizes = {
-        actorLayers: sizeOf(policy.actorVariables) - logStd,
-        critic: sizeOf(policy.criticVariables),
-        logStd,
-      };
-      this.#params = readFlat(policy.variables);
-    }
-    if (o.numWorkers === 0 && o.numShards > 1) {
-      throw new RangeError(
-        `PPO option numShards ${o.numShards} needs numWorkers >= 1 (shards are the workers' split of the envs)`,
-      );
-    }
-    this.#workers = o.numWorkers > 0 ? this.#startWorkers(context) : null;
-  }
-
-  /** The shards in force: `numShards`, or one per worker (1 without workers). */
-  get #numShards(): number {
-    const o = this.options;
-    return o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
-  }
-
-  /** Checks that the workers can serve this run, then starts them (they load tfjs meanwhile). */
-  #startWorkers(context: PpoContext): PpoWorkerPool {
-    const o = this.options, shards = this.#numShards, n = context.numEnvs;
-    const refuse = (why: string): never => {
-      throw new Error(`PPO with numWorkers ${o.numWorkers} ${why}`);
-    };
-    if (context.policy) {
-      refuse("needs its own MLP policy (the workers rebuild it), not a custom one");
-    }
-    if (this.#processors.length > 0) {
-      refuse("cannot run rollout processors (they need the whole rollout in this thread)");
-    }
-    if (!context.envSource) {
-      refuse(
-        "builds its envs in the workers and needs context.envSource (a module reference to the env plugin and its options; the CLI sets it)",
-      );
-    }
-    if (n % shards !== 0) refuse(`cannot split numEnvs ${n} into ${shards} equal shards`);
-    if ((n / shards * o.numSteps) % o.numMinibatches !== 0) {
-      refuse(
-        `cannot split each shard's ${
-          n / shards * o.numSteps
-        } rows into ${o.numMinibatches} equal minibatch shares`,
-      );
-    }
-    const policy = this.policy as MlpPolicy, space = policy.actionSpace;
-    // One shard draws from the run's own stream (the numbers of numWorkers 0); several from forks.
-    const rngs = shards === 1
-      ? [this.#rng]
-      : Array.from({ length: shards }, () => this.#rng.fork());
-    return new PpoWorkerPool({
-      numWorkers: o.numWorkers,
-      backend: tf.getBackend(),
-      observationSize: policy.observationSize,
-      action: space.kind === "discrete"
-        ? { kind: "discrete", size: space.n }
-        : { kind: "box", size: space.size },
-      hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
-      envSource: context.envSource!,
-      settings: {
-        seed: context.seed,
-        envName: context.envName ?? "env",
-        numSteps: o.numSteps,
-        numMinibatches: o.numMinibatches,
-        gamma: o.gamma,
-        gaeLambda: o.gaeLambda,
-        bootstrapTruncated: o.bootstrapTruncated,
-      },
-      update: {
-        updateEpochs: o.updateEpochs,
-        numMinibatches: o.numMinibatches,
-        targetKl: o.targetKl,
-        maxGradNorm: o.maxGradNorm,
-        adamEpsilon: o.adamEpsilon,
-      },
-      shards: rngs.map((rng, index) => ({
-        index,
-        firstEnv: index * n / shards,
-        numEnvs: n / shards,
-        rng: rng.getState(),
-      })),
-      sizes: this.#sizes!,
-    });
+    this.#gradient = policy instanceof MlpPolicy && o.gradient === "auto"
+      ? mlpGradient(policy)
+      : (minibatch, loss) => ppoGradient(policy, minibatch, loss);
+    this.#weights = new FlatWeights(policy.variables);
+    this.#workers = o.numWorkers > 0
+      ? startWorkerPool(policy, { options: o, numShards: this.#numShards, context, rng: this.#rng })
+      : null;
   }
 
   /** Env steps taken so far. */
@@ -612,7 +621,8 @@ export class Ppo implements Trainer {
   }
 
   /**
-   * One PPO iteration: rollout, GAE, then the minibatch epochs.
+   * One PPO iteration: the rollout, the processors' reward shaping, GAE, then the update's epochs
+   * (with workers, the workers run all but the processors, which they refuse).
    *
    * @returns The step count, the metrics and the episodes that finished.
    * @example See {@linkcode Ppo}
@@ -621,295 +631,140 @@ export class Ppo implements Trainer {
    * ```
    */
   async iterate(): Promise<IterationReport> {
-    const o = this.options, envs = this.envs, policy = this.policy;
-    const n = envs.numEnvs, steps = o.numSteps, obsSize = envs.observationSize;
-    const actSize = envs.actionSpace.kind === "discrete" ? 1 : envs.actionSize;
+    const lr = this.#startIteration();
+    if (this.#workers) return this.#report(await this.#iterateInWorkers(lr));
+    const rolloutStart = performance.now();
+    const rollout = this.#rollout();
+    const processorMetrics = await this.#process(rollout);
+    const { advantages, returns } = computeGae(rollout, {
+      gamma: this.options.gamma,
+      lambda: this.options.gaeLambda,
+    });
+    const updateStart = performance.now();
+    const update = this.#update({ ...rollout, advantages, returns });
+    const { values, episodes } = rollout;
+    return this.#report({
+      lr,
+      rolloutStart,
+      updateStart,
+      values,
+      returns,
+      episodes,
+      update,
+      processorMetrics,
+    });
+  }
+
+  /** Counts the iteration and anneals the learning rate: the first runs at the full rate. */
+  #startIteration(): number {
+    const o = this.options;
     if (this.#startTime === 0) {
       this.#startTime = performance.now();
       this.#startStep = this.#step;
     }
     this.#iteration++;
-
-    // Linear annealing: the first iteration runs at the full rate, the last near zero.
     const lr = o.annealLr
       ? (1 - (this.#iteration - 1) / this.#numIterations) * o.learningRate
       : o.learningRate;
     this.#adam.learningRate = lr;
-    if (this.#workers) return await this.#iterateWithWorkers(lr);
+    return lr;
+  }
 
-    // ── Rollout: one batched policy call per vector step.
-    const rolloutStart = performance.now();
-    const obsBuf = new Float32Array(steps * n * obsSize);
-    const actBuf = envs.actionSpace.kind === "discrete"
-      ? new Int32Array(steps * n)
-      : new Float32Array(steps * n * actSize);
-    const logProbBuf = new Float32Array(steps * n);
-    const valueBuf = new Float32Array(steps * n);
-    const rewardBuf = new Float32Array(steps * n);
-    const endedBuf = new Uint8Array(steps * n);
-    const episodes: RolloutEpisode[] = [];
-    // With an MLP policy, acting runs the actor alone and the critic values every observation of
-    // the rollout in one call afterwards (a row's value does not depend on its batch).
-    const critic = policy instanceof MlpPolicy ? batchedValues(policy) : null;
-    for (let t = 0; t < steps; t++) {
-      obsBuf.set(this.#observations, t * n * obsSize);
-      const { actions, logProbs, values } = critic
-        ? (policy as MlpPolicy).act(this.#observations, { rng: this.#rng, values: false })
-        : policy.act(this.#observations, { rng: this.#rng });
-      actBuf.set(actions, t * n * actSize);
-      logProbBuf.set(logProbs, t * n);
-      valueBuf.set(values, t * n);
-      const result = envs.step(actions);
-      this.#step += n;
-      for (let i = 0; i < n; i++) {
-        rewardBuf[t * n + i] = result.rewards[i]!;
-        endedBuf[t * n + i] = result.terminated[i]! | result.truncated[i]!;
-      }
-      if (o.bootstrapTruncated) {
-        // A time limit is not a terminal state: credit the value the episode would have had.
-        const cut: number[] = [];
-        for (let i = 0; i < n; i++) if (result.truncated[i]) cut.push(i);
-        if (cut.length > 0) {
-          const finals = new Float32Array(cut.length * obsSize);
-          cut.forEach((i, j) => finals.set(result.finalObservations[i]!, j * obsSize));
-          const bootstrap = (finalValues: Float32Array) =>
-            cut.forEach((i, j) => rewardBuf[t * n + i]! += o.gamma * finalValues[j]!);
-          if (critic) critic.push(finals, bootstrap);
-          else bootstrap(policy.value(finals));
-        }
-      }
-      for (const e of result.episodes) episodes.push({ ...e, step: t });
-      this.#observations.set(result.observations);
+  /** The rollout, one batched policy call per vector step (an MLP's critic batched at the end). */
+  #rollout(): PpoRollout {
+    const o = this.options;
+    const rollout = collectRollout(this.envs, this.policy, {
+      numSteps: o.numSteps,
+      gamma: o.gamma,
+      bootstrapTruncated: o.bootstrapTruncated,
+      rng: this.#rng,
+      observations: this.#observations,
+      values: this.policy instanceof MlpPolicy ? "batched" : "act",
+    });
+    this.#step += this.#batchSize;
+    return rollout;
+  }
+
+  /** Task-specific reward shaping (RLHF's scores and KL leash): the processors, in order. */
+  async #process(rollout: Rollout): Promise<Record<string, number>> {
+    const metrics: Record<string, number> = {};
+    if (this.#processors.length === 0) return metrics;
+    for (const processor of this.#processors) {
+      Object.assign(metrics, await processor.process(rollout));
     }
-    let lastValues: Float32Array | null = null;
-    if (critic) {
-      critic.push(obsBuf, (v) => valueBuf.set(v));
-      critic.push(this.#observations, (v) => lastValues = v);
-      await critic.finish();
+    const { rewards, numEnvs: n } = rollout, bad = rewards.findIndex((r) => !Number.isFinite(r));
+    if (bad >= 0) {
+      throw new Error(
+        `Rollout processors ${
+          this.#processors.map((p) => p.name).join(", ")
+        } left a non-finite reward (${rewards[bad]}) at step ${Math.floor(bad / n)} of env ${
+          bad % n
+        }`,
+      );
     }
+    return metrics;
+  }
 
-    // ── Processors: task-specific reward shaping (RLHF's scores and KL penalty) happens here.
-    const processorMetrics: Record<string, number> = {};
-    if (this.#processors.length > 0) {
-      const rollout: Rollout = {
-        numEnvs: n,
-        numSteps: steps,
-        observationSize: obsSize,
-        actionSize: actSize,
-        observations: obsBuf,
-        actions: actBuf,
-        logProbs: logProbBuf,
-        values: valueBuf,
-        rewards: rewardBuf,
-        ended: endedBuf,
-        episodes,
-      };
-      for (const processor of this.#processors) {
-        Object.assign(processorMetrics, await processor.process(rollout));
-      }
-      const bad = rewardBuf.findIndex((r) => !Number.isFinite(r));
-      if (bad >= 0) {
-        throw new Error(
-          `Rollout processors ${
-            this.#processors.map((p) => p.name).join(", ")
-          } left a non-finite reward (${rewardBuf[bad]}) at step ${Math.floor(bad / n)} of env ${
-            bad % n
-          }`,
-        );
-      }
-    }
-
-    // ── Advantages: GAE(γ, λ), bootstrapped from the value of the observation after the rollout.
-    lastValues ??= policy.value(this.#observations);
-    const { advantages, returns } = computeGae(
-      { rewards: rewardBuf, values: valueBuf, ended: endedBuf, lastValues },
-      { gamma: o.gamma, lambda: o.gaeLambda },
-    );
-
-    // ── Update: epochs of shuffled minibatches.
-    const updateStart = performance.now();
-    const batch = this.#batchSize, mb = batch / o.numMinibatches;
-    const order = Int32Array.from({ length: batch }, (_, i) => i);
-    const mbObs = new Float32Array(mb * obsSize);
-    const mbAct = actSize === 1 && envs.actionSpace.kind === "discrete"
-      ? new Int32Array(mb)
-      : new Float32Array(mb * actSize);
-    const mbLogProb = new Float32Array(mb), mbValue = new Float32Array(mb);
-    const mbAdv = new Float32Array(mb), mbRet = new Float32Array(mb);
-    let last = {
-      policyLoss: 0,
-      valueLoss: 0,
-      entropy: 0,
-      oldApproxKl: 0,
-      approxKl: 0,
-      gradNorm: 0,
+  /** The update: epochs of shuffled minibatches, each one gradient step. */
+  #update(batch: Minibatch): UpdateResult {
+    const o = this.options, rows = this.#batchSize, mb = rows / o.numMinibatches;
+    const order = Int32Array.from({ length: rows }, (_, i) => i);
+    const observationSize = this.envs.observationSize;
+    const actionSize = batch.actions.length / rows;
+    const minibatch: Minibatch = {
+      observations: new Float32Array(mb * observationSize),
+      actions: batch.actions instanceof Int32Array
+        ? new Int32Array(mb)
+        : new Float32Array(mb * actionSize),
+      logProbs: new Float32Array(mb),
+      values: new Float32Array(mb),
+      advantages: new Float32Array(mb),
+      returns: new Float32Array(mb),
     };
-    let clipfracSum = 0, updates = 0, epochsRun = 0;
-    for (let epoch = 0; epoch < o.updateEpochs; epoch++) {
-      this.#rng.shuffle(order);
-      epochsRun++;
-      for (let start = 0; start < batch; start += mb) {
-        for (let j = 0; j < mb; j++) {
-          const k = order[start + j]!;
-          mbObs.set(obsBuf.subarray(k * obsSize, (k + 1) * obsSize), j * obsSize);
-          mbAct.set(actBuf.subarray(k * actSize, (k + 1) * actSize), j * actSize);
-          mbLogProb[j] = logProbBuf[k]!;
-          mbValue[j] = valueBuf[k]!;
-          mbAdv[j] = advantages[k]!;
-          mbRet[j] = returns[k]!;
-        }
-        if (o.normAdv) normalize(mbAdv);
-        const rows = {
-          observations: mbObs,
-          actions: mbAct,
-          logProbs: mbLogProb,
-          values: mbValue,
-          advantages: mbAdv,
-          returns: mbRet,
-        };
-        const result = this.#sizes ? this.#localStep(rows) : this.#adam.step(() => {
-          const obs = tf.tensor2d(mbObs, [mb, obsSize]);
-          const act = actSize === 1 && envs.actionSpace.kind === "discrete"
-            ? tf.tensor1d(mbAct as Int32Array, "int32")
-            : tf.tensor2d(mbAct as Float32Array, [mb, actSize]);
-          const { logProb, entropy, value } = policy.evaluate(obs, act);
-          const terms = ppoLoss({
-            newLogProb: logProb,
-            entropy,
-            newValue: value,
-            oldLogProb: tf.tensor1d(mbLogProb),
-            oldValue: tf.tensor1d(mbValue),
-            advantages: tf.tensor1d(mbAdv),
-            returns: tf.tensor1d(mbRet),
-          }, { ...o, klCoef: this.#klCoef });
-          return {
-            loss: terms.loss,
-            metrics: [
-              terms.policyLoss,
-              terms.valueLoss,
-              terms.entropy,
-              terms.oldApproxKl,
-              terms.approxKl,
-              terms.clipfrac,
-            ],
-          };
-        });
-        const [policyLoss, valueLoss, entropy, oldApproxKl, approxKl, clipfrac] = result
-          .metrics as [number, number, number, number, number, number];
-        last = { policyLoss, valueLoss, entropy, oldApproxKl, approxKl, gradNorm: result.gradNorm };
-        clipfracSum += clipfrac;
-        updates++;
-      }
-      // CleanRL checks the target KL once per epoch, on the last minibatch's estimate.
-      if (o.targetKl > 0 && last.approxKl > o.targetKl) break;
-    }
-    return this.#report({
-      lr,
-      rolloutStart,
-      updateStart,
-      last,
-      clipfracSum,
-      updates,
-      epochsRun,
-      values: valueBuf,
-      returns,
-      episodes,
-      processorMetrics,
+    return runEpochs(o, {
+      startEpoch: () => this.#rng.shuffle(order),
+      step: (j) => {
+        gatherRows(batch, order, { start: j * mb, into: minibatch, observationSize, actionSize });
+        if (o.normAdv) normalize(minibatch.advantages);
+        return this.#gradientStep(minibatch);
+      },
     });
   }
 
-  /**
-   * One iteration with workers: the shards' rollouts, then the epochs, run by the workers — each
-   * minibatch's gradient is the sum of the shards' shares, and each worker steps its own copy of
-   * Adam with it (see `_ppo_pool.ts`); this thread takes the weights and Adam's state afterwards.
-   */
-  async #iterateWithWorkers(lr: number): Promise<IterationReport> {
-    const o = this.options, pool = this.#workers!;
-    const rolloutStart = performance.now();
-    const saved = this.#adam.getState();
-    const adam = { t: saved.t, m: saved.m.data, v: saved.v.data };
-    const { rollout: { values, returns, episodes }, rolloutMs, results: r } = await pool.iterate(
-      this.#params,
-      adam,
-      { ...this.#lossOptions(), normAdv: o.normAdv, learningRate: lr },
-    );
-    this.#step += this.#batchSize;
-    // One round runs both phases; the slowest worker's rollout marks the boundary.
-    const updateStart = rolloutStart + rolloutMs;
-    this.#adam.setState({
-      t: adam.t,
-      m: { shape: saved.m.shape, data: adam.m },
-      v: { shape: saved.v.shape, data: adam.v },
-    });
-    assignFlat(this.policy.variables, this.#params);
-    return this.#report({
-      lr,
-      rolloutStart,
-      updateStart,
-      last: {
-        policyLoss: r[RESULT.policyLoss]!,
-        valueLoss: r[RESULT.valueLoss]!,
-        entropy: r[RESULT.entropy]!,
-        oldApproxKl: r[RESULT.oldApproxKl]!,
-        approxKl: r[RESULT.approxKl]!,
-        gradNorm: r[RESULT.gradNorm]!,
-      },
-      clipfracSum: r[RESULT.clipfracSum]!,
-      updates: r[RESULT.updates]!,
-      epochsRun: r[RESULT.epochsRun]!,
-      values,
-      returns,
-      episodes,
-      processorMetrics: {},
-    });
+  /** One Adam step on the loss's gradient; the policy then loads the new weights. */
+  #gradientStep(minibatch: Minibatch): StepResult {
+    const loss = this.#lossOptions();
+    const { grad, terms } = this.#gradient(minibatch, loss);
+    const gradNorm = this.#adam.update(this.#weights.values, grad, ppoLossValue(terms, loss));
+    this.#weights.load();
+    return { terms, gradNorm };
   }
 
   /** The KL penalty's adaptation, then the iteration's metrics under CleanRL's names. */
-  #report(r: {
-    lr: number;
-    rolloutStart: number;
-    updateStart: number;
-    last: {
-      policyLoss: number;
-      valueLoss: number;
-      entropy: number;
-      oldApproxKl: number;
-      approxKl: number;
-      gradNorm: number;
-    };
-    clipfracSum: number;
-    updates: number;
-    epochsRun: number;
-    values: Float32Array;
-    returns: Float32Array;
-    episodes: RolloutEpisode[];
-    processorMetrics: Record<string, number>;
-  }): IterationReport {
-    const o = this.options, { last, episodes } = r;
+  #report(r: Iteration): IterationReport {
+    const o = this.options, { terms, gradNorm } = r.update.last, episodes = r.episodes;
     if (this.#klCoef > 0 && o.klPenaltyTarget > 0) {
-      if (last.approxKl > 1.5 * o.klPenaltyTarget) this.#klCoef *= 2;
-      else if (last.approxKl < o.klPenaltyTarget / 1.5) this.#klCoef /= 2;
+      if (terms.approxKl > 1.5 * o.klPenaltyTarget) this.#klCoef *= 2;
+      else if (terms.approxKl < o.klPenaltyTarget / 1.5) this.#klCoef /= 2;
     }
-
-    const now = performance.now();
-    const seconds = (now - this.#startTime) / 1000;
+    const now = performance.now(), seconds = (now - this.#startTime) / 1000;
     const metrics: Record<string, number> = {
       "charts/learning_rate": r.lr,
       "charts/SPS": seconds > 0 ? Math.round((this.#step - this.#startStep) / seconds) : 0,
       "perf/rollout_ms": r.updateStart - r.rolloutStart,
       "perf/update_ms": now - r.updateStart,
-      "losses/value_loss": last.valueLoss,
-      "losses/policy_loss": last.policyLoss,
-      "losses/entropy": last.entropy,
-      "losses/old_approx_kl": last.oldApproxKl,
-      "losses/approx_kl": last.approxKl,
-      "losses/clipfrac": r.clipfracSum / r.updates,
+      "losses/value_loss": terms.valueLoss,
+      "losses/policy_loss": terms.policyLoss,
+      "losses/entropy": terms.entropy,
+      "losses/old_approx_kl": terms.oldApproxKl,
+      "losses/approx_kl": terms.approxKl,
+      "losses/clipfrac": r.update.clipfrac,
       "losses/explained_variance": explainedVariance(r.values, r.returns),
-      "losses/grad_norm": last.gradNorm,
-      "losses/kl_coef": this.#klCoef,
-      "losses/epochs": r.epochsRun,
+      "losses/grad_norm": gradNorm,
+      "losses/kl_penalty_coef": this.#klCoef,
+      "losses/epochs": r.update.epochs,
+      ...r.processorMetrics,
     };
-    Object.assign(metrics, r.processorMetrics);
     if (episodes.length > 0) {
       metrics["charts/episodic_return"] = episodes.reduce((a, e) => a + e.return, 0) /
         episodes.length;
@@ -920,22 +775,32 @@ export class Ppo implements Trainer {
   }
 
   /**
-   * One gradient step in this thread with an MLP policy: the same two halves the workers compute,
-   * then Adam on the flat weights, which the policy loads for the next minibatch.
+   * One iteration in the workers: the shards' rollouts, then the epochs — each minibatch's
+   * gradient the sum of the shards' shares, each worker stepping its own copy of Adam with it (see
+   * `_ppo_pool.ts`); this thread takes the weights and Adam's state afterwards.
    */
-  #localStep(rows: MinibatchRows): AdamStepResult {
-    const policy = this.policy as MlpPolicy, loss = this.#lossOptions();
-    const pooled = joinHalves(
-      actorHalf(policy, rows, loss),
-      criticHalf(policy, rows, loss),
-      this.#sizes!,
+  async #iterateInWorkers(lr: number): Promise<Iteration> {
+    const rolloutStart = performance.now();
+    const saved = this.#adam.getState();
+    const adam = { t: saved.t, m: saved.m.data, v: saved.v.data };
+    const { rollout, rolloutMs, update } = await this.#workers!.iterate(
+      this.#weights.values,
+      adam,
+      { ...this.#lossOptions(), normAdv: this.options.normAdv, learningRate: lr },
     );
-    const result = this.#apply(pooled);
-    assignFlat(policy.variables, this.#params);
-    return result;
+    this.#step += this.#batchSize;
+    this.#adam.setState({
+      t: adam.t,
+      m: { shape: saved.m.shape, data: adam.m },
+      v: { shape: saved.v.shape, data: adam.v },
+    });
+    this.#weights.load();
+    // One round runs both phases; the slowest worker's rollout marks the boundary.
+    const updateStart = rolloutStart + rolloutMs;
+    return { lr, rolloutStart, updateStart, ...rollout, update, processorMetrics: {} };
   }
 
-  #lossOptions() {
+  #lossOptions(): PpoLossOptions {
     const o = this.options;
     return {
       clipCoef: o.clipCoef,
@@ -946,12 +811,13 @@ export class Ppo implements Trainer {
     };
   }
 
-  /** Adam on the flat weights with a joined gradient. */
-  #apply({ grad, metrics }: PooledGradient): AdamStepResult {
-    const total = totalLoss(metrics, this.#lossOptions());
-    const gradNorm = this.#adam.update(this.#params, grad, total);
-    return { loss: total, metrics, gradNorm };
+  /** The shards in force: `numShards`, or one per worker (1 without workers). */
+  get #numShards(): number {
+    const o = this.options;
+    return o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
   }
+
+  // ──────────────── Plumbing: checkpoints and disposal ────────────────
 
   /**
    * Captures weights, optimizer moments, RNG and env state, the step count and the options.
@@ -1044,7 +910,6 @@ export class Ppo implements Trainer {
     }
     this.#adam.setState({ t: adamT, m, v });
     loadVariables(vars, tensors, "policy");
-    if (this.#sizes) this.#params = readFlat(vars);
     this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
     this.#observations = this.envs.setState(meta.envs as VectorEnvState).slice();
     if (this.#workers) await this.#workers.setStates(shardStates);
@@ -1061,138 +926,6 @@ export class Ppo implements Trainer {
     this.envs.close();
   }
 }
-
-/** A minibatch: what the actor's and the critic's halves of the gradient read. */
-type MinibatchRows = ActorRows & CriticRows;
-
-/** Observations queued for the critic; see {@linkcode batchedValues}. */
-interface ValueStream {
-  /** Queues a batch (copied); `onValues` gets its values, in push order, during `finish`. */
-  push(observations: Float32Array, onValues: (values: Float32Array) => void): void;
-  /** Computes every batch's values and hands them out. */
-  finish(): Promise<void>;
-}
-
-/**
- * Every pushed batch's values from one call of the critic in `finish`, which costs far fewer
- * tensor launches than one call per step.
- */
-function batchedValues(policy: MlpPolicy): ValueStream {
-  const batches: { observations: Float32Array; onValues: (v: Float32Array) => void }[] = [];
-  return {
-    push: (observations, onValues) =>
-      batches.push({ observations: observations.slice(), onValues }),
-    finish: () => {
-      const all = new Float32Array(batches.reduce((s, b) => s + b.observations.length, 0));
-      let offset = 0;
-      for (const b of batches) {
-        all.set(b.observations, offset);
-        offset += b.observations.length;
-      }
-      const values = all.length > 0 ? policy.value(all) : new Float32Array(0);
-      offset = 0;
-      for (const b of batches) {
-        const rows = b.observations.length / policy.observationSize;
-        b.onValues(values.subarray(offset, offset + rows));
-        offset += rows;
-      }
-      return Promise.resolve();
-    },
-  };
-}
-
-/** The shards' env states as one vector env's (copies in shard order). */
-function mergeEnvStates(states: VectorEnvState[]): VectorEnvState {
-  return {
-    envs: states.flatMap((s) => s.envs),
-    observations: states.flatMap((s) => s.observations),
-    returns: states.flatMap((s) => s.returns),
-    lengths: states.flatMap((s) => s.lengths),
-  };
-}
-
-/** The number of floats in a list of variables. */
-function sizeOf(variables: readonly { size: number }[]): number {
-  return variables.reduce((n, v) => n + v.size, 0);
-}
-
-// ──────────────────────────────── The plugin ────────────────────────────────
-
-/**
- * The PPO algorithm plugin: `deno task train --algo ppo`.
- *
- * @example Create a trainer through the plugin
- * ```ts
- * import { ppo } from "@proximal/algos";
- * import { setupBackend } from "@proximal/core";
- * import { CartPole } from "@proximal/envs";
- * await setupBackend("wasm");
- * const trainer = await ppo.create(ppo.defaults, {
- *   makeEnv: () => new CartPole(),
- *   numEnvs: 4,
- *   seed: 1,
- *   totalTimesteps: 512,
- * });
- * await trainer.iterate();
- * trainer.dispose();
- * ```
- */
-export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
-  kind: "algo",
-  name: "ppo",
-  description: "Proximal Policy Optimization (clipped surrogate, GAE), CleanRL's defaults",
-  defaults: ppoDefaults,
-  help: {
-    learningRate: "Adam step size at the start",
-    numSteps: "steps per env copy per rollout",
-    annealLr: "anneal the learning rate linearly to 0",
-    gamma: "discount factor",
-    gaeLambda: "GAE lambda",
-    numMinibatches: "minibatches per epoch",
-    updateEpochs: "epochs per rollout",
-    normAdv: "normalise advantages per minibatch",
-    clipCoef: "surrogate clipping range",
-    clipVloss: "clip the value loss",
-    entCoef: "entropy bonus coefficient",
-    vfCoef: "value loss coefficient",
-    maxGradNorm: "global gradient-norm clip",
-    targetKl: "early-stop epochs above this approx KL (0 = off)",
-    klPenaltyCoef: "initial KL penalty coefficient (0 = off)",
-    klPenaltyTarget: "KL the adaptive penalty steers to (0 = fixed coefficient)",
-    bootstrapTruncated: "bootstrap truncated episodes' final values",
-    hiddenSize: "hidden layer width",
-    hiddenLayers: "number of hidden layers",
-    adamEpsilon: "Adam epsilon",
-    numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
-    numShards:
-      "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",
-  },
-  presets: {
-    cleanrl: {
-      description: "CleanRL's ppo.py defaults for classic control (the plain defaults)",
-      options: {},
-      numEnvs: 4,
-    },
-    fast: {
-      description:
-        "tuned for wall time to solve CartPole-v1 on 2 cores (bench/sweep.ts; README: Fast preset)",
-      // SB3 rl-zoo's CartPole-v1 settings (γ 0.98, no entropy bonus) with larger, fewer gradient
-      // steps, which tfjs-wasm runs at a lower cost per sample: the sweep's fastest to a 20-episode
-      // training mean of 475 whose 100-episode evaluations all reached 475 (seeds 1-3).
-      options: {
-        numSteps: 32,
-        numMinibatches: 4,
-        updateEpochs: 2,
-        learningRate: 4e-3,
-        gamma: 0.98,
-        gaeLambda: 0.95,
-        entCoef: 0,
-      },
-      numEnvs: 32,
-    },
-  },
-  create: (options, context) => new Ppo(context, options),
-});
 
 // ──────────────────────────────── Helpers ────────────────────────────────
 
@@ -1226,6 +959,16 @@ function explainedVariance(values: Float32Array, returns: Float32Array): number 
   return vr === 0 ? NaN : 1 - vd / vr;
 }
 
+/** The shards' env states as one vector env's (copies in shard order). */
+function mergeEnvStates(states: VectorEnvState[]): VectorEnvState {
+  return {
+    envs: states.flatMap((s) => s.envs),
+    observations: states.flatMap((s) => s.observations),
+    returns: states.flatMap((s) => s.returns),
+    lengths: states.flatMap((s) => s.lengths),
+  };
+}
+
 /** Rejects hyperparameters outside their meaningful range, naming the option. */
 function checkOptions(o: PpoOptions): void {
   const rules: [keyof PpoOptions, (v: number) => boolean, string][] = [
@@ -1253,6 +996,9 @@ function checkOptions(o: PpoOptions): void {
     if (typeof value !== "number" || !Number.isFinite(value) || !ok(value)) {
       throw new RangeError(`PPO option ${key} must be ${expected}, got ${value}`);
     }
+  }
+  if (o.gradient !== "auto" && o.gradient !== "autodiff") {
+    throw new RangeError(`PPO option gradient must be "auto" or "autodiff", got "${o.gradient}"`);
   }
 }
 

@@ -13,6 +13,7 @@ import {
 } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 import { reach } from "./fixtures/reach_env.ts";
+import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
 
@@ -113,6 +114,29 @@ Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
   assert.throws(() => makePpo(1, 512, { gamma: 1.5 }), /gamma must be in \[0, 1\], got 1.5/);
   assert.throws(() => makePpo(1, 512, { numMinibatches: 3 }), /does not split into 3/);
   assert.throws(() => makePpo(1, 512, { learningRate: -1 }), /learningRate must be > 0/);
+  assert.throws(
+    () => makePpo(1, 512, { gradient: "tape" }),
+    /gradient must be "auto" or "autodiff", got "tape"/,
+  );
+});
+
+Deno.test("gradient autodiff (the reference) trains the MLP to the closed form's numbers up to float rounding", async () => {
+  const run = async (gradient: string) => {
+    const ppo = makePpo(4, 2 * 512, { gradient, updateEpochs: 2 });
+    const rows = [];
+    while (!ppo.done) rows.push(deterministicPart((await ppo.iterate()).metrics));
+    const weights = ppo.policy.variables.flatMap((v) => Array.from(v.dataSync()));
+    ppo.dispose();
+    return { rows, weights };
+  };
+  const auto = await run("auto"), autodiff = await run("autodiff");
+  assert.notDeepEqual(autodiff.weights, auto.weights, "the two engines ran the same arithmetic");
+  close(autodiff.weights, auto.weights, 1e-4);
+  for (const [i, row] of autodiff.rows.entries()) {
+    const keys = Object.keys(auto.rows[i]!);
+    assert.deepEqual(Object.keys(row), keys);
+    close(keys.map((k) => row[k]!), keys.map((k) => auto.rows[i]![k]!), 1e-3);
+  }
 });
 
 Deno.test("rollout processors see the whole rollout, can rewrite rewards, and report metrics", async () => {
