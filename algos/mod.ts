@@ -19,6 +19,8 @@
  * @module
  */
 export * from "./dpo.ts";
+export * from "./dpo_loss.ts";
+export * from "./log_probs.ts";
 export * from "./ppo.ts";
 export * from "./ppo_loops.ts";
 export * from "./ppo_plugin.ts";

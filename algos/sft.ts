@@ -12,46 +12,38 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   Adam,
+  checkOptions,
   type Checkpoint,
   type IterationReport,
-  loadVariables,
+  readTrainerState,
   Rng,
-  type RngState,
-  saveVariables,
+  saveTrainerState,
   type Scalar,
   type Trainer,
+  type TrainerParts,
+  type TrainingOptions,
+  trainingRules,
+  wholeAtLeast,
 } from "@proximal/core";
 import { BOS_ID, EOS_ID, GruLanguageModel, LmPolicy } from "@proximal/models";
+import { checkSentences, fingerprintOf } from "./_sft_data.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
-/** SFT's hyperparameters. All are numbers, so each can become a CLI flag. */
-export type SftOptions = {
-  /**
-   * Adam's step size, constant over the run; default 3e-3. Measured on the sentiment corpus with
-   * the default model (E 64, H 128, 2,700 sentences): after 5 epochs 3e-3 holds out 4.30 nats per
-   * token, 1e-3 4.47 and 5e-3 4.32 (its best, 4.29, after 4); 1e-2 is best after one epoch (4.48)
-   * but overfits from the third (4.62 after 5).
-   */
-  learningRate: number;
-  /** Sentences per gradient step; the last batch of an epoch may be smaller; default 32. */
-  batchSize: number;
-  /**
-   * Passes over the training sentences; each {@linkcode SftTrainer.iterate} runs one; default 5.
-   * With the other defaults the held-out loss falls to 4.30 nats after 5 epochs, bottoms out at
-   * 4.28 after 6 and rises after that (the model starts to memorise the training sentences).
-   */
-  epochs: number;
+/**
+ * SFT's hyperparameters: the shared {@linkcode TrainingOptions} — defaults `learningRate` 3e-3
+ * (constant over the run), `batchSize` 32 sentences (the last batch of an epoch may be smaller),
+ * `epochs` 5 (each {@linkcode SftTrainer.iterate} runs one), `maxGradNorm` 1, `adamEpsilon` 1e-8
+ * (PyTorch's and Hugging Face's) and `seed` 0 (the shuffles, and the model's initialisation when
+ * the trainer builds it) — and SFT's own below. All are numbers, so each can become a CLI flag.
+ */
+export type SftOptions = TrainingOptions & {
   /**
    * The most tokens of a sentence that are trained on (without `<bos>`/`<eos>`); default 32. A
    * longer sentence is cut to its first `maxLength` tokens and gets no `<eos>` target, so the
-   * model is not taught to stop where the cut fell. (3 % of the corpus's sentences are longer.)
+   * model is not taught to stop where the cut fell.
    */
   maxLength: number;
-  /** Rescale gradients whose global L2 norm exceeds this; 0 turns clipping off; default 1. */
-  maxGradNorm: number;
-  /** Adam's ε; default 1e-8 (PyTorch's and Hugging Face's). */
-  adamEpsilon: number;
   /** Width of the token embedding of the model the trainer builds; default 64. */
   embeddingSize: number;
   /** Width of the GRU's hidden state of the model the trainer builds; default 128. */
@@ -60,10 +52,6 @@ export type SftOptions = {
   layers: number;
   /** Sentences per evaluation batch (memory and speed only); default 256. */
   evalBatchSize: number;
-  /**
-   * Seed of the shuffles, and of the model's initialisation when the trainer builds it; default 0.
-   */
-  seed: number;
 };
 
 /**
@@ -258,7 +246,7 @@ export const SFT_METRIC_NAMES: readonly string[] = [
  * `step` counts target tokens trained on (`<eos>` included, padding not).
  *
  * Checkpoints hold the weights (`model/<i>`), Adam's moments (`adam/m`, `adam/v`) and step count,
- * the RNG, the epoch and step counts and the options; one is refused, with the reason, if it comes
+ * the RNG, the epoch and step counts; one is refused, with the reason and changing nothing, if it comes
  * from another algorithm, another vocabulary size, a differently shaped model, or other sentences
  * (a fingerprint of their tokens), since none of those could resume the same run.
  *
@@ -285,6 +273,8 @@ export const SFT_METRIC_NAMES: readonly string[] = [
 export class SftTrainer implements Trainer {
   /** The algorithm's name. */
   readonly algo = "sft";
+  /** What {@linkcode SftTrainer.step} counts: target tokens trained on. */
+  readonly unit = "tokens";
   /** The metric names {@linkcode SftTrainer.iterate} reports. */
   readonly metricNames: readonly string[] = SFT_METRIC_NAMES;
   /** The hyperparameters in force (the shape options are the model's). */
@@ -332,13 +322,13 @@ export class SftTrainer implements Trainer {
         o[key] = model[key];
       }
     }
-    checkOptions(o);
+    checkOptions("SFT", o, SFT_RULES);
     if (context.train.length === 0) {
       throw new RangeError("Cannot train SFT: there are no training sentences");
     }
     const forbidden = new Set([BOS_ID, EOS_ID, ...(model?.maskedTokens ?? [0])]);
-    checkSentences(context.train, "train", vocabSize, forbidden);
-    checkSentences(context.holdout, "holdout", vocabSize, forbidden);
+    checkSentences(context.train, { name: "train", vocabSize, forbidden });
+    checkSentences(context.holdout, { name: "holdout", vocabSize, forbidden });
     this.options = o;
     this.#train = context.train;
     this.#holdout = context.holdout;
@@ -481,12 +471,11 @@ export class SftTrainer implements Trainer {
    */
   evaluate(sentences: readonly Int32Array[] = this.#holdout): SftEvaluation {
     if (sentences !== this.#holdout) {
-      checkSentences(
-        sentences,
-        "sentences",
-        this.model.vocabSize,
-        new Set([BOS_ID, EOS_ID, ...this.model.maskedTokens]),
-      );
+      checkSentences(sentences, {
+        name: "sentences",
+        vocabSize: this.model.vocabSize,
+        forbidden: new Set([BOS_ID, EOS_ID, ...this.model.maskedTokens]),
+      });
     }
     if (sentences.length === 0) {
       throw new RangeError("Cannot evaluate SFT on no sentences");
@@ -508,7 +497,8 @@ export class SftTrainer implements Trainer {
   }
 
   /**
-   * Captures the weights, Adam's moments, the RNG, the epoch and step counts and the options.
+   * Captures the weights, Adam's moments, the RNG, the epoch and step counts, the vocabulary
+   * size and a fingerprint of the sentences (see `core`'s `saveTrainerState`).
    *
    * @returns A checkpoint that {@linkcode SftTrainer.restore} resumes from exactly.
    * @example Save
@@ -517,30 +507,20 @@ export class SftTrainer implements Trainer {
    * ```
    */
   save(): Promise<Checkpoint> {
-    const tensors = saveVariables(this.model.variables, "model");
-    const adam = this.#adam.getState();
-    tensors["adam/m"] = adam.m;
-    tensors["adam/v"] = adam.v;
-    return Promise.resolve({
-      meta: {
-        algo: this.algo,
-        options: { ...this.options },
-        vocabSize: this.model.vocabSize,
-        data: this.#dataFingerprint,
-        epoch: this.#epoch,
-        step: this.#step,
-        adamT: adam.t,
-        rng: this.#rng.getState(),
-      },
-      tensors,
-    });
+    return Promise.resolve(saveTrainerState(this.algo, this.#parts(), {
+      vocabSize: this.model.vocabSize,
+      data: this.#dataFingerprint,
+      epoch: this.#epoch,
+      step: this.#step,
+    }));
   }
 
   /**
    * Restores a checkpoint from {@linkcode SftTrainer.save} of a trainer built with the same
-   * sentences and model shape; refuses any other with the reason.
+   * sentences and model shape; refuses any other with the reason, changing nothing.
    *
    * @param checkpoint The checkpoint.
+   * @returns A promise that rejects, naming the problem, if the checkpoint does not fit.
    * @example Resume
    * ```ts ignore
    * await sft.restore(checkpoint);
@@ -552,50 +532,36 @@ export class SftTrainer implements Trainer {
   }
 
   #restore(checkpoint: Checkpoint): void {
-    const { meta, tensors } = checkpoint;
-    const fail = (detail: string): never => {
-      throw new Error(`Cannot resume SFT: ${detail}`);
-    };
-    if (meta.algo !== this.algo) fail(`the checkpoint is of algo "${String(meta.algo)}"`);
-    if (meta.vocabSize !== this.model.vocabSize) {
-      fail(
-        `the checkpoint's model has a vocabulary of ${
-          String(meta.vocabSize)
-        } tokens, this trainer's ${this.model.vocabSize} (another tokenizer?)`,
-      );
-    }
-    const vars = this.model.variables;
-    vars.forEach((v, i) => {
-      const saved = tensors[`model/${i}`];
-      if (!saved || saved.shape.join("x") !== v.shape.join("x")) {
-        fail(
-          `model tensor ${i} has shape [${
-            saved?.shape ?? "missing"
-          }], the model needs [${v.shape}] (were embeddingSize, hiddenSize, layers or the value head changed?)`,
-        );
-      }
+    const state = readTrainerState(checkpoint, this.#parts(), {
+      algo: this.algo,
+      owner: "SFT",
+      hint: "were embeddingSize, hiddenSize, layers or the value head changed?",
+      // Another vocabulary explains a misshapen embedding better than its shape does.
+      check: (meta) => {
+        const vocabSize = meta.count("vocabSize");
+        if (vocabSize !== this.model.vocabSize) {
+          meta.fail(
+            `the checkpoint's model has a vocabulary of ${vocabSize} tokens, this trainer's ${this.model.vocabSize} (another tokenizer?)`,
+          );
+        }
+      },
     });
-    if (tensors[`model/${vars.length}`]) {
-      fail("the checkpoint's model has more tensors than this one (a value head?)");
-    }
-    if (meta.data !== this.#dataFingerprint) {
-      fail(
-        `the checkpoint was trained on other sentences (data ${
-          String(meta.data)
-        }, this trainer's ${this.#dataFingerprint})`,
+    const { meta } = state;
+    const data = meta.string("data");
+    if (data !== this.#dataFingerprint) {
+      meta.fail(
+        `the checkpoint was trained on other sentences (data ${data}, this trainer's ${this.#dataFingerprint})`,
       );
     }
-    const m = tensors["adam/m"], v = tensors["adam/v"];
-    if (!m || !v) fail("the checkpoint has no optimizer state");
-    const { epoch, step, adamT } = meta;
-    if (!isCount(epoch) || !isCount(step) || !isCount(adamT)) {
-      fail("the checkpoint's epoch, step or adamT is not a count");
-    }
-    this.#adam.setState({ t: adamT as number, m: m!, v: v! });
-    this.#rng.setState(meta.rng as { words: RngState; spareNormal: number | null });
-    loadVariables(vars, tensors, "model");
-    this.#epoch = epoch as number;
-    this.#step = step as number;
+    const epoch = meta.count("epoch"), step = meta.count("step");
+    state.apply();
+    this.#epoch = epoch;
+    this.#step = step;
+  }
+
+  /** What a checkpoint saves and restores: the model's variables, Adam and the shuffles' RNG. */
+  #parts(): TrainerParts {
+    return { variables: { model: this.model.variables }, adam: this.#adam, rng: this.#rng };
   }
 
   /** Frees the model's variables (the given model too). */
@@ -606,74 +572,12 @@ export class SftTrainer implements Trainer {
 
 // ──────────────────────────────── Helpers ────────────────────────────────
 
-/** Rejects hyperparameters outside their meaningful range, naming the option. */
-function checkOptions(o: SftOptions): void {
-  const whole = (v: number) => Number.isInteger(v) && v >= 1;
-  const rules: [keyof SftOptions, (v: number) => boolean, string][] = [
-    ["learningRate", (v) => v > 0, "> 0"],
-    ["batchSize", whole, "a whole number >= 1"],
-    ["epochs", whole, "a whole number >= 1"],
-    ["maxLength", whole, "a whole number >= 1"],
-    ["maxGradNorm", (v) => v >= 0, ">= 0 (0 = off)"],
-    ["adamEpsilon", (v) => v > 0, "> 0"],
-    ["embeddingSize", whole, "a whole number >= 1"],
-    ["hiddenSize", whole, "a whole number >= 1"],
-    ["layers", whole, "a whole number >= 1"],
-    ["evalBatchSize", whole, "a whole number >= 1"],
-    ["seed", Number.isInteger, "a whole number"],
-  ];
-  for (const [key, ok, expected] of rules) {
-    const value = o[key];
-    if (typeof value !== "number" || !Number.isFinite(value) || !ok(value)) {
-      throw new RangeError(`SFT option ${key} must be ${expected}, got ${value}`);
-    }
-  }
-}
-
-/** Rejects an empty sentence, an id outside the vocabulary or a special id, naming where. */
-function checkSentences(
-  sentences: readonly Int32Array[],
-  name: string,
-  vocabSize: number,
-  forbidden: ReadonlySet<number>,
-): void {
-  sentences.forEach((s, i) => {
-    if (!(s instanceof Int32Array)) {
-      throw new TypeError(`Invalid SFT sentence ${name}[${i}]: it must be an Int32Array of ids`);
-    }
-    if (s.length === 0) throw new RangeError(`Invalid SFT sentence ${name}[${i}]: it is empty`);
-    s.forEach((id, t) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new RangeError(
-          `Invalid SFT sentence ${name}[${i}]: token ${id} at position ${t} is outside the vocabulary [0, ${vocabSize})`,
-        );
-      }
-      if (forbidden.has(id)) {
-        throw new RangeError(
-          `Invalid SFT sentence ${name}[${i}]: token ${id} at position ${t} is <bos>, <eos> or a token the model never predicts (pass sentences without <bos>/<eos>: the trainer adds them)`,
-        );
-      }
-    });
-  });
-}
-
-/** FNV-1a (32-bit) of the sentences' lengths and ids, as hex: a check that a resume sees the same data. */
-function fingerprintOf(train: readonly Int32Array[], holdout: readonly Int32Array[]): string {
-  let h = 0x811c9dc5;
-  const mix = (x: number) => {
-    h = Math.imul(h ^ (x & 0xffff), 0x01000193);
-    h = Math.imul(h ^ (x >>> 16), 0x01000193);
-  };
-  for (const part of [train, holdout]) {
-    mix(part.length);
-    for (const s of part) {
-      mix(s.length);
-      for (const id of s) mix(id);
-    }
-  }
-  return `${train.length}+${holdout.length}/${(h >>> 0).toString(16).padStart(8, "0")}`;
-}
-
-function isCount(x: unknown): x is number {
-  return typeof x === "number" && Number.isInteger(x) && x >= 0;
-}
+/** SFT's option rules: the shared training ones and its own sizes. */
+const SFT_RULES = {
+  ...trainingRules,
+  maxLength: wholeAtLeast(1),
+  embeddingSize: wholeAtLeast(1),
+  hiddenSize: wholeAtLeast(1),
+  layers: wholeAtLeast(1),
+  evalBatchSize: wholeAtLeast(1),
+};

@@ -11,10 +11,9 @@
  * | 0–3   | zero padding to a multiple of 4 bytes                                    |
  * | …     | float32 data; a tensor's `offset` is in bytes from here, `length` in values |
  */
-import * as tf from "@tensorflow/tfjs";
 import { readFileChecked, writeFileAtomic } from "./_io.ts";
-import type { Variable } from "./tensors.ts";
 import type { Checkpoint, SavedTensor } from "./trainer.ts";
+import { isCount } from "./training.ts";
 
 /** Options of {@linkcode decodeCheckpoint}. */
 export interface DecodeCheckpointOptions {
@@ -338,10 +337,6 @@ function readFloats(bytes: Uint8Array, start: number, length: number): Float32Ar
   return data;
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
-
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const prototype = Object.getPrototypeOf(value);
@@ -350,64 +345,4 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
-}
-
-/**
- * The values of a list of variables as checkpoint tensors named `${prefix}/0`, `${prefix}/1`, ….
- *
- * @param variables The variables, in their fixed order.
- * @param prefix The name prefix, e.g. `policy`.
- * @returns Copies of their values.
- * @example Save a variable
- * ```ts
- * import assert from "node:assert/strict";
- * import * as tf from "@tensorflow/tfjs";
- * import { saveVariables, setupBackend } from "@proximal/core";
- * await setupBackend("wasm");
- * const w = tf.variable(tf.tensor1d([1, 2]));
- * assert.deepEqual(Array.from(saveVariables([w], "model")["model/0"]!.data), [1, 2]);
- * w.dispose();
- * ```
- */
-export function saveVariables(
-  variables: readonly Variable[],
-  prefix: string,
-): Record<string, SavedTensor> {
-  const tensors: Record<string, SavedTensor> = {};
-  variables.forEach((v, i) => {
-    tensors[`${prefix}/${i}`] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
-  });
-  return tensors;
-}
-
-/**
- * Assigns checkpoint tensors `${prefix}/i` to a list of variables. The caller checks shapes
- * first (with a message that says which option would explain a mismatch); this throws if a
- * tensor is missing.
- *
- * @param variables The variables, in their fixed order.
- * @param tensors The checkpoint's tensors.
- * @param prefix The name prefix used by {@linkcode saveVariables}.
- * @example Restore a variable
- * ```ts
- * import assert from "node:assert/strict";
- * import * as tf from "@tensorflow/tfjs";
- * import { loadVariables, setupBackend } from "@proximal/core";
- * await setupBackend("wasm");
- * const w = tf.variable(tf.tensor1d([0, 0]));
- * loadVariables([w], { "model/0": { shape: [2], data: Float32Array.of(3, 4) } }, "model");
- * assert.deepEqual(Array.from(w.dataSync()), [3, 4]);
- * w.dispose();
- * ```
- */
-export function loadVariables(
-  variables: readonly Variable[],
-  tensors: Record<string, SavedTensor>,
-  prefix: string,
-): void {
-  variables.forEach((variable, i) => {
-    const saved = tensors[`${prefix}/${i}`];
-    if (!saved) throw new Error(`Cannot restore: the checkpoint has no tensor "${prefix}/${i}"`);
-    tf.tidy(() => variable.assign(tf.tensor(saved.data, saved.shape, "float32")));
-  });
 }

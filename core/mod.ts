@@ -2,7 +2,8 @@
  * The interfaces proximal's envs, algorithms and reward sources plug into: Gymnasium-style
  * {@linkcode Env}s and spaces, a vectorised env, the actor-critic {@linkcode Policy} and its MLP
  * implementation, {@linkcode RewardSource}, {@linkcode Trainer}, the plugin registry, a seeded
- * {@linkcode Rng}, checkpoints and tfjs backend set-up.
+ * {@linkcode Rng}, checkpoints, the trainer kit (options checks, saving and restoring a trainer's
+ * state) and tfjs backend set-up.
  *
  * @example Step a vectorised env with random actions
  * ```ts
@@ -42,4 +43,5 @@ export * from "./rollout.ts";
 export * from "./spaces.ts";
 export * from "./tensors.ts";
 export * from "./trainer.ts";
+export * from "./training.ts";
 export * from "./vector_env.ts";

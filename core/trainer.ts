@@ -18,7 +18,7 @@ export interface EpisodeRecord {
 
 /** What one {@linkcode Trainer.iterate} call reports. */
 export interface IterationReport {
-  /** Env steps taken so far, over all env copies. */
+  /** Progress so far, in the trainer's {@linkcode Trainer.unit} (env steps, tokens, pairs). */
   step: number;
   /** Scalar metrics under CleanRL's names (`losses/value_loss`, `charts/SPS`, …). */
   metrics: Record<string, number>;
@@ -35,8 +35,9 @@ export interface SavedTensor {
 }
 
 /**
- * Everything needed to resume training: JSON-serialisable `meta` (options, step count, RNG and env
- * state) and named float tensors (weights, optimizer moments).
+ * Everything needed to resume training: JSON-serialisable `meta` (step count, RNG and env state)
+ * and named float tensors (weights, optimizer moments). Trainers write theirs with
+ * `saveTrainerState` and read them back with `readTrainerState`.
  */
 export interface Checkpoint {
   /** JSON-serialisable state. */
@@ -55,16 +56,22 @@ export interface Checkpoint {
  * declare const trainer: Trainer;
  * while (!trainer.done) {
  *   const { step, metrics } = await trainer.iterate();
- *   console.log(step, metrics["charts/SPS"]);
+ *   console.log(`${step} ${trainer.unit}`, metrics["charts/SPS"]);
  * }
  * ```
  */
 export interface Trainer {
   /** The algorithm's plugin name, e.g. `ppo`. */
   readonly algo: string;
-  /** Env steps taken so far. */
+  /** Progress so far, counted in {@linkcode Trainer.unit}. */
   readonly step: number;
-  /** True once the step budget is used up. */
+  /**
+   * What {@linkcode Trainer.step} counts, for people reading progress: `env steps` (PPO, over all
+   * env copies), `tokens` (SFT: target tokens trained on), `pairs` (DPO and the reward model:
+   * preference pairs trained on).
+   */
+  readonly unit: string;
+  /** True once the budget (of steps or epochs) is used up. */
   readonly done: boolean;
   /** The metric names `iterate` may report, in a stable order (for CSV headers). */
   readonly metricNames: readonly string[];
@@ -73,8 +80,12 @@ export interface Trainer {
    * (SFT, DPO and reward models run epochs); progress displays use it instead of the step count.
    */
   readonly progress?: number | undefined;
-  /** The policy being trained. */
-  readonly policy: Policy;
+  /**
+   * The policy being trained, when the trainer trains one the CLI can act with (PPO, SFT); absent
+   * for trainers of a model that is not an actor-critic policy (DPO's language model needs no value
+   * head; a reward model is no policy).
+   */
+  readonly policy?: Policy | undefined;
   /** Runs one iteration (for PPO: a rollout and an update). */
   iterate(): Promise<IterationReport>;
   /** Captures everything needed to resume. */

@@ -13,6 +13,7 @@ import {
   Discrete,
   type Env,
   type EnvPlugin,
+  isCount,
   type ResetOptions,
   type ResetResult,
   Rng,
@@ -297,10 +298,6 @@ export class CartPole implements Env<Float32Array, number> {
 
 function restoreError(why: string): TypeError {
   return new TypeError(`Cannot restore CartPole: ${why}`);
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === "number" && Number.isInteger(value) && value >= 0;
 }
 
 /** Options of the {@linkcode cartpole} plugin. */

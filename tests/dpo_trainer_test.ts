@@ -311,8 +311,41 @@ Deno.test("without a holdout there are no eval/ metrics; the reference need not 
     "epoch",
     "perf/pairs_per_second",
   ]);
-  assert.equal(trainer.policy.model, policy);
+  assert.equal(trainer.model, policy);
   trainer.dispose();
+});
+
+Deno.test("DPO trains a language model without a value head, to the numbers of one with a value head", async () => {
+  // The same language-model weights without the value head, which comes last in `variables`.
+  const noValueHead = new GruLanguageModel(V, {
+    embeddingSize: 16,
+    hiddenSize: 32,
+    valueHead: false,
+  });
+  assert.equal(noValueHead.variables.length, BASE.variables.length - 2);
+  noValueHead.variables.forEach((v, i) => v.assign(BASE.variables[i]!));
+  const options = { ...OPTIONS, epochs: 2 };
+  const withHead = new DpoTrainer(BASE.clone(), PAIRS, options);
+  const without = new DpoTrainer(noValueHead, PAIRS, options);
+  assert.ok(
+    !("policy" in without) && !("policy" in withHead),
+    "DPO exposes no actor-critic policy",
+  );
+  const expected = (await train(withHead)).map(deterministicPart);
+  assert.deepEqual((await train(without)).map(deterministicPart), expected);
+  const expectedWeights = weightsOf(withHead.model).slice(0, -2);
+  assert.deepEqual(weightsOf(without.model), expectedWeights);
+  // A checkpoint of the model without a value head resumes; one with a value head is refused.
+  const checkpoint = await without.save();
+  const other = new GruLanguageModel(V, { embeddingSize: 16, hiddenSize: 32, valueHead: false });
+  const resumed = new DpoTrainer(other, PAIRS, options);
+  await resumed.restore(checkpoint);
+  assert.deepEqual(weightsOf(resumed.model), expectedWeights);
+  await assert.rejects(
+    withHead.restore(checkpoint),
+    /^Error: Cannot resume DPO: policy tensor 7 has shape \[missing\], the model needs \[32,1\]/,
+  );
+  [withHead, without, resumed].forEach((t) => t.dispose());
 });
 
 Deno.test("the trainer refuses empty or over-long pair sets, special tokens, another vocabulary and bad options", () => {
@@ -354,13 +387,6 @@ Deno.test("the trainer refuses empty or over-long pair sets, special tokens, ano
     /^RangeError: Cannot train DPO against this reference model: its vocabulary has 27 tokens, the policy's 26$/,
   );
   otherVocabulary.dispose();
-  const noValueHead = new GruLanguageModel(V, {
-    embeddingSize: 4,
-    hiddenSize: 4,
-    valueHead: false,
-  });
-  assert.throws(() => new DpoTrainer(noValueHead, PAIRS), /needs a value head/);
-  noValueHead.dispose();
   assert.throws(
     () => new DpoTrainer(model, PAIRS, { batchSize: 0 }),
     /^RangeError: DPO option batchSize must be a whole number >= 1, got 0$/,
