@@ -1,6 +1,7 @@
 /**
  * The seam between PPO's algorithm (`ppo.ts`) and its speed work (private): the one interface
- * every gradient engine implements, {@linkcode GradientEngine}, and the plain data it passes.
+ * every gradient engine implements, {@linkcode GradientEngine}, and the data the algorithm passes
+ * (the public types are re-exported by `ppo.ts`).
  *
  * An engine returns the gradient of `ppoLoss` on a minibatch at the policy's current weights.
  * `ppo.ts`'s `ppoGradient` is the reference (autodiff through `ppoLoss`, any policy); the
@@ -10,7 +11,7 @@
  * copying of a minibatch's rows.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Variable } from "@proximal/core";
+import type { Scalar, Tensor1D, Variable } from "@proximal/core";
 
 /** The rows of one minibatch (or of a worker's share of it): what a gradient step reads. */
 export interface Minibatch {
@@ -26,6 +27,58 @@ export interface Minibatch {
   advantages: Float32Array;
   /** `n` value targets. */
   returns: Float32Array;
+}
+
+/** Options of `computeGae`. */
+export interface GaeOptions {
+  /** Discount factor γ. */
+  gamma: number;
+  /** GAE's λ. */
+  lambda: number;
+}
+
+/** What `computeGae` returns. */
+export interface GaeResult {
+  /** `T × N` advantages. */
+  advantages: Float32Array;
+  /** `T × N` value targets: advantages + values. */
+  returns: Float32Array;
+}
+
+/** The minibatch tensors `ppoLoss` needs. */
+export interface PpoLossInputs {
+  /** `[n]` log-probs of the actions under the current policy. */
+  newLogProb: Tensor1D;
+  /** `[n]` entropies under the current policy. */
+  entropy: Tensor1D;
+  /** `[n]` values under the current policy. */
+  newValue: Tensor1D;
+  /** `[n]` log-probs recorded in the rollout. */
+  oldLogProb: Tensor1D;
+  /** `[n]` values recorded in the rollout. */
+  oldValue: Tensor1D;
+  /** `[n]` advantages (already normalised if wanted). */
+  advantages: Tensor1D;
+  /** `[n]` value targets. */
+  returns: Tensor1D;
+}
+
+/** What `ppoLoss` returns: the total loss and its parts, as scalars. */
+export interface PpoLossTerms {
+  /** pg + vfCoef·v − entCoef·entropy (+ β·approxKl). */
+  loss: Scalar;
+  /** The clipped surrogate loss. */
+  policyLoss: Scalar;
+  /** The (optionally clipped) value loss, with its ½. */
+  valueLoss: Scalar;
+  /** The mean entropy. */
+  entropy: Scalar;
+  /** mean(−log r), the naive KL estimate. */
+  oldApproxKl: Scalar;
+  /** mean((r − 1) − log r), the low-variance KL estimate. */
+  approxKl: Scalar;
+  /** The fraction of samples whose ratio left [1 − ε, 1 + ε]. */
+  clipfrac: Scalar;
 }
 
 /** The coefficients of `ppoLoss`. */
@@ -126,14 +179,15 @@ export function assignFlat(variables: readonly Variable[], params: Float32Array)
  *
  * @param from All the rows (a rollout's, time-major).
  * @param order The rows' order this epoch.
- * @param options Where in `order` to start, and the floats per observation and per action.
+ * @param options Where in `order` to start, and the rows to fill.
  */
 export function gatherRows(
   from: Minibatch,
   order: Int32Array,
-  options: { start: number; into: Partial<Minibatch>; observationSize: number; actionSize: number },
+  options: { start: number; into: Partial<Minibatch> },
 ): void {
-  const { start, into, observationSize: o, actionSize: a } = options;
+  const { start, into } = options, rows = from.logProbs.length;
+  const o = from.observations.length / rows, a = from.actions.length / rows;
   const count = (into.logProbs ?? into.values)!.length;
   for (let r = 0; r < count; r++) {
     const k = order[start + r]!;
@@ -144,6 +198,27 @@ export function gatherRows(
     if (into.advantages) into.advantages[r] = from.advantages[k]!;
     if (into.returns) into.returns[r] = from.returns[k]!;
   }
+}
+
+/**
+ * Empty rows shaped like `like`'s, for {@linkcode gatherRows} to fill.
+ *
+ * @param like Rows whose observation and action sizes and action type to copy.
+ * @param rows How many rows.
+ * @returns The rows, zeroed.
+ */
+export function emptyRows(like: Minibatch, rows: number): Minibatch {
+  const per = (a: { length: number }) => rows * a.length / like.logProbs.length;
+  return {
+    observations: new Float32Array(per(like.observations)),
+    actions: like.actions instanceof Int32Array
+      ? new Int32Array(per(like.actions))
+      : new Float32Array(per(like.actions)),
+    logProbs: new Float32Array(rows),
+    values: new Float32Array(rows),
+    advantages: new Float32Array(rows),
+    returns: new Float32Array(rows),
+  };
 }
 
 /**
@@ -176,4 +251,40 @@ export class FlatWeights {
     assignFlat(this.#variables, this.#values);
     this.#sources = this.#variables.map((v) => v.dataId);
   }
+}
+
+/**
+ * The gradient of a loss by autodiff at the variables' current values, flat in their order, with
+ * named scalars computed beside the loss, in one read-back: the machinery under `ppoGradient`.
+ *
+ * @param variables The variables to differentiate with respect to.
+ * @param lossFn Builds the loss and the scalars (inside a tidy and the gradient tape).
+ * @returns The gradient (zeros for a variable the loss does not reach) and the scalars' values.
+ */
+export function tapeGradient<K extends string>(
+  variables: readonly Variable[],
+  lossFn: () => { loss: Scalar; metrics: Record<K, Scalar> },
+): { grad: Float32Array; metrics: Record<K, number> } {
+  let names: K[] = [];
+  const flat = tf.tidy(() => {
+    let metrics: Scalar[] = [];
+    const { grads } = tf.variableGrads(() => {
+      const out = lossFn();
+      names = Object.keys(out.metrics) as K[];
+      // variableGrads disposes everything but the loss; keep the metrics past it.
+      metrics = names.map((name) => tf.keep(out.metrics[name]));
+      return out.loss;
+    }, variables as tf.Variable[]);
+    const parts = [
+      ...metrics.map((m) => m.reshape([1])),
+      ...variables.map((v) => grads[v.name]?.reshape([-1]) ?? tf.zeros([v.size])),
+    ];
+    const out = tf.concat(parts);
+    tf.dispose(metrics);
+    return out;
+  });
+  const data = flat.dataSync() as Float32Array;
+  flat.dispose();
+  const values = Object.fromEntries(names.map((name, i) => [name, data[i]!]));
+  return { grad: data.subarray(names.length), metrics: values as Record<K, number> };
 }

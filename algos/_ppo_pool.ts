@@ -20,16 +20,16 @@
  * wake, against ~250 µs for a message with a 36 KB buffer).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { EnvSource, Policy, Rng, RolloutEpisode, RolloutProcessor } from "@proximal/core";
+import type { Adam, EnvSource, Policy, Rng, RolloutProcessor } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import type { UpdateResult } from "./_ppo_engine.ts";
+import type { FlatWeights, PpoLossOptions } from "./_ppo_engine.ts";
+import type { Iteration } from "./_ppo_trainer.ts";
 import { paramSizes } from "./_ppo_mlp_engine.ts";
 import {
   ARGS,
   COMMAND,
   CTL,
   EPISODE_FLOATS,
-  type LossArgs,
   type PoolMemory,
   readEpisodes,
   readUpdate,
@@ -144,13 +144,6 @@ export function startWorkerPool(
   });
 }
 
-/** The rollout part of {@linkcode PpoWorkerPool.iterate}'s result: the shards' parts, in order. */
-export interface PooledRollout {
-  values: Float32Array;
-  returns: Float32Array;
-  episodes: RolloutEpisode[];
-}
-
 /** The pool's configuration. */
 export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareRows" | "index"> & {
   /** Every shard, in order. */
@@ -163,7 +156,7 @@ export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareR
  * @example Internal: see `Ppo` with `numWorkers`
  * ```ts ignore
  * const pool = new PpoWorkerPool(config);
- * const { rollout, update } = await pool.iterate(params, adam, lossArgs);
+ * const iteration = await pool.iterate(weights, { adam, loss, normAdv, lr });
  * ```
  */
 export class PpoWorkerPool {
@@ -275,46 +268,56 @@ export class PpoWorkerPool {
    * thread waits for another to hand out weights). The update's first barrier waits for every
    * shard's rollout, so this thread is needed only at the iteration's ends.
    *
-   * @param params The weights before the iteration (updated in place).
-   * @param adam The optimizer's state before the update (updated in place).
-   * @param loss The loss arguments, the learning rate and advantage normalisation.
-   * @returns The shards' rollout (values, returns, episodes, in shard order), the slowest worker's
-   * rollout time in ms, and the update's results.
+   * @param weights The trainer's weights: sent to the workers, and loaded back after the update.
+   * @param update The optimizer (its state goes to the workers and comes back), the loss's
+   * coefficients, advantage normalisation and the learning rate.
+   * @returns The iteration: the shards' rollout (values, returns, episodes, in shard order), the
+   * update's results, and when the rollout and the update started.
    */
   async iterate(
-    params: Float32Array,
-    adam: { t: number; m: Float32Array; v: Float32Array },
-    loss: LossArgs & { learningRate: number },
-  ): Promise<{ rollout: PooledRollout; rolloutMs: number; update: UpdateResult }> {
+    weights: FlatWeights,
+    update: { adam: Adam; loss: PpoLossOptions; normAdv: boolean; lr: number },
+  ): Promise<Iteration> {
+    const rolloutStart = performance.now();
     await this.ready;
+    const { adam, loss } = update, saved = adam.getState(), params = weights.values;
     this.#params.set(params);
-    new Float32Array(this.#memory.adamM).set(adam.m);
-    new Float32Array(this.#memory.adamV).set(adam.v);
+    const adamM = new Float32Array(this.#memory.adamM),
+      adamV = new Float32Array(this.#memory.adamV);
+    adamM.set(saved.m.data);
+    adamV.set(saved.v.data);
     const a = this.#args;
     a[ARGS.clipCoef] = loss.clipCoef;
     a[ARGS.clipVloss] = loss.clipVloss ? 1 : 0;
     a[ARGS.entCoef] = loss.entCoef;
     a[ARGS.vfCoef] = loss.vfCoef;
     a[ARGS.klCoef] = loss.klCoef;
-    a[ARGS.normAdv] = loss.normAdv ? 1 : 0;
-    a[ARGS.learningRate] = loss.learningRate;
-    a[ARGS.adamT] = adam.t;
+    a[ARGS.normAdv] = update.normAdv ? 1 : 0;
+    a[ARGS.learningRate] = update.lr;
+    a[ARGS.adamT] = saved.t;
     Atomics.store(this.#control, CTL.barrier, 0);
     Atomics.store(this.#control, CTL.claim, 0);
     await this.#round(COMMAND.iterate);
     params.set(this.#params);
-    adam.m.set(new Float32Array(this.#memory.adamM));
-    adam.v.set(new Float32Array(this.#memory.adamV));
-    adam.t = a[ARGS.adamT]!;
+    weights.load();
+    adam.setState({
+      t: a[ARGS.adamT]!,
+      m: { shape: saved.m.shape, data: adamM.slice() },
+      v: { shape: saved.v.shape, data: adamV.slice() },
+    });
     return {
-      rollout: this.#rolloutParts(),
-      rolloutMs: Math.max(...new Float64Array(this.#memory.rolloutMs)),
+      lr: update.lr,
+      rolloutStart,
+      // One round runs both phases; the slowest worker's rollout marks the boundary.
+      updateStart: rolloutStart + Math.max(...new Float64Array(this.#memory.rolloutMs)),
+      ...this.#rolloutParts(),
       update: readUpdate(new Float64Array(this.#memory.results)),
+      processorMetrics: {},
     };
   }
 
   /** The shards' values, returns and finished episodes, joined in shard order. */
-  #rolloutParts(): PooledRollout {
+  #rolloutParts(): Pick<Iteration, "values" | "returns" | "episodes"> {
     const shards = this.#memory.shards;
     const total = shards.reduce((n, m) => n + m.values.byteLength / 4, 0);
     const values = new Float32Array(total), returns = new Float32Array(total);

@@ -112,16 +112,6 @@ export const ARGS = {
   size: 8,
 } as const;
 
-/** The loss arguments of an update. */
-export interface LossArgs {
-  clipCoef: number;
-  clipVloss: boolean;
-  entCoef: number;
-  vfCoef: number;
-  klCoef: number;
-  normAdv: boolean;
-}
-
 /** Floats of {@linkcode PoolMemory.results}: an update's results, written by shard 0's worker. */
 export const RESULT_FLOATS = 10;
 

@@ -16,7 +16,7 @@ import { type Env, Rng, type RolloutEpisode, VectorEnv } from "@proximal/core";
 import type { MlpPolicy } from "@proximal/models";
 import { computeGae } from "./ppo.ts";
 import { collectRollout } from "./ppo_loops.ts";
-import { gatherRows, type Minibatch } from "./_ppo_engine.ts";
+import { emptyRows, gatherRows, type Minibatch } from "./_ppo_engine.ts";
 import { actorHalf, criticHalf, type HalfLossOptions } from "./_ppo_mlp_engine.ts";
 import type { ShardRowsMemory, ShardSettings, ShardSpec, ShardState } from "./_ppo_protocol.ts";
 
@@ -133,31 +133,19 @@ export class PpoShard {
  */
 export class ShardRows {
   readonly #rows: RowViews;
-  readonly #sizes: { observationSize: number; actionSize: number };
   /** The actor's and the critic's rows of a share (they share the observations). */
   readonly #actor: Pick<Minibatch, "observations" | "actions" | "logProbs" | "advantages">;
   readonly #critic: Pick<Minibatch, "observations" | "values" | "returns">;
 
   constructor(
     memory: ShardRowsMemory,
-    shape: {
-      observationSize: number;
-      action: { kind: "discrete" | "box"; size: number };
-      shareRows: number;
-    },
+    shape: { action: { kind: "discrete" | "box" }; shareRows: number },
   ) {
-    const discrete = shape.action.kind === "discrete", mb = shape.shareRows;
-    const actionSize = discrete ? 1 : shape.action.size;
-    this.#rows = rowViews(memory, discrete);
-    this.#sizes = { observationSize: shape.observationSize, actionSize };
-    const observations = new Float32Array(mb * shape.observationSize);
-    this.#actor = {
-      observations,
-      actions: discrete ? new Int32Array(mb) : new Float32Array(mb * actionSize),
-      logProbs: new Float32Array(mb),
-      advantages: new Float32Array(mb),
-    };
-    this.#critic = { observations, values: new Float32Array(mb), returns: new Float32Array(mb) };
+    this.#rows = rowViews(memory, shape.action.kind === "discrete");
+    const rows = emptyRows(this.#rows, shape.shareRows);
+    const { observations, actions, logProbs, values, advantages, returns } = rows;
+    this.#actor = { observations, actions, logProbs, advantages };
+    this.#critic = { observations, values, returns };
   }
 
   /**
@@ -176,8 +164,8 @@ export class ShardRows {
     },
   ): Float32Array {
     const actor = options.half === "actor", into = actor ? this.#actor : this.#critic;
-    const start = j * into.observations.length / this.#sizes.observationSize;
-    gatherRows(this.#rows, this.#rows.order, { start, into, ...this.#sizes });
+    const start = j * (actor ? this.#actor.logProbs : this.#critic.values).length;
+    gatherRows(this.#rows, this.#rows.order, { start, into });
     if (!actor) return criticHalf(policy, this.#critic, options.loss);
     const { norm } = options, adv = this.#actor.advantages;
     if (norm) {

@@ -115,7 +115,7 @@ async function init(request: WorkerInit): Promise<Served> {
       })
     ),
     rows: memory.shards.map((m, i) =>
-      new ShardRows(m, { observationSize, action, shareRows: request.shareRows[i]! })
+      new ShardRows(m, { action, shareRows: request.shareRows[i]! })
     ),
     control: new Int32Array(memory.control),
     args: new Float64Array(memory.args),

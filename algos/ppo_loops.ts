@@ -4,7 +4,13 @@
  * early stop. One function each, so that every worker count runs the same algorithm.
  */
 import type { Policy, Rng, Rollout, VectorEnv } from "@proximal/core";
-import type { StepResult, UpdateResult } from "./_ppo_engine.ts";
+import {
+  emptyRows,
+  gatherRows,
+  type Minibatch,
+  type StepResult,
+  type UpdateResult,
+} from "./_ppo_engine.ts";
 
 /** Options of {@linkcode collectRollout}. */
 export interface CollectRolloutOptions {
@@ -194,4 +200,80 @@ export function runEpochs(
     if (options.targetKl > 0 && last!.terms.approxKl > options.targetKl) break;
   }
   return { last: last!, clipfrac: clipfracSum / count, steps: count, epochs };
+}
+
+/** Options of {@linkcode batchEpochs}. */
+export interface BatchEpochsOptions {
+  /** Passes over the batch. */
+  updateEpochs: number;
+  /** Minibatches per pass. */
+  numMinibatches: number;
+  /** Stop once the approximate KL exceeds this; 0 is off. */
+  targetKl: number;
+  /** Normalise each minibatch's advantages (CleanRL's `norm_adv`). */
+  normAdv: boolean;
+  /** Shuffles the rows at each epoch's start. */
+  rng: Rng;
+  /** One gradient step on a minibatch's rows (reused between steps: copy to keep). */
+  step(minibatch: Minibatch): StepResult;
+}
+
+/**
+ * The update on a batch in this thread: {@linkcode runEpochs} over its rows, shuffled anew each
+ * epoch, each minibatch's advantages normalised before its step. (PPO's workers run `runEpochs`
+ * over their shards' rows instead, with the same shuffles and normalisation.)
+ *
+ * @param batch The rollout's rows with their advantages and returns.
+ * @param options See {@linkcode BatchEpochsOptions}.
+ * @returns What the update's steps reported.
+ * @example Two epochs of two minibatches
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { batchEpochs } from "@proximal/algos";
+ * import { Rng } from "@proximal/core";
+ * const rows = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
+ * const batch = {
+ *   observations: rows(8),
+ *   actions: Int32Array.from(rows(4)),
+ *   logProbs: rows(4),
+ *   values: rows(4),
+ *   advantages: rows(4),
+ *   returns: rows(4),
+ * };
+ * const terms = { policyLoss: 0, valueLoss: 0, entropy: 0, oldApproxKl: 0, approxKl: 0, clipfrac: 0 };
+ * const seen: number[] = [];
+ * const update = batchEpochs(batch, {
+ *   updateEpochs: 2,
+ *   numMinibatches: 2,
+ *   targetKl: 0,
+ *   normAdv: true,
+ *   rng: new Rng(1),
+ *   step: (minibatch) => (seen.push(...minibatch.advantages), { terms, gradNorm: 0 }),
+ * });
+ * assert.ok(update.steps === 4 && seen.every((a) => Math.abs(a) <= 1));
+ * ```
+ */
+export function batchEpochs(batch: Minibatch, options: BatchEpochsOptions): UpdateResult {
+  const rows = batch.logProbs.length, mb = rows / options.numMinibatches;
+  const order = Int32Array.from({ length: rows }, (_, i) => i), minibatch = emptyRows(batch, mb);
+  return runEpochs(options, {
+    startEpoch: () => options.rng.shuffle(order),
+    step: (j) => {
+      gatherRows(batch, order, { start: j * mb, into: minibatch });
+      if (options.normAdv) normalize(minibatch.advantages);
+      return options.step(minibatch);
+    },
+  });
+}
+
+/** In place: (x − mean) / (std + 1e-8), with torch's unbiased std (CleanRL's `norm_adv`). */
+function normalize(x: Float32Array): void {
+  const n = x.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += x[i]!;
+  mean /= n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (x[i]! - mean) ** 2;
+  const std = Math.sqrt(sq / Math.max(1, n - 1));
+  for (let i = 0; i < n; i++) x[i] = (x[i]! - mean) / (std + 1e-8);
 }

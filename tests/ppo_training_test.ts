@@ -116,7 +116,7 @@ Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
   assert.throws(() => makePpo(1, 512, { learningRate: -1 }), /learningRate must be > 0/);
   assert.throws(
     () => makePpo(1, 512, { gradient: "tape" }),
-    /gradient must be "auto" or "autodiff", got "tape"/,
+    /PPO option gradient must be one of auto, autodiff, got "tape"/,
   );
 });
 
