@@ -4,7 +4,7 @@
  * checkpoint records how many, and one shard's state is written as the one-thread trainer's, so
  * such checkpoints resume with or without workers.
  */
-import type { MetaReader, VectorEnvState } from "@proximal/core";
+import type { MetaReader, VectorEnv, VectorEnvState } from "@proximal/core";
 import type { ShardState } from "./_ppo_protocol.ts";
 
 /**
@@ -27,14 +27,17 @@ export function shardsMeta(
 }
 
 /**
- * Reads back {@linkcode shardsMeta}'s metadata, refusing another shard count.
+ * Reads back {@linkcode shardsMeta}'s metadata, refusing another shard count or other envs before
+ * anything is restored.
  *
  * @param meta The checkpoint's metadata.
+ * @param envs The run's env copies.
  * @param numShards The shards of this run.
  * @returns Every copy's env state and each shard's state.
  */
 export function readShards(
   meta: MetaReader,
+  envs: VectorEnv,
   numShards: number,
 ): { envs: VectorEnvState; shards: ShardState[] } {
   const saved = meta.optionalCount("numShards") ?? 1;
@@ -43,14 +46,22 @@ export function readShards(
       `the checkpoint was written with numShards ${saved} and this run has ${numShards} (a run's numbers depend on its shards: resume with --num-workers >= 1 --num-shards ${saved})`,
     );
   }
-  const envs = envState(meta.reader("envs"));
+  const all = envState(meta.reader("envs"));
   const shards = numShards === 1
-    ? [{ envs, rng: meta.rng("rng") }]
+    ? [{ envs: all, rng: meta.rng("rng") }]
     : meta.readers("shards").map((s) => ({ envs: envState(s.reader("envs")), rng: s.rng("rng") }));
   if (shards.length !== numShards) {
     meta.fail(`the checkpoint has states for ${shards.length} shards, not ${numShards}`);
   }
-  return { envs, shards };
+  const n = envs.numEnvs;
+  if (all.envs.length !== n || all.observations.length !== n * envs.observationSize) {
+    meta.fail(
+      `the checkpoint's envs are ${all.envs.length} copies with ${all.observations.length} observation floats, this run's ${n} with ${
+        n * envs.observationSize
+      } (another --num-envs or env?)`,
+    );
+  }
+  return { envs: all, shards };
 }
 
 /** A vector env's saved state, read typed. */

@@ -110,6 +110,27 @@ Deno.test("restoring a checkpoint into a differently shaped policy is refused wi
   big.dispose();
 });
 
+Deno.test("a checkpoint of another number of envs is refused before anything is restored", async () => {
+  const eight = new Ppo({
+    makeEnv: () => new CartPole(),
+    numEnvs: 8,
+    seed: 1,
+    totalTimesteps: 2048,
+  });
+  await eight.iterate();
+  const checkpoint = await eight.save();
+  eight.dispose();
+  const four = makePpo(1, 2048);
+  const before = four.policy.variables.map((v) => Array.from(v.dataSync()));
+  await assert.rejects(
+    () => four.restore(checkpoint),
+    /Cannot resume PPO: .*8 copies.*this run's 4/,
+  );
+  assert.deepEqual(four.policy.variables.map((v) => Array.from(v.dataSync())), before);
+  assert.equal(four.step, 0);
+  four.dispose();
+});
+
 Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
   assert.throws(() => makePpo(1, 512, { gamma: 1.5 }), /gamma must be in \[0, 1\], got 1.5/);
   assert.throws(() => makePpo(1, 512, { numMinibatches: 3 }), /does not split into 3/);
