@@ -7,8 +7,8 @@
  * `ppo.ts`'s `ppoGradient` is the reference (autodiff through `ppoLoss`, any policy); the
  * closed-form MLP engine (`_ppo_mlp_engine.ts`) computes the same numbers without a gradient tape,
  * and PPO's workers sum its shards' shares of them (`_ppo_worker.ts`). tests/ppo_math_test.ts pins
- * both to the reference. Also here: the flat weights that the engines and Adam share, and the
- * copying of a minibatch's rows.
+ * both to the reference. Also here: the flat weights that the engines and Adam share, the copying
+ * of a minibatch's rows, and the one read-back of an autodiff gradient under `ppoGradient`.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Scalar, Tensor1D, Variable } from "@proximal/core";
@@ -151,7 +151,7 @@ export interface UpdateResult {
  * @param variables The variables.
  * @returns A new array.
  */
-export function readFlat(variables: readonly Variable[]): Float32Array {
+function readFlat(variables: readonly Variable[]): Float32Array {
   const flat = tf.tidy(() => tf.concat(variables.map((v) => v.reshape([-1]))));
   const data = flat.dataSync() as Float32Array;
   flat.dispose();

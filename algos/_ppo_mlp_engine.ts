@@ -228,7 +228,7 @@ export function criticHalf(
  * @param sizes Floats in the actor's layers, the critic's layers and the log-std.
  * @returns The gradient and the terms.
  */
-export function joinHalves(a: Float32Array, c: Float32Array, sizes: ParamSizes): PpoGradient {
+function joinHalves(a: Float32Array, c: Float32Array, sizes: ParamSizes): PpoGradient {
   const { actorLayers: layers, critic, logStd } = sizes;
   const grad = new Float32Array(layers + critic + logStd);
   grad.set(a.subarray(ACTOR_METRICS, ACTOR_METRICS + layers), 0);

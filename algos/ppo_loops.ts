@@ -1,7 +1,8 @@
 /**
- * PPO's two loops, shared by the trainer (`ppo.ts`) and its worker shards: the rollout, which steps
- * the env copies with the policy, and the update's epochs of minibatch steps with the target-KL
- * early stop. One function each, so that every worker count runs the same algorithm.
+ * PPO's two loops, shared by the trainer (`ppo.ts`) and its worker shards, one function each so
+ * that every worker count runs the same algorithm: {@linkcode collectRollout}, which steps the env
+ * copies with the policy, and {@linkcode runEpochs}, the update's epochs of minibatch steps with
+ * the target-KL early stop; {@linkcode batchEpochs} runs the epochs over one batch in this thread.
  */
 import type { Policy, Rng, Rollout, VectorEnv } from "@proximal/core";
 import {
