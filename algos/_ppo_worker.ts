@@ -1,18 +1,19 @@
 /**
  * A PPO worker (private; started by `_ppo_pool.ts`): its own tfjs backend, a replica of the MLP
  * policy and some of the run's shards (`_ppo_shard.ts`), whose env copies it builds from the run's
- * `EnvSource`. It then serves rounds through shared memory: it waits for the generation counter to
- * move, runs the command on each of its shards, and counts itself done —
+ * `EnvSource`. It runs PPO's algorithm — `collectRollout`, `computeGae`, `runEpochs` — with
+ * the closed-form gradient, serving rounds through shared memory: it waits for the generation
+ * counter to move, runs the command on each of its shards, and counts itself done —
  *
  * - `iterate`: load the weights, collect each shard's part of the rollout into shared memory (its
  *   rows, values, returns and finished episodes), then run the update's epochs. Each opens with
- *   every shard's owner shuffling its rows and writing its advantage sums per minibatch. At each step the shards' halves of the minibatch's gradient
- *   (shard 0's actor half, its critic half, shard 1's …) are claimed one at a time from a shared
- *   counter by whichever worker is free, so a worker slowed by the machine takes fewer; each half
- *   is the same numbers whoever computes it. After each step the workers meet at a barrier, then
- *   every worker reads all the shards' numbers, forms the same normalisation or the same summed
- *   gradient, and steps its own copy of Adam with it, so their weights stay equal; worker 0 writes
- *   the results back;
+ *   every shard's owner shuffling its rows and writing its advantage sums per minibatch. At each
+ *   step the shards' halves of the minibatch's gradient (shard 0's actor half, its critic half,
+ *   shard 1's …) are claimed one at a time from a shared counter by whichever worker is free, so a
+ *   worker slowed by the machine takes fewer; each half is the same numbers whoever computes it.
+ *   After each step the workers meet at a barrier, then every worker reads all the shards'
+ *   numbers, forms the same normalisation or the same summed gradient, and steps its own copy of
+ *   Adam with it, so their weights stay equal; shard 0's worker writes the results back;
  * - `stop`: leave the loop (before the pool terminates the worker).
  *
  * It waits with `Atomics.waitAsync`, so messages (checkpoint states) are served between rounds.
@@ -27,21 +28,21 @@ import {
   setupBackend,
 } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import { EPISODE_FLOATS, PpoShard, ShardRows } from "./_ppo_shard.ts";
-import { ACTOR_METRICS } from "./_ppo_grad.ts";
+import { ppoLossValue } from "./ppo.ts";
+import { runEpochs } from "./ppo_loops.ts";
+import { assignFlat } from "./_ppo_engine.ts";
+import { ACTOR_METRICS, sumShares } from "./_ppo_mlp_engine.ts";
+import { minibatchNorms, PpoShard, ShardRows } from "./_ppo_shard.ts";
 import {
   ARGS,
-  assignFlat,
   COMMAND,
   CTL,
-  minibatchNorms,
-  RESULT,
-  sumShares,
-  totalLoss,
   type WorkerInit,
   type WorkerReply,
   type WorkerRequest,
-} from "./_ppo_pool.ts";
+  writeEpisodes,
+  writeUpdate,
+} from "./_ppo_protocol.ts";
 
 const scope = self as unknown as {
   postMessage(message: WorkerReply): void;
@@ -114,7 +115,7 @@ async function init(request: WorkerInit): Promise<Served> {
       })
     ),
     rows: memory.shards.map((m, i) =>
-      new ShardRows(m, { observationSize, action, shareRows: request.shareRows[i]! })
+      new ShardRows(m, { action, shareRows: request.shareRows[i]! })
     ),
     control: new Int32Array(memory.control),
     args: new Float64Array(memory.args),
@@ -152,20 +153,14 @@ function run(s: Served, command: number): void {
 
 /** The worker's shards' part of the rollout, with the weights in `params`. */
 function rollout(s: Served): void {
-  const memory = s.init.memory.shards;
   assignFlat(s.policy.variables, s.params);
   for (const shard of s.shards) {
     shard.rollout(s.policy);
-    const m = memory[shard.spec.index]!;
-    const data = new Float64Array(m.episodes);
-    shard.episodes.forEach((e, k) => {
-      data.set([e.envIndex, e.return, e.length, e.truncated ? 1 : 0, e.step], k * EPISODE_FLOATS);
-    });
-    new Float64Array(m.info)[0] = shard.episodes.length;
+    writeEpisodes(shard.episodes, s.init.memory.shards[shard.spec.index]!);
   }
 }
 
-/** The update's epochs; see the module's comment. */
+/** The update's epochs (`runEpochs`); see the module's comment. */
 function update(s: Served): void {
   const { memory, update: u, sizes, shareRows } = s.init, a = s.args;
   const params = s.params.slice();
@@ -186,25 +181,25 @@ function update(s: Served): void {
     minibatchRows: shareRows.reduce((x, y) => x + y, 0),
   };
   const normAdv = a[ARGS.normAdv] === 1;
-  const results = new Float64Array(RESULT.size);
   const c = s.control, halves = 2 * s.rows.length;
   // A share holds the actor's half, then the critic's.
   const actorFloats = ACTOR_METRICS + sizes.actorLayers + sizes.logStd;
   // Each step's claims: every half once, then one failed claim per worker; the barrier after the
   // step keeps the next step's claims from starting before the last failed one.
-  let claimBase = 0;
-  let step = 0;
-  for (let epoch = 0; epoch < u.updateEpochs; epoch++) {
-    for (const shard of s.shards) {
-      shard.startEpoch(new Float64Array(memory.shards[shard.spec.index]!.stats));
-    }
-    barrier(s);
-    const norms = normAdv
-      ? minibatchNorms(memory.shards.map((m) => new Float64Array(m.stats)), shareRows)
-      : null;
-    results[RESULT.epochsRun] = epoch + 1;
-    for (let j = 0; j < u.numMinibatches; j++, step++) {
-      const slot = (step % 2) as 0 | 1;
+  let claimBase = 0, step = 0;
+  let norms: Float64Array | null = null;
+  const result = runEpochs(u, {
+    startEpoch: () => {
+      for (const shard of s.shards) {
+        shard.startEpoch(new Float64Array(memory.shards[shard.spec.index]!.stats));
+      }
+      barrier(s);
+      norms = normAdv
+        ? minibatchNorms(memory.shards.map((m) => new Float64Array(m.stats)), shareRows)
+        : null;
+    },
+    step: (j) => {
+      const slot = (step++ % 2) as 0 | 1;
       const norm = norms ? { mean: norms[2 * j]!, std: norms[2 * j + 1]! } : null;
       for (;;) {
         const h = Atomics.add(c, CTL.claim, 1) - claimBase;
@@ -218,27 +213,22 @@ function update(s: Served): void {
       }
       claimBase += halves + s.init.numWorkers;
       barrier(s);
-      const { grad, metrics } = sumShares(
+      const { grad, terms } = sumShares(
         memory.shards.map((m) => new Float32Array(m.grads[slot])),
         sizes,
       );
-      const gradNorm = s.adam.update(params, grad, totalLoss(metrics, loss));
+      const gradNorm = s.adam.update(params, grad, ppoLossValue(terms, loss));
       assignFlat(s.policy.variables, params);
-      results.set(metrics.slice(0, 5), RESULT.policyLoss);
-      results[RESULT.gradNorm] = gradNorm;
-      results[RESULT.clipfracSum] = results[RESULT.clipfracSum]! + metrics[5]!;
-      results[RESULT.updates] = step + 1;
-    }
-    // CleanRL checks the target KL once per epoch, on the last minibatch's estimate.
-    if (u.targetKl > 0 && results[RESULT.approxKl]! > u.targetKl) break;
-  }
+      return { terms, gradNorm };
+    },
+  });
   if (s.shards.some((shard) => shard.spec.index === 0)) {
     s.params.set(params);
     const state = s.adam.getState();
     new Float32Array(memory.adamM).set(state.m.data);
     new Float32Array(memory.adamV).set(state.v.data);
     a[ARGS.adamT] = state.t;
-    new Float64Array(memory.results).set(results);
+    writeUpdate(result, new Float64Array(memory.results));
   }
 }
 

@@ -22,5 +22,7 @@ export * from "./dpo.ts";
 export * from "./dpo_loss.ts";
 export * from "./log_probs.ts";
 export * from "./ppo.ts";
+export * from "./ppo_loops.ts";
+export * from "./ppo_plugin.ts";
 export * from "./sft.ts";
 export * from "./kl_penalty.ts";

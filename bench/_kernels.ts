@@ -1,11 +1,13 @@
 // Per-sample cost of the PPO policy's two hot paths on tfjs-wasm — acting (a batched forward
 // pass) and one update step (forward, PPO loss, backward, Adam) — beside the same arithmetic in
-// plain Float32Array code (ReferenceMlp), measured in the same process.
-import * as tf from "@tensorflow/tfjs";
-import { Adam, Box, Discrete, Rng } from "@proximal/core";
+// plain Float32Array code (ReferenceMlp), measured in the same process. The update step is PPO's
+// own, measured through its public API: a trainer whose update is one minibatch of `batch` rows
+// for many epochs, `perf/update_ms` over the epochs (so it includes gathering and normalising the
+// minibatch, a few µs).
+import { Ppo } from "@proximal/algos";
+import { Box, Discrete, Rng } from "@proximal/core";
+import { CartPole } from "@proximal/envs";
 import { MlpPolicy } from "@proximal/models";
-import { actorHalf, criticHalf } from "../algos/_ppo_grad.ts";
-import { assignFlat, joinHalves, readFlat } from "../algos/_ppo_pool.ts";
 import { ReferenceMlp } from "./_reference_mlp.ts";
 
 /** One row of the kernel table. */
@@ -27,8 +29,31 @@ function msPerCall(fn: () => void, calls: number): number {
   return (performance.now() - start) / calls;
 }
 
+/** Milliseconds per update step of PPO with one minibatch of `batch` rows (CartPole). */
+async function updateMs(hidden: number, batch: number, steps: number): Promise<number> {
+  const numEnvs = Math.min(4, batch);
+  const trainer = new Ppo({
+    makeEnv: () => new CartPole(),
+    numEnvs,
+    seed: 1,
+    totalTimesteps: 2 * batch,
+  }, {
+    numSteps: batch / numEnvs,
+    numMinibatches: 1,
+    updateEpochs: steps,
+    hiddenSize: hidden,
+    annealLr: false,
+  });
+  await trainer.iterate(); // Warm-up.
+  const { metrics } = await trainer.iterate();
+  trainer.dispose();
+  return metrics["perf/update_ms"]! / steps;
+}
+
 /** Measures CartPole-shaped actor-critic MLPs (4 inputs, 2 actions) at each width and batch. */
-export function measureKernels(options: { hidden: number[]; batch: number[] }): KernelRow[] {
+export async function measureKernels(
+  options: { hidden: number[]; batch: number[] },
+): Promise<KernelRow[]> {
   const rows: KernelRow[] = [];
   const obsSpace = new Box({ low: -Infinity, high: Infinity, shape: [4] });
   for (const hidden of options.hidden) {
@@ -38,40 +63,11 @@ export function measureKernels(options: { hidden: number[]; batch: number[] }): 
         hiddenSizes: [hidden, hidden],
         seed: 1,
       });
-      const adam = new Adam(policy.variables, {});
       const rng = new Rng(0);
       const obs = Float32Array.from({ length: batch * 4 }, () => rng.normal());
-      const actions = Int32Array.from({ length: batch }, () => rng.int(2));
-      const zeros = new Float32Array(batch);
-      const adv = Float32Array.from({ length: batch }, () => rng.normal());
       const tfAct = msPerCall(() => policy.act(obs, { rng }), calls);
-      // PPO's own update step: the tape-free halves (algos/_ppo_grad.ts), Adam, then the weights.
-      const params = readFlat(policy.variables);
-      const size = (vars: readonly tf.Variable[]) => vars.reduce((n, v) => n + v.size, 0);
-      const sizes = {
-        actorLayers: size(policy.actorVariables),
-        critic: size(policy.criticVariables),
-        logStd: 0,
-      };
-      const minibatch = {
-        observations: obs,
-        actions,
-        logProbs: zeros,
-        values: zeros,
-        advantages: adv,
-        returns: adv,
-      };
-      const loss = { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 };
-      const tfUpdate = msPerCall(() => {
-        const { grad } = joinHalves(
-          actorHalf(policy, minibatch, loss),
-          criticHalf(policy, minibatch, loss),
-          sizes,
-        );
-        adam.update(params, grad);
-        assignFlat(policy.variables, params);
-      }, Math.ceil(calls / 3));
       policy.dispose();
+      const tfUpdate = await updateMs(hidden, batch, Math.ceil(calls / 3));
 
       const actor = new ReferenceMlp([4, hidden, hidden, 2]);
       const critic = new ReferenceMlp([4, hidden, hidden, 1]);

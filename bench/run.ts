@@ -206,7 +206,7 @@ for (const w of workers) {
 
 // ──────────────────────────────── 4. Kernels ────────────────────────────────
 
-const kernels = measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] });
+const kernels = await measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] });
 console.log(
   "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
 );

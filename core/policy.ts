@@ -22,6 +22,12 @@ export interface ActOptions {
   rng?: Rng;
   /** Takes the most likely action (argmax or the Gaussian mean); default false. */
   deterministic?: boolean;
+  /**
+   * Run the critic too; false lets a policy skip it and return NaN values, for a caller that
+   * values the observations elsewhere (PPO values a whole rollout in one critic call). A policy
+   * may compute them anyway. Default true.
+   */
+  values?: boolean;
 }
 
 /** What {@linkcode Policy.evaluate} returns, as tensors on the gradient tape. */

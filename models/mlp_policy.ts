@@ -30,21 +30,6 @@ export interface MlpPolicyOptions {
   initialLogStd?: number;
 }
 
-/** Options of {@linkcode MlpPolicy.act}: {@linkcode ActOptions}, plus skipping the critic. */
-export interface MlpActOptions extends ActOptions {
-  /**
-   * Run the critic too; false skips it and returns NaN values, for a caller that gets the values
-   * elsewhere (PPO's workers compute them in parallel). Default true.
-   */
-  values?: boolean;
-}
-
-/**
- * The derivative of a loss with respect to a network's outputs, given those outputs (both
- * `n × outputSize`, row-major); see {@linkcode MlpPolicy.actorGradient}.
- */
-export type HeadGradient = (outputs: Float32Array) => Float32Array;
-
 const LOG_2PI = Math.log(2 * Math.PI);
 
 interface Layer {
@@ -161,14 +146,14 @@ export class MlpPolicy implements Policy {
    * Samples actions (or picks the most likely) for a flat batch of observations.
    *
    * @param observations `n × observationSize` floats.
-   * @param options See {@linkcode MlpActOptions}.
+   * @param options See {@linkcode ActOptions} (`values: false` skips the critic).
    * @returns Actions, their log-probs and the values.
    * @example See {@linkcode MlpPolicy}
    * ```ts ignore
    * const { actions } = policy.act(observations, { rng });
    * ```
    */
-  act(observations: Float32Array, options: MlpActOptions = {}): ActResult {
+  act(observations: Float32Array, options: ActOptions = {}): ActResult {
     const n = this.#batchSize(observations);
     const k = this.#actionSize, withValues = options.values ?? true;
     const stride = withValues ? k + 1 : k;
@@ -319,61 +304,6 @@ export class MlpPolicy implements Policy {
     return tf.tidy(() => forwardTrain(this.#critic, observations).reshape([-1]) as tf.Tensor1D);
   }
 
-  /**
-   * The gradient of a loss with respect to the actor's layers (not the log-std), by an explicit
-   * forward and backward pass: the forward pass stops at the actor's outputs (logits, or the
-   * Gaussian's means), `headGradient` turns them into d(loss)/d(outputs) in plain JavaScript, and
-   * the backward pass propagates that through the layers. No gradient tape: on WASM each tensor op
-   * costs ~20 µs whatever its size, and the tape through a loss adds hundreds of them.
-   *
-   * @param observations `n × observationSize` floats.
-   * @param headGradient d(loss)/d(outputs) from the outputs.
-   * @returns The gradient, flat in `actorVariables` order without the log-std: `w0, b0, w1, …`.
-   * @example The gradient of the sum of the logits
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { Box, Discrete, setupBackend } from "@proximal/core";
-   * import { MlpPolicy } from "@proximal/models";
-   * await setupBackend("cpu");
-   * const policy = new MlpPolicy(
-   *   new Box({ low: -1, high: 1, shape: [3] }),
-   *   new Discrete(2),
-   *   { hiddenSizes: [4] },
-   * );
-   * const grad = policy.actorGradient(new Float32Array(6), (out) => out.map(() => 1));
-   * assert.ok(grad.length === 3 * 4 + 4 + 4 * 2 + 2);
-   * policy.dispose();
-   * ```
-   */
-  actorGradient(observations: Float32Array, headGradient: HeadGradient): Float32Array {
-    this.#batchSize(observations);
-    return layerGradients(this.#actor, observations, this.observationSize, headGradient);
-  }
-
-  /**
-   * The gradient of a loss with respect to the critic's layers, as
-   * {@linkcode MlpPolicy.actorGradient} computes the actor's.
-   *
-   * @param observations `n × observationSize` floats.
-   * @param headGradient d(loss)/d(values) from the `n` values.
-   * @returns The gradient, flat in `criticVariables` order.
-   * @example The gradient of the mean value
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { Box, Discrete, setupBackend } from "@proximal/core";
-   * import { MlpPolicy } from "@proximal/models";
-   * await setupBackend("cpu");
-   * const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [3] }), new Discrete(2));
-   * const grad = policy.criticGradient(new Float32Array(6), (v) => v.map(() => 0.5));
-   * assert.ok(grad.length === policy.criticVariables.reduce((n, v) => n + v.size, 0));
-   * policy.dispose();
-   * ```
-   */
-  criticGradient(observations: Float32Array, headGradient: HeadGradient): Float32Array {
-    this.#batchSize(observations);
-    return layerGradients(this.#critic, observations, this.observationSize, headGradient);
-  }
-
   /** Frees the variables. */
   dispose(): void {
     for (const v of this.variables) v.dispose();
@@ -458,72 +388,4 @@ function forwardTrain(layers: Layer[], x: tf.Tensor2D): tf.Tensor2D {
     if (i < layers.length - 1) h = tanh(h);
   });
   return h;
-}
-
-/**
- * Forward to the outputs, `headGradient`, then backward: the gradient of the layers, flat in
- * `w0, b0, w1, b1, …` order. Hidden layers use the training path's tanh (2·sigmoid(2x) − 1, whose
- * gradient is 1 − y²) and the same explicitly transposed matMuls as `dense`'s gradient.
- */
-function layerGradients(
-  layers: Layer[],
-  observations: Float32Array,
-  inSize: number,
-  headGradient: HeadGradient,
-): Float32Array {
-  const n = observations.length / inSize, last = layers.length - 1;
-  const grad = new Float32Array(layers.reduce((s, l) => s + l.w.size + l.b.size, 0));
-  tf.tidy(() => {
-    const hidden: tf.Tensor2D[] = [];
-    let h = tf.tensor2d(observations, [n, inSize]);
-    layers.forEach((layer, i) => {
-      h = tf.add(tf.matMul(h, layer.w), layer.b);
-      if (i < last) hidden.push(h = tf.sub(tf.mul(tf.sigmoid(tf.mul(h, 2)), 2), 1));
-    });
-    const outputs = h.dataSync() as Float32Array;
-    const k = outputs.length / n;
-    const dOut = headGradient(outputs);
-    if (dOut.length !== outputs.length) {
-      throw new RangeError(`headGradient returned ${dOut.length} floats for ${outputs.length}`);
-    }
-    // Offsets of each layer's w and b in the flat gradient.
-    const offsets: number[] = [];
-    let offset = 0;
-    for (const l of layers) {
-      offsets.push(offset);
-      offset += l.w.size + l.b.size;
-    }
-    let dz: tf.Tensor2D = tf.tensor2d(dOut, [n, k]);
-    // Column sums as ones·dz: tf.sum over axis 0 transposes first on WASM (~10x slower).
-    const ones = tf.ones([1, n]) as tf.Tensor2D;
-    for (let i = last; i >= 0; i--) {
-      const layer = layers[i]!, at = offsets[i]!;
-      const input = i === 0
-        ? tf.tensor2d(transpose(observations, n, inSize), [inSize, n])
-        : tf.transpose(hidden[i - 1]!);
-      grad.set(tf.matMul(input, dz).dataSync(), at);
-      if (i === last) {
-        // The head's bias gradient straight from dOut: one launch fewer.
-        const db = new Float32Array(k);
-        for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) db[j] = db[j]! + dOut[r * k + j]!;
-        grad.set(db, at + layer.w.size);
-      } else {
-        grad.set(tf.matMul(ones, dz).dataSync(), at + layer.w.size);
-      }
-      if (i > 0) {
-        const y = hidden[i - 1]!;
-        dz = tf.mul(tf.matMul(dz, tf.transpose(layer.w)), tf.sub(1, tf.square(y)));
-      }
-    }
-  });
-  return grad;
-}
-
-/** A row-major `rows × cols` matrix, transposed. */
-function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c]!;
-  }
-  return out;
 }

@@ -1,11 +1,26 @@
-// PPO's math against numbers worked out by hand (the working is in the comments), and a full
-// gradient step on the WASM backend, where gather's gradient has no kernel.
+// PPO's math against numbers worked out by hand (the working is in the comments), a full
+// gradient step on the WASM backend, where gather's gradient has no kernel, and every gradient
+// engine pinned to the reference: autodiff through ppoLoss (ppoGradient).
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { computeGae, ppoLoss } from "@proximal/algos";
-import { Adam, Box, Discrete, Rng, setupBackend } from "@proximal/core";
+import {
+  computeGae,
+  type Minibatch,
+  ppoGradient,
+  ppoLoss,
+  type PpoLossOptions,
+  ppoLossValue,
+} from "@proximal/algos";
+import { Adam, Box, Discrete, Rng, setupBackend, type Space } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import { ACTOR_METRICS, actorHalf, CRITIC_METRICS, criticHalf } from "../algos/_ppo_grad.ts";
+// The engines are private; their gradients can only be compared from here.
+import {
+  actorHalf,
+  criticHalf,
+  mlpGradient,
+  paramSizes,
+  sumShares,
+} from "../algos/_ppo_mlp_engine.ts";
 import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
@@ -215,61 +230,137 @@ Deno.test("acting on folded weights gives the tanh MLP's logits and values, and 
   policy.dispose();
 });
 
-Deno.test("the tape-free PPO gradient matches autodiff through ppoLoss (discrete and Box, clipped rows, KL penalty)", () => {
+/** A policy and a minibatch whose old log-probs and values are spread so that some ratios and values leave the clip range. */
+function engineCase(space: Space, seed: number) {
   const obsSpace = new Box({ low: -1, high: 1, shape: [3] });
-  const cases = [
-    { space: new Discrete(3), clipVloss: true, klCoef: 0 },
-    { space: new Discrete(2), clipVloss: false, klCoef: 0.3 },
-    { space: new Box({ low: -1, high: 1, shape: [2] }), clipVloss: true, klCoef: 0.3 },
-  ];
-  for (const { space, clipVloss, klCoef } of cases) {
+  const policy = new MlpPolicy(obsSpace, space, { seed, hiddenSizes: [8, 8] });
+  const rng = new Rng(seed), n = 16;
+  const observations = Float32Array.from({ length: n * 3 }, () => rng.range(-1, 1));
+  const acted = policy.act(observations, { rng });
+  const minibatch: Minibatch = {
+    observations,
+    actions: acted.actions,
+    logProbs: acted.logProbs.map((lp) => lp + 0.4 * rng.normal()),
+    values: acted.values.map((v) => v + 0.3 * rng.normal()),
+    advantages: Float32Array.from({ length: n }, () => rng.normal()),
+    returns: Float32Array.from({ length: n }, () => rng.normal()),
+  };
+  return { policy, minibatch, n };
+}
+
+/** Rows [from, to) of a minibatch. */
+function rowsOf(m: Minibatch, from: number, to: number): Minibatch {
+  const o = m.observations.length / m.logProbs.length, a = m.actions.length / m.logProbs.length;
+  return {
+    observations: m.observations.slice(from * o, to * o),
+    actions: m.actions.slice(from * a, to * a),
+    logProbs: m.logProbs.slice(from, to),
+    values: m.values.slice(from, to),
+    advantages: m.advantages.slice(from, to),
+    returns: m.returns.slice(from, to),
+  };
+}
+
+const ENGINE_CASES: { name: string; space: Space; loss: PpoLossOptions }[] = [
+  {
+    name: "discrete, clipped value loss",
+    space: new Discrete(3),
+    loss: { clipCoef: 0.2, clipVloss: true, entCoef: 0.05, vfCoef: 0.5, klCoef: 0 },
+  },
+  {
+    name: "discrete, unclipped value loss, KL penalty",
+    space: new Discrete(2),
+    loss: { clipCoef: 0.2, clipVloss: false, entCoef: 0.05, vfCoef: 0.5, klCoef: 0.3 },
+  },
+  {
+    name: "Gaussian, clipped value loss, KL penalty",
+    space: new Box({ low: -1, high: 1, shape: [2] }),
+    loss: { clipCoef: 0.2, clipVloss: true, entCoef: 0.05, vfCoef: 0.5, klCoef: 0.3 },
+  },
+  {
+    name: "Gaussian, unclipped value loss",
+    space: new Box({ low: -1, high: 1, shape: [2] }),
+    loss: { clipCoef: 0.2, clipVloss: false, entCoef: 0.05, vfCoef: 0.5, klCoef: 0 },
+  },
+];
+
+const TERMS = [
+  "policyLoss",
+  "valueLoss",
+  "entropy",
+  "oldApproxKl",
+  "approxKl",
+  "clipfrac",
+] as const;
+
+Deno.test("the closed-form MLP engine matches autodiff through ppoLoss within 1e-5 (discrete and Gaussian, clipVloss on and off, KL penalty, entropy)", () => {
+  for (const { name, space, loss } of ENGINE_CASES) {
     const before = tf.memory().numTensors;
-    const policy = new MlpPolicy(obsSpace, space, { seed: 5, hiddenSizes: [8, 8] });
-    const rng = new Rng(2), n = 16;
-    const observations = Float32Array.from({ length: n * 3 }, () => rng.range(-1, 1));
-    const acted = policy.act(observations, { rng });
-    // Old log-probs and values spread so that some ratios and values leave the clip range.
-    const rows = {
-      observations,
-      actions: acted.actions,
-      logProbs: acted.logProbs.map((lp) => lp + 0.4 * rng.normal()),
-      values: acted.values.map((v) => v + 0.3 * rng.normal()),
-      advantages: Float32Array.from({ length: n }, () => rng.normal()),
-      returns: Float32Array.from({ length: n }, () => rng.normal()),
-    };
-    const loss = { clipCoef: 0.2, clipVloss, entCoef: 0.05, vfCoef: 0.5, klCoef };
-    const a = actorHalf(policy, rows, loss), c = criticHalf(policy, rows, loss);
-    const expected = tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => {
-        const { logProb, entropy, value } = policy.evaluate(
-          tf.tensor2d(observations, [n, 3]),
-          space.kind === "discrete"
-            ? tf.tensor1d(rows.actions as Int32Array, "int32")
-            : tf.tensor2d(rows.actions as Float32Array, [n, 2]),
-        );
-        return ppoLoss({
-          newLogProb: logProb,
-          entropy,
-          newValue: value,
-          oldLogProb: tf.tensor1d(rows.logProbs),
-          oldValue: tf.tensor1d(rows.values),
-          advantages: tf.tensor1d(rows.advantages),
-          returns: tf.tensor1d(rows.returns),
-        }, loss).loss;
-      }, policy.variables as tf.Variable[]);
-      const flat = (vars: readonly tf.Variable[]) =>
-        vars.flatMap((v) => Array.from(grads[v.name]!.dataSync()));
-      return {
-        actor: flat(policy.actorVariables as tf.Variable[]),
-        critic: flat(policy.criticVariables as tf.Variable[]),
-      };
-    });
-    const clipfrac = a[4]!;
-    assert.ok(clipfrac > 0 && clipfrac < 1, `clip fraction ${clipfrac}: no mixed case covered`);
-    close(a.subarray(ACTOR_METRICS), expected.actor, 1e-5);
-    close(c.subarray(CRITIC_METRICS), expected.critic, 1e-5);
-    assert.ok(expected.actor.some((g) => Math.abs(g) > 1e-3));
+    const { policy, minibatch } = engineCase(space, 5);
+    const reference = ppoGradient(policy, minibatch, loss);
+    const fast = mlpGradient(policy)(minibatch, loss);
+    const clipfrac = reference.terms.clipfrac;
+    assert.ok(clipfrac > 0 && clipfrac < 1, `${name}: clip fraction ${clipfrac}, no mixed case`);
+    close(fast.grad, Array.from(reference.grad), 1e-5);
+    close(TERMS.map((t) => fast.terms[t]), TERMS.map((t) => reference.terms[t]), 1e-5);
+    // Every part of the policy gets a gradient (actor, critic, and the log-std of a Gaussian).
+    let offset = 0;
+    for (const v of policy.variables) {
+      const part = reference.grad.subarray(offset, offset += v.size);
+      assert.ok(part.some((g) => Math.abs(g) > 1e-4), `${name}: no gradient for ${v.name}`);
+    }
     policy.dispose();
     assert.equal(tf.memory().numTensors, before);
   }
+});
+
+Deno.test("a shard's share (minibatchRows) and the workers' summed shares match autodiff through ppoLoss within 1e-5", () => {
+  for (const { name, space, loss } of ENGINE_CASES) {
+    const { policy, minibatch, n } = engineCase(space, 7);
+    // The workers' layout: each shard's share is its actor half, then its critic half.
+    const bounds = [0, 5, 16];
+    const shares = bounds.slice(1).map((to, s) => {
+      const rows = rowsOf(minibatch, bounds[s]!, to), share = { ...loss, minibatchRows: n };
+      const a = actorHalf(policy, rows, share), c = criticHalf(policy, rows, share);
+      const joined = new Float32Array(a.length + c.length);
+      joined.set(a);
+      joined.set(c, a.length);
+      // One share alone: its rows' part of the mean, (rows / n) × the loss's gradient on them.
+      const own = ppoGradient(policy, rows, loss), weight = (to - bounds[s]!) / n;
+      const alone = sumShares([joined], paramSizes(policy));
+      close(alone.grad, Array.from(own.grad, (g) => g * weight), 1e-5);
+      close([alone.terms.valueLoss], [own.terms.valueLoss * weight], 1e-5);
+      return joined;
+    });
+    const summed = sumShares(shares, paramSizes(policy));
+    const reference = ppoGradient(policy, minibatch, loss);
+    close(summed.grad, Array.from(reference.grad), 1e-5);
+    close(TERMS.map((t) => summed.terms[t]), TERMS.map((t) => reference.terms[t]), 1e-5);
+    assert.ok(reference.grad.some((g) => Math.abs(g) > 1e-3), `${name}: a vanishing gradient`);
+    policy.dispose();
+  }
+});
+
+Deno.test("ppoLossValue, ppoLoss's scalar form, equals ppoLoss's loss", () => {
+  const { policy, minibatch } = engineCase(new Discrete(3), 9);
+  for (const { loss } of ENGINE_CASES) {
+    const total = tf.tidy(() => {
+      const { logProb, entropy, value } = policy.evaluate(
+        tf.tensor2d(minibatch.observations, [16, 3]),
+        tf.tensor1d(minibatch.actions as Int32Array, "int32"),
+      );
+      return ppoLoss({
+        newLogProb: logProb,
+        entropy,
+        newValue: value,
+        oldLogProb: tf.tensor1d(minibatch.logProbs),
+        oldValue: tf.tensor1d(minibatch.values),
+        advantages: tf.tensor1d(minibatch.advantages),
+        returns: tf.tensor1d(minibatch.returns),
+      }, loss).loss.dataSync()[0]!;
+    });
+    const { terms } = ppoGradient(policy, minibatch, loss);
+    close([ppoLossValue(terms, loss)], [total], 1e-6);
+  }
+  policy.dispose();
 });

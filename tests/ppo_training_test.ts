@@ -13,6 +13,7 @@ import {
 } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 import { reach } from "./fixtures/reach_env.ts";
+import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
 
@@ -109,10 +110,54 @@ Deno.test("restoring a checkpoint into a differently shaped policy is refused wi
   big.dispose();
 });
 
+Deno.test("a checkpoint of another number of envs is refused before anything is restored", async () => {
+  const eight = new Ppo({
+    makeEnv: () => new CartPole(),
+    numEnvs: 8,
+    seed: 1,
+    totalTimesteps: 2048,
+  });
+  await eight.iterate();
+  const checkpoint = await eight.save();
+  eight.dispose();
+  const four = makePpo(1, 2048);
+  const before = four.policy.variables.map((v) => Array.from(v.dataSync()));
+  await assert.rejects(
+    () => four.restore(checkpoint),
+    /Cannot resume PPO: .*8 copies.*this run's 4/,
+  );
+  assert.deepEqual(four.policy.variables.map((v) => Array.from(v.dataSync())), before);
+  assert.equal(four.step, 0);
+  four.dispose();
+});
+
 Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
   assert.throws(() => makePpo(1, 512, { gamma: 1.5 }), /gamma must be in \[0, 1\], got 1.5/);
   assert.throws(() => makePpo(1, 512, { numMinibatches: 3 }), /does not split into 3/);
   assert.throws(() => makePpo(1, 512, { learningRate: -1 }), /learningRate must be > 0/);
+  assert.throws(
+    () => makePpo(1, 512, { gradient: "tape" }),
+    /PPO option gradient must be one of auto, autodiff, got "tape"/,
+  );
+});
+
+Deno.test("gradient autodiff (the reference) trains the MLP to the closed form's numbers up to float rounding", async () => {
+  const run = async (gradient: string) => {
+    const ppo = makePpo(4, 2 * 512, { gradient, updateEpochs: 2 });
+    const rows = [];
+    while (!ppo.done) rows.push(deterministicPart((await ppo.iterate()).metrics));
+    const weights = ppo.policy.variables.flatMap((v) => Array.from(v.dataSync()));
+    ppo.dispose();
+    return { rows, weights };
+  };
+  const auto = await run("auto"), autodiff = await run("autodiff");
+  assert.notDeepEqual(autodiff.weights, auto.weights, "the two engines ran the same arithmetic");
+  close(autodiff.weights, auto.weights, 1e-4);
+  for (const [i, row] of autodiff.rows.entries()) {
+    const keys = Object.keys(auto.rows[i]!);
+    assert.deepEqual(Object.keys(row), keys);
+    close(keys.map((k) => row[k]!), keys.map((k) => auto.rows[i]![k]!), 1e-3);
+  }
 });
 
 Deno.test("rollout processors see the whole rollout, can rewrite rewards, and report metrics", async () => {

@@ -89,7 +89,7 @@ Deno.test("shards agree with a Gaussian policy, the entropy bonus and the KL pen
       numShards,
     });
   const none = await run(make(0, 0));
-  assert.ok(none.rows.every((r) => r["losses/kl_coef"]! > 0));
+  assert.ok(none.rows.every((r) => r["losses/kl_penalty_coef"]! > 0));
   assert.deepEqual(await run(make(1, 1)), none);
   assert.deepEqual(await run(make(2, 1)), none);
   assert.deepEqual(await run(make(2, 2)), await run(make(1, 2)));
@@ -209,6 +209,10 @@ Deno.test("set-ups the workers cannot serve are refused with the reason", () => 
         numWorkers: 1,
       }),
     /needs context.envSource/,
+  );
+  assert.throws(
+    () => cartpolePpo(1, 512, { gradient: "autodiff" }),
+    /computes the closed-form gradient: gradient "autodiff" needs numWorkers 0/,
   );
   const custom = new MlpPolicy(new CartPole().observationSpace, new CartPole().actionSpace);
   assert.throws(() => cartpolePpo(1, 512, {}, { policy: custom }), /needs its own MLP policy/);
