@@ -25,4 +25,5 @@ export * from "./ppo.ts";
 export * from "./ppo_loops.ts";
 export * from "./ppo_plugin.ts";
 export * from "./sft.ts";
+export * from "./kl_control.ts";
 export * from "./kl_penalty.ts";

@@ -4,13 +4,10 @@
  * leash to the frozen `--model`.
  */
 import {
-  AdaptiveKlController,
   type AlgoPlugin,
   createRegistry,
   defineAlgo,
   defineReward,
-  FixedKlController,
-  type KlController,
   readCheckpoint,
   resolveOptions,
   resolvePlugin,
@@ -19,7 +16,14 @@ import {
 } from "@proximal/core";
 import { assertSameVocabulary, LmPolicy } from "@proximal/models";
 import { type SentimentTask as Task, TextCompletionEnv } from "@proximal/envs";
-import { klPenalty, Ppo, ppo } from "@proximal/algos";
+import {
+  AdaptiveKlController,
+  FixedKlController,
+  type KlController,
+  klPenalty,
+  Ppo,
+  ppo,
+} from "@proximal/algos";
 import {
   BradleyTerryRewardModel,
   scoreEpisodes,
@@ -81,7 +85,7 @@ async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
  * @example The default leash is fixed
  * ```ts
  * import assert from "node:assert/strict";
- * import { FixedKlController } from "@proximal/core";
+ * import { FixedKlController } from "@proximal/algos";
  * import { refKlController, refKlDefaults } from "@proximal/rlhf";
  * assert.ok(refKlController(refKlDefaults) instanceof FixedKlController);
  * ```
