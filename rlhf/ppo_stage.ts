@@ -8,6 +8,7 @@ import {
   createRegistry,
   defineAlgo,
   defineReward,
+  MetaReader,
   readCheckpoint,
   resolveOptions,
   resolvePlugin,
@@ -59,8 +60,14 @@ async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
   if (isCheckpoint) {
     const source = ref.endsWith(".ckpt") ? ref : `${ref.replace(/\/$/, "")}/latest.ckpt`;
     const checkpoint = await readCheckpoint(source);
+    // The CLI's checkpoint holds the trainer's state under `trainer`, beside the run's config.
+    const run = new MetaReader(checkpoint.meta, {
+      owner: "a reward model",
+      action: "load",
+      source,
+    });
     const rewardModel = BradleyTerryRewardModel.fromCheckpoint(
-      { meta: checkpoint.meta.trainer as Record<string, unknown>, tensors: checkpoint.tensors },
+      { meta: run.object("trainer"), tensors: checkpoint.tensors },
       { source },
     );
     try {
