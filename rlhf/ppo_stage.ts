@@ -8,8 +8,6 @@ import {
   createRegistry,
   defineAlgo,
   defineReward,
-  MetaReader,
-  readCheckpoint,
   resolveOptions,
   resolvePlugin,
   type RewardSource,
@@ -38,6 +36,7 @@ import {
   type RlhfPpoOptions,
 } from "./defaults.ts";
 import { loadLanguageModel } from "./text_eval.ts";
+import { checkpointFile, readStageCheckpoint } from "./_stage_checkpoint.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
 // PPO's own help lines, but those of the MLP policy and its workers.
@@ -56,18 +55,11 @@ const vader = defineReward({
 async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
   if (ref === "vader") return vaderJudge();
   const isCheckpoint = ref.endsWith(".ckpt") ||
-    (await Deno.stat(`${ref.replace(/\/$/, "")}/latest.ckpt`).then(() => true, () => false));
+    (await Deno.stat(checkpointFile(ref)).then(() => true, () => false));
   if (isCheckpoint) {
-    const source = ref.endsWith(".ckpt") ? ref : `${ref.replace(/\/$/, "")}/latest.ckpt`;
-    const checkpoint = await readCheckpoint(source);
-    // The CLI's checkpoint holds the trainer's state under `trainer`, beside the run's config.
-    const run = new MetaReader(checkpoint.meta, {
-      owner: "a reward model",
-      action: "load",
-      source,
-    });
+    const { source, checkpoint, meta } = await readStageCheckpoint(ref, "a reward model");
     const rewardModel = BradleyTerryRewardModel.fromCheckpoint(
-      { meta: run.object("trainer"), tensors: checkpoint.tensors },
+      { meta: meta.object("trainer"), tensors: checkpoint.tensors },
       { source },
     );
     try {

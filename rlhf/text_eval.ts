@@ -1,7 +1,7 @@
 // What the RLHF example and the text-completion stages share: language-model checkpoints that carry
 // their tokenizer, sampling, and the evaluation of a tuned policy against its reference.
 import * as tf from "@tensorflow/tfjs";
-import { type Checkpoint, MetaReader, readCheckpoint, Rng } from "@proximal/core";
+import { type Checkpoint, Rng } from "@proximal/core";
 import {
   assertSameVocabulary,
   GruLanguageModel,
@@ -10,6 +10,7 @@ import {
 } from "@proximal/models";
 import type { SentimentTask as Task } from "@proximal/envs";
 import { distinctN, vaderScore, winRate } from "@proximal/reward-models";
+import { readStageCheckpoint } from "./_stage_checkpoint.ts";
 
 /** What a language-model checkpoint carries besides its weights (in `meta.trainer.lm`). */
 export interface LmMeta {
@@ -100,13 +101,7 @@ export async function loadLanguageModel(path: string, tokenizer: WordTokenizer):
       "No model given: pass --model with the checkpoint of an earlier stage (e.g. runs/sft/latest.ckpt)",
     );
   }
-  const source = path.endsWith(".ckpt") ? path : `${path.replace(/\/$/, "")}/latest.ckpt`;
-  const checkpoint = await readCheckpoint(source);
-  const meta = new MetaReader(checkpoint.meta, {
-    owner: "a language model",
-    action: "load",
-    source,
-  });
+  const { source, checkpoint, meta } = await readStageCheckpoint(path, "a language model");
   const lm = meta.optionalReader("trainer")?.optionalReader("lm");
   if (!lm) {
     throw new Error(
