@@ -5,7 +5,8 @@
  * {@linkcode KlController} — fixed, or adapted toward a target KL after every rollout.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { KlController, Policy, Rollout, RolloutProcessor } from "@proximal/core";
+import type { Policy, Rollout, RolloutProcessor } from "@proximal/core";
+import type { KlController } from "./kl_control.ts";
 
 /** Options of {@linkcode klPenalty}. */
 export interface KlPenaltyOptions {
@@ -24,8 +25,7 @@ export interface KlPenaltyOptions {
  * and `objective/kl_coef` (the β used).
  * @example Penalise a policy against itself: no change
  * ```ts ignore
- * import { klPenalty } from "@proximal/algos";
- * import { FixedKlController } from "@proximal/core";
+ * import { FixedKlController, klPenalty } from "@proximal/algos";
  * const processor = klPenalty(referencePolicy, new FixedKlController(0.1));
  * ```
  */

@@ -1,8 +1,17 @@
 /**
- * proximal's training algorithms, each readable top to bottom in one file: PPO (clipped
- * surrogate, GAE, CleanRL's defaults and implementation details), SFT of a language model, and
- * DPO (sigmoid, IPO and hinge losses against a frozen reference); plus `klPenalty`, the RLHF KL
- * leash as a rollout processor for PPO.
+ * proximal's training algorithms, each led by one file that reads top to bottom:
+ *
+ * - PPO, after CleanRL: `ppo.ts` is the algorithm — its options and defaults, GAE, the clipped
+ *   loss, the reference gradient and the {@linkcode Ppo} trainer; `ppo_loops.ts` holds the rollout
+ *   and the update's epoch loop, shared with the worker shards; `ppo_plugin.ts` makes it the
+ *   `ppo` plugin. The speed work (the closed-form MLP gradient, the worker pool) sits in private
+ *   `_ppo_*` files behind one gradient-engine interface.
+ * - SFT of a language model ({@linkcode SftTrainer}, `sft.ts`).
+ * - DPO ({@linkcode DpoTrainer}, `dpo.ts`), with its sigmoid, IPO and hinge losses and TRL's
+ *   metrics in `dpo_loss.ts` and per-sequence log-probs in `log_probs.ts`.
+ * - The RLHF KL leash: {@linkcode klPenalty} (`kl_penalty.ts`), a rollout processor that charges
+ *   each generated token against a frozen reference for PPO, and its fixed and adaptive KL
+ *   controllers (`kl_control.ts`).
  *
  * @example Train PPO on CartPole-v1
  * ```ts
@@ -25,4 +34,5 @@ export * from "./ppo.ts";
 export * from "./ppo_loops.ts";
 export * from "./ppo_plugin.ts";
 export * from "./sft.ts";
+export * from "./kl_control.ts";
 export * from "./kl_penalty.ts";

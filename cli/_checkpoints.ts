@@ -2,6 +2,7 @@
 // rebuilds the same env and algorithm.
 import {
   type Checkpoint,
+  MetaReader,
   type PluginOptions,
   readCheckpoint,
   type Trainer,
@@ -22,10 +23,16 @@ export interface RunConfig {
   totalTimesteps: number;
 }
 
-/** A run to resume: its latest checkpoint, its configuration and the file read. */
+/** A saved {@linkcode RunConfig}; its plugins' options are checked again when resolved. */
+export type SavedRunConfig = Omit<RunConfig, "envOptions" | "algoOptions"> & {
+  envOptions: Record<string, unknown>;
+  algoOptions: Record<string, unknown>;
+};
+
+/** A run to resume: the trainer's part of its latest checkpoint, its configuration, the file read. */
 export interface Resumed {
-  checkpoint: Checkpoint;
-  config: RunConfig;
+  trainer: Checkpoint;
+  config: SavedRunConfig;
   path: string;
 }
 
@@ -35,11 +42,25 @@ export async function readResumed(dir: string): Promise<Resumed> {
   const checkpoint = await readCheckpoint(path).catch((e: Error) => {
     throw new UsageError(e.message);
   });
-  const config = checkpoint.meta.run as RunConfig | undefined;
-  if (!config || typeof config.env !== "string" || typeof config.algo !== "string") {
+  const meta = new MetaReader(checkpoint.meta, { owner: "the run", source: path });
+  if (!meta.has("run")) {
     throw new UsageError(`Cannot resume from ${path}: it was not written by deno task train`);
   }
-  return { checkpoint, config, path };
+  try {
+    const run = meta.reader("run");
+    const config: SavedRunConfig = {
+      env: run.string("env"),
+      algo: run.string("algo"),
+      envOptions: run.object("envOptions"),
+      algoOptions: run.object("algoOptions"),
+      seed: run.number("seed"),
+      numEnvs: run.count("numEnvs"),
+      totalTimesteps: run.count("totalTimesteps"),
+    };
+    return { trainer: { meta: meta.object("trainer"), tensors: checkpoint.tensors }, config, path };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /**

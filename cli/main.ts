@@ -272,10 +272,7 @@ async function build(plan: Plan): Promise<Run> {
     );
   }
   if (resumed) {
-    await trainer.restore({
-      meta: resumed.checkpoint.meta.trainer as Record<string, unknown>,
-      tensors: resumed.checkpoint.tensors,
-    });
+    await trainer.restore(resumed.trainer);
     console.log(`Resumed from ${resumed.path} at step ${trainer.step.toLocaleString("en-US")}`);
   }
   await Deno.mkdir(outDir, { recursive: true });

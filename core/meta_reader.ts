@@ -277,7 +277,25 @@ export class MetaReader {
    * ```
    */
   reader(key: string): MetaReader {
-    return this.#child(key, this.#required(key, isPlainObject, "a JSON object"));
+    return this.#child(key, this.object(key));
+  }
+
+  /**
+   * The JSON object at `key` as it is (not a copy), for handing a part of the metadata on whole,
+   * e.g. the trainer's state inside a run's checkpoint to `Trainer.restore`.
+   *
+   * @param key The key.
+   * @returns The object.
+   * @example The trainer's part of a run's checkpoint
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MetaReader } from "@proximal/core";
+   * const meta = new MetaReader({ run: {}, trainer: { algo: "ppo" } }, { owner: "x" });
+   * assert.deepEqual(meta.object("trainer"), { algo: "ppo" });
+   * ```
+   */
+  object(key: string): Record<string, unknown> {
+    return this.#required(key, isPlainObject, "a JSON object");
   }
 
   /**

@@ -1,9 +1,12 @@
 /**
- * The interfaces proximal's envs, algorithms and reward sources plug into: Gymnasium-style
- * {@linkcode Env}s and spaces, a vectorised env, the actor-critic {@linkcode Policy} and its MLP
- * implementation, {@linkcode RewardSource}, {@linkcode Trainer}, the plugin registry, a seeded
- * {@linkcode Rng}, checkpoints, the trainer kit (options checks, saving and restoring a trainer's
- * state) and tfjs backend set-up.
+ * The contracts proximal's envs, models, algorithms and reward sources plug into, and the runtime
+ * they share. Contracts: Gymnasium-style {@linkcode Env}s and spaces, a vectorised env, the
+ * actor-critic {@linkcode Policy}, {@linkcode RewardSource}, rollout processors,
+ * {@linkcode Trainer}, the plugin types and registry. Runtime: a seeded {@linkcode Rng},
+ * {@linkcode Adam}, checkpoints and their typed {@linkcode MetaReader}, the trainer kit (option
+ * checks, saving and restoring a trainer's state), policy evaluation, preference-pair files and
+ * tfjs backend set-up. The networks live in `@proximal/models`, the algorithms (and the RLHF KL
+ * controllers) in `@proximal/algos`.
  *
  * @example Step a vectorised env with random actions
  * ```ts
@@ -32,7 +35,6 @@ export * from "./backend.ts";
 export * from "./checkpoint.ts";
 export * from "./env.ts";
 export * from "./evaluate.ts";
-export * from "./kl_control.ts";
 export * from "./meta_reader.ts";
 export * from "./plugin.ts";
 export * from "./policy.ts";

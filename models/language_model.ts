@@ -23,110 +23,27 @@ import { gruSequence } from "./_gru.ts";
 import { sumRows, targetLogProbs } from "./_lm_ops.ts";
 import { dense, orthogonal } from "./_ops.ts";
 import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
+import {
+  checkGenerateOptions,
+  checkIds,
+  checkLengths,
+  checkModelOptions,
+  checkSameShape,
+  checkState,
+  checkTokens,
+} from "./_lm_checks.ts";
+import { disposeStep, readProbs, tidy, timeMajorIds } from "./_lm_tensors.ts";
+import {
+  type GenerateOptions,
+  type Generation,
+  gruLanguageModelDefaults,
+  type GruLanguageModelOptions,
+  type GruState,
+  type LmStep,
+  type NextToken,
+  type NextTokenOptions,
+} from "./language_model_types.ts";
 import { Rng, type Tensor, type Tensor1D, type Tensor2D, type Variable } from "@proximal/core";
-
-/** Options of {@linkcode GruLanguageModel}; defaults in {@linkcode gruLanguageModelDefaults}. */
-export interface GruLanguageModelOptions {
-  /** Width of the token embedding; default 64. */
-  embeddingSize?: number;
-  /** Width of each GRU layer's hidden state; default 128. */
-  hiddenSize?: number;
-  /** Number of stacked GRU layers; default 1. */
-  layers?: number;
-  /** Add a scalar value head on the last layer's hidden state (PPO's critic); default true. */
-  valueHead?: boolean;
-  /**
-   * Token ids the model never predicts: their logits are pinned to −1e9 (probability 0). Default
-   * `[0]`, the `<pad>` id, so generated text never contains padding and a padded context's length
-   * is the position of its first `<pad>`.
-   */
-  maskedTokens?: readonly number[];
-  /** Seed of the weight initialisation; default 0. */
-  seed?: number;
-}
-
-/**
- * The defaults of {@linkcode GruLanguageModelOptions}.
- *
- * @example Read a default
- * ```ts
- * import assert from "node:assert/strict";
- * import { gruLanguageModelDefaults } from "@proximal/models";
- * assert.equal(gruLanguageModelDefaults.hiddenSize, 128);
- * ```
- */
-export const gruLanguageModelDefaults: Readonly<Required<GruLanguageModelOptions>> = {
-  embeddingSize: 64,
-  hiddenSize: 128,
-  layers: 1,
-  valueHead: true,
-  maskedTokens: [0],
-  seed: 0,
-};
-
-/**
- * The recurrent state of a batch: one `[B, hiddenSize]` tensor per GRU layer. The caller owns it:
- * free it with `tf.dispose(state.hidden)`.
- */
-export interface GruState {
-  /** Hidden states, first layer first. */
-  readonly hidden: Tensor2D[];
-}
-
-/** The model's output for the next token of each row of a batch. */
-export interface NextToken {
-  /** `[B, vocabSize]` logits of the next token. */
-  logits: Tensor2D;
-  /** `[B]` value estimates (present when the model has a value head). */
-  value?: Tensor1D;
-}
-
-/** {@linkcode NextToken} plus the recurrent state after the last token read. */
-export interface LmStep extends NextToken {
-  /** The state after each row's last real token, for {@linkcode GruLanguageModel.stepLogits}. */
-  state: GruState;
-}
-
-/** Options of {@linkcode GruLanguageModel.nextTokenLogits}. */
-export interface NextTokenOptions {
-  /**
-   * The number of real tokens in each row (1 … T); the rest is padding, which is read but
-   * ignored. Default: every row is T tokens long.
-   */
-  lengths?: Int32Array;
-  /** The state to start from; default zeros ({@linkcode GruLanguageModel.initState}). */
-  state?: GruState;
-}
-
-/** Options of {@linkcode GruLanguageModel.generate}. */
-export interface GenerateOptions {
-  /** The most tokens to add to each prompt (a completion stops earlier at `<eos>`). */
-  maxNewTokens: number;
-  /** Divides the logits before sampling; 0 decodes greedily (the most likely token); default 1. */
-  temperature?: number;
-  /** Sample only among the k most likely tokens (ties included); 0 turns it off; default 0. */
-  topK?: number;
-  /** Draws the tokens; required unless `temperature` is 0. */
-  rng?: Rng;
-  /** The end-of-sequence id: a row stops after producing it; default 2 (`<eos>`). */
-  eosId?: number;
-  /**
-   * Keep the recurrent state between tokens (one GRU step per token); false recomputes the whole
-   * prefix for every token, which gives the same tokens slower; default true.
-   */
-  useCache?: boolean;
-}
-
-/** What {@linkcode GruLanguageModel.generate} returns, one entry per prompt. */
-export interface Generation {
-  /** The new tokens of each row, ending with `eosId` unless the row hit `maxNewTokens`. */
-  completions: Int32Array[];
-  /**
-   * The log-probability of each new token under the distribution it was drawn from:
-   * softmax(logits / temperature) over the top-k (with temperature 1 when decoding greedily).
-   */
-  logProbs: Float32Array[];
-}
 
 interface GruLayer {
   wx: tf.Variable<tf.Rank.R2>;
@@ -210,27 +127,7 @@ export class GruLanguageModel {
    */
   constructor(vocabSize: number, options: GruLanguageModelOptions = {}) {
     const o = { ...gruLanguageModelDefaults, ...options };
-    const whole = (name: string, value: number, min = 1) => {
-      if (!Number.isInteger(value) || value < min) {
-        throw new RangeError(
-          `GruLanguageModel's ${name} must be a whole number >= ${min}, got ${value}`,
-        );
-      }
-    };
-    whole("vocabSize", vocabSize, 2);
-    whole("embeddingSize", o.embeddingSize);
-    whole("hiddenSize", o.hiddenSize);
-    whole("layers", o.layers);
-    for (const id of o.maskedTokens) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new RangeError(
-          `Cannot mask token ${id}: ids must be whole numbers in [0, ${vocabSize})`,
-        );
-      }
-    }
-    if (o.maskedTokens.length >= vocabSize) {
-      throw new RangeError(`Cannot mask all ${vocabSize} tokens: the model must predict something`);
-    }
+    checkModelOptions(vocabSize, o);
     this.vocabSize = vocabSize;
     this.embeddingSize = o.embeddingSize;
     this.hiddenSize = o.hiddenSize;
@@ -314,7 +211,7 @@ export class GruLanguageModel {
    * ```
    */
   logits(tokens: Tensor2D): Tensor {
-    const [B, T] = this.#checkTokens(tokens, "logits");
+    const [B, T] = checkTokens(tokens, "logits");
     return tf.tidy(() => {
       const top = this.#run(tokens).at(-1)!;
       // Time-major [T·B, H] → batch-major, on the narrow hidden states rather than the logits.
@@ -353,8 +250,8 @@ export class GruLanguageModel {
    * ```
    */
   tokenLogProbs(tokens: Tensor2D, targets: Tensor2D): Tensor2D {
-    const [B, T] = this.#checkTokens(tokens, "tokenLogProbs");
-    this.#checkSameShape(targets, tokens.shape, "tokenLogProbs", "targets");
+    const [B, T] = checkTokens(tokens, "tokenLogProbs");
+    checkSameShape(targets, tokens.shape, { method: "tokenLogProbs", name: "targets" });
     return tf.tidy(() => {
       const logProbs = this.#timeMajorLogProbs(tokens, targets);
       return tf.transpose(tf.reshape(logProbs, [T, B])) as tf.Tensor2D;
@@ -389,9 +286,9 @@ export class GruLanguageModel {
    * ```
    */
   sequenceLogProbs(tokens: Tensor2D, targets: Tensor2D, mask: Tensor2D): Tensor1D {
-    const [B, T] = this.#checkTokens(tokens, "sequenceLogProbs");
-    this.#checkSameShape(targets, tokens.shape, "sequenceLogProbs", "targets");
-    this.#checkSameShape(mask, tokens.shape, "sequenceLogProbs", "mask");
+    const [B, T] = checkTokens(tokens, "sequenceLogProbs");
+    checkSameShape(targets, tokens.shape, { method: "sequenceLogProbs", name: "targets" });
+    checkSameShape(mask, tokens.shape, { method: "sequenceLogProbs", name: "mask" });
     return tf.tidy(() => {
       const logProbs = this.#timeMajorLogProbs(tokens, targets);
       const weights = tf.reshape(tf.transpose(tf.cast(mask, "float32")), [T * B]);
@@ -426,21 +323,10 @@ export class GruLanguageModel {
    * ```
    */
   nextTokenLogits(tokens: Tensor2D, options: NextTokenOptions = {}): LmStep {
-    const [B, T] = this.#checkTokens(tokens, "nextTokenLogits");
+    const [B, T] = checkTokens(tokens, "nextTokenLogits");
     const lengths = options.lengths;
-    if (lengths) {
-      if (lengths.length !== B) {
-        throw new RangeError(
-          `nextTokenLogits needs one length per row: got ${lengths.length} for ${B} rows`,
-        );
-      }
-      lengths.forEach((n, b) => {
-        if (!Number.isInteger(n) || n < 1 || n > T) {
-          throw new RangeError(`Row ${b}'s length must be in [1, ${T}], got ${n}`);
-        }
-      });
-    }
-    if (options.state) this.#checkState(options.state, B, "nextTokenLogits");
+    if (lengths) checkLengths(lengths, [B, T]);
+    if (options.state) checkState(this, options.state, { batch: B, method: "nextTokenLogits" });
     return tidy(() => {
       const perLayer = this.#run(tokens, options.state?.hidden);
       const hidden = perLayer.map((hs) => this.#lastOf(hs, T, B, lengths));
@@ -471,7 +357,7 @@ export class GruLanguageModel {
    * ```
    */
   stepLogits(tokens: Int32Array, state: GruState): LmStep {
-    this.#checkState(state, tokens.length, "stepLogits");
+    checkState(this, state, { batch: tokens.length, method: "stepLogits" });
     return tidy(() =>
       this.nextTokenLogits(tf.tensor2d(tokens, [tokens.length, 1], "int32"), { state })
     );
@@ -499,7 +385,7 @@ export class GruLanguageModel {
    */
   readout(state: GruState): NextToken {
     const batch = state.hidden[0]?.shape[0] ?? 0;
-    this.#checkState(state, batch, "readout");
+    checkState(this, state, { batch, method: "readout" });
     return tidy(() => this.#readout(state.hidden.at(-1)!));
   }
 
@@ -554,31 +440,13 @@ export class GruLanguageModel {
    * ```
    */
   generate(prompts: readonly Int32Array[], options: GenerateOptions): Generation {
-    const maxNewTokens = options.maxNewTokens;
-    const temperature = options.temperature ?? 1;
-    const topK = options.topK ?? 0;
-    const eosId = options.eosId ?? 2;
-    const useCache = options.useCache ?? true;
-    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
-      throw new RangeError(
-        `generate's maxNewTokens must be a whole number >= 1, got ${maxNewTokens}`,
-      );
-    }
-    if (!(temperature >= 0) || !Number.isFinite(temperature)) {
-      throw new RangeError(
-        `generate's temperature must be a finite number >= 0, got ${temperature}`,
-      );
-    }
-    if (!Number.isInteger(topK) || topK < 0) {
-      throw new RangeError(`generate's topK must be a whole number >= 0, got ${topK}`);
-    }
-    const greedy = temperature === 0;
-    if (!greedy && !options.rng) {
-      throw new Error("generate needs an rng unless temperature is 0 (greedy decoding)");
-    }
+    const { maxNewTokens, temperature, topK, eosId, useCache, rng } = checkGenerateOptions(options);
     if (prompts.length === 0) throw new RangeError("generate needs at least one prompt");
-    prompts.forEach((prompt, i) => this.#checkIds(prompt, `Prompt ${i}`));
-    const sampling = { topK, rng: greedy ? undefined : options.rng };
+    prompts.forEach((prompt, i) =>
+      checkIds(prompt, { what: `Prompt ${i}`, vocabSize: this.vocabSize })
+    );
+    const greedy = temperature === 0;
+    const sampling = { topK, rng: greedy ? undefined : rng };
 
     const V = this.vocabSize;
     const completions: number[][] = prompts.map(() => []);
@@ -668,31 +536,12 @@ export class GruLanguageModel {
   /** Runs every GRU layer over `tokens` [B, T]; returns each layer's [T·B, H] time-major states. */
   #run(tokens: tf.Tensor2D, initial?: readonly tf.Tensor2D[]): tf.Tensor2D[] {
     const B = tokens.shape[0];
-    let x = embed(this.#embedding, this.#timeMajorIds(tokens));
+    let x = embed(this.#embedding, timeMajorIds(tokens, this.vocabSize));
     return this.#gru.map((layer, l) => {
       const h0 = initial?.[l] ?? tf.zeros([B, this.hiddenSize]) as tf.Tensor2D;
       x = gruSequence(dense(x, layer.wx, layer.bx), h0, layer.wh, layer.bh);
       return x;
     });
-  }
-
-  /** The ids of `tokens` [B, T] in time-major order, checked against the vocabulary. */
-  #timeMajorIds(tokens: tf.Tensor2D): Int32Array {
-    const [B, T] = tokens.shape, V = this.vocabSize;
-    const data = tokens.dataSync();
-    const ids = new Int32Array(T * B);
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        const id = data[b * T + t]!;
-        if (!Number.isInteger(id) || id < 0 || id >= V) {
-          throw new RangeError(
-            `Token ${id} at row ${b}, position ${t} is not an id in the vocabulary [0, ${V})`,
-          );
-        }
-        ids[t * B + b] = id;
-      }
-    }
-    return ids;
   }
 
   /** Each row's state after its last real token, from a layer's [T·B, H] time-major states. */
@@ -743,63 +592,4 @@ export class GruLanguageModel {
       this.nextTokenLogits(tf.tensor2d(padded, [sequences.length, T], "int32"), { lengths })
     );
   }
-
-  #checkTokens(tokens: tf.Tensor, method: string): [number, number] {
-    if (tokens.rank !== 2 || tokens.size === 0) {
-      throw new RangeError(
-        `${method} needs tokens of shape [batch, time], got [${tokens.shape.join(", ")}]`,
-      );
-    }
-    return tokens.shape as [number, number];
-  }
-
-  #checkSameShape(tensor: tf.Tensor, shape: number[], method: string, name: string): void {
-    if (tensor.shape.join() !== shape.join()) {
-      throw new RangeError(
-        `${method} needs ${name} shaped like the tokens [${shape.join(", ")}], got [${
-          tensor.shape.join(", ")
-        }]`,
-      );
-    }
-  }
-
-  #checkState(state: GruState, batch: number, method: string): void {
-    const ok = state.hidden.length === this.layers &&
-      state.hidden.every((h) => h.shape[0] === batch && h.shape[1] === this.hiddenSize);
-    if (!ok) {
-      throw new RangeError(
-        `${method} needs a state of ${this.layers} [${batch}, ${this.hiddenSize}] tensors, got ${
-          state.hidden.map((h) => `[${h.shape.join(", ")}]`).join(", ") || "none"
-        }`,
-      );
-    }
-  }
-
-  #checkIds(ids: Int32Array, what: string): void {
-    if (ids.length === 0) throw new RangeError(`${what} is empty: it needs at least one token`);
-    for (const id of ids) {
-      if (id < 0 || id >= this.vocabSize) {
-        throw new RangeError(
-          `${what} has token ${id}, outside the vocabulary [0, ${this.vocabSize})`,
-        );
-      }
-    }
-  }
-}
-
-/** `tf.tidy` for results typed as interfaces (tfjs's typing wants an index signature). */
-function tidy<T>(fn: () => T): T {
-  return tf.tidy(fn as () => tf.TensorContainer) as T;
-}
-
-/** softmax(logits / temperature), read back. */
-function readProbs(logits: tf.Tensor2D, temperature: number): Float32Array {
-  const probs = tf.tidy(() => tf.softmax(temperature === 1 ? logits : tf.div(logits, temperature)));
-  const data = probs.dataSync() as Float32Array;
-  probs.dispose();
-  return data;
-}
-
-function disposeStep(step: LmStep): void {
-  tf.dispose([step.logits, ...(step.value ? [step.value] : []), ...step.state.hidden]);
 }

@@ -5,7 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { kthLargest, MASKED_LOGIT, sampleToken } from "./_sampling.ts";
-import type { GruLanguageModel, LmStep, NextToken } from "./language_model.ts";
+import type { GruLanguageModel } from "./language_model.ts";
+import type { LmStep, NextToken } from "./language_model_types.ts";
 import {
   type ActOptions,
   type ActResult,

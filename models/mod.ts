@@ -19,6 +19,7 @@
  * @module
  */
 export * from "./language_model.ts";
+export * from "./language_model_types.ts";
 export * from "./lm_policy.ts";
 export * from "./mlp_policy.ts";
 export * from "./tokenizer.ts";

@@ -4,14 +4,10 @@
  * leash to the frozen `--model`.
  */
 import {
-  AdaptiveKlController,
   type AlgoPlugin,
   createRegistry,
   defineAlgo,
   defineReward,
-  FixedKlController,
-  type KlController,
-  readCheckpoint,
   resolveOptions,
   resolvePlugin,
   type RewardSource,
@@ -19,7 +15,14 @@ import {
 } from "@proximal/core";
 import { assertSameVocabulary, LmPolicy } from "@proximal/models";
 import { type SentimentTask as Task, TextCompletionEnv } from "@proximal/envs";
-import { klPenalty, Ppo, ppo } from "@proximal/algos";
+import {
+  AdaptiveKlController,
+  FixedKlController,
+  type KlController,
+  klPenalty,
+  Ppo,
+  ppo,
+} from "@proximal/algos";
 import {
   BradleyTerryRewardModel,
   scoreEpisodes,
@@ -33,6 +36,7 @@ import {
   type RlhfPpoOptions,
 } from "./defaults.ts";
 import { loadLanguageModel } from "./text_eval.ts";
+import { checkpointFile, readStageCheckpoint } from "./_stage_checkpoint.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
 // PPO's own help lines, but those of the MLP policy and its workers.
@@ -51,12 +55,11 @@ const vader = defineReward({
 async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
   if (ref === "vader") return vaderJudge();
   const isCheckpoint = ref.endsWith(".ckpt") ||
-    (await Deno.stat(`${ref.replace(/\/$/, "")}/latest.ckpt`).then(() => true, () => false));
+    (await Deno.stat(checkpointFile(ref)).then(() => true, () => false));
   if (isCheckpoint) {
-    const source = ref.endsWith(".ckpt") ? ref : `${ref.replace(/\/$/, "")}/latest.ckpt`;
-    const checkpoint = await readCheckpoint(source);
+    const { source, checkpoint, meta } = await readStageCheckpoint(ref, "a reward model");
     const rewardModel = BradleyTerryRewardModel.fromCheckpoint(
-      { meta: checkpoint.meta.trainer as Record<string, unknown>, tensors: checkpoint.tensors },
+      { meta: meta.object("trainer"), tensors: checkpoint.tensors },
       { source },
     );
     try {
@@ -81,7 +84,7 @@ async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
  * @example The default leash is fixed
  * ```ts
  * import assert from "node:assert/strict";
- * import { FixedKlController } from "@proximal/core";
+ * import { FixedKlController } from "@proximal/algos";
  * import { refKlController, refKlDefaults } from "@proximal/rlhf";
  * assert.ok(refKlController(refKlDefaults) instanceof FixedKlController);
  * ```

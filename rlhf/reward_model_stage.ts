@@ -4,7 +4,7 @@
  * sampled from the model and labelled by VADER).
  */
 import type { Checkpoint, IterationReport, Trainer, TrainerEvaluation } from "@proximal/core";
-import { type AlgoPlugin, defineAlgo } from "@proximal/core";
+import { type AlgoPlugin, defineAlgo, MetaReader } from "@proximal/core";
 import type { SentimentTask as Task } from "@proximal/envs";
 import { BradleyTerryTrainer } from "@proximal/reward-models";
 import { rewardModelStageDefaults, type RewardModelStageOptions } from "./defaults.ts";
@@ -48,8 +48,11 @@ class RewardModelStage implements Trainer {
     return checkpoint;
   }
   async restore(checkpoint: Checkpoint): Promise<void> {
+    // Read before restoring the model, so a malformed checkpoint changes nothing.
+    const meta = new MetaReader(checkpoint.meta, { owner: "the reward-model stage" });
+    const step = meta.optionalCount("stageStep") ?? 0;
     await this.rewardModel.restore(checkpoint);
-    this.#step = Number(checkpoint.meta.stageStep ?? 0);
+    this.#step = step;
   }
   finalEvaluation(): Promise<TrainerEvaluation> {
     // A check the judge cannot influence: held-out human-labelled sentences, positive preferred.

@@ -1,7 +1,7 @@
 // What the RLHF example and the text-completion stages share: language-model checkpoints that carry
 // their tokenizer, sampling, and the evaluation of a tuned policy against its reference.
 import * as tf from "@tensorflow/tfjs";
-import { type Checkpoint, readCheckpoint, Rng } from "@proximal/core";
+import { type Checkpoint, Rng } from "@proximal/core";
 import {
   assertSameVocabulary,
   GruLanguageModel,
@@ -10,6 +10,7 @@ import {
 } from "@proximal/models";
 import type { SentimentTask as Task } from "@proximal/envs";
 import { distinctN, vaderScore, winRate } from "@proximal/reward-models";
+import { readStageCheckpoint } from "./_stage_checkpoint.ts";
 
 /** What a language-model checkpoint carries besides its weights (in `meta.trainer.lm`). */
 export interface LmMeta {
@@ -66,8 +67,8 @@ export function lmMeta(model: GruLanguageModel, tokenizer: WordTokenizer, prefix
  * @param path A checkpoint file, or a run directory (its `latest.ckpt`).
  * @param tokenizer The task's tokenizer, which the checkpoint's must equal.
  * @returns The model (with a value head), the checkpoint and the file read.
- * @throws If `path` is empty, the file holds no language model, its vocabulary differs or a tensor's
- * shape does not fit.
+ * @throws If `path` is empty, the file holds no language model, its metadata is malformed (the
+ * error names the key), its vocabulary differs or a tensor's shape does not fit.
  * @example Save a model as a stage does, then load it
  * ```ts
  * import assert from "node:assert/strict";
@@ -100,23 +101,28 @@ export async function loadLanguageModel(path: string, tokenizer: WordTokenizer):
       "No model given: pass --model with the checkpoint of an earlier stage (e.g. runs/sft/latest.ckpt)",
     );
   }
-  const source = path.endsWith(".ckpt") ? path : `${path.replace(/\/$/, "")}/latest.ckpt`;
-  const checkpoint = await readCheckpoint(source);
-  const trainerMeta = checkpoint.meta.trainer as Record<string, unknown> | undefined;
-  const lm = trainerMeta?.lm as LmMeta | undefined;
-  if (!lm || typeof lm.fingerprint !== "string" || typeof lm.prefix !== "string" || !lm.shape) {
+  const { source, checkpoint, meta } = await readStageCheckpoint(path, "a language model");
+  const lm = meta.optionalReader("trainer")?.optionalReader("lm");
+  if (!lm) {
     throw new Error(
       `Cannot load a language model from ${source}: it was not written by a text-completion stage of deno task train`,
     );
   }
-  assertSameVocabulary(lm.fingerprint, tokenizer, { where: `checkpoint ${source}` });
-  const model = new GruLanguageModel(tokenizer.vocabSize, { ...lm.shape, valueHead: true });
+  const prefix = lm.string("prefix"), shape = lm.reader("shape");
+  assertSameVocabulary(lm.string("fingerprint"), tokenizer, { where: `checkpoint ${source}` });
+  const model = new GruLanguageModel(tokenizer.vocabSize, {
+    embeddingSize: shape.count("embeddingSize"),
+    hiddenSize: shape.count("hiddenSize"),
+    layers: shape.count("layers"),
+    maskedTokens: shape.numbers("maskedTokens"),
+    valueHead: true,
+  });
   try {
     model.variables.forEach((v, i) => {
-      const saved = checkpoint.tensors[`${lm.prefix}/${i}`];
+      const saved = checkpoint.tensors[`${prefix}/${i}`];
       if (!saved || saved.shape.join("x") !== v.shape.join("x")) {
         throw new Error(
-          `Cannot load a language model from ${source}: tensor ${lm.prefix}/${i} has shape [${
+          `Cannot load a language model from ${source}: tensor ${prefix}/${i} has shape [${
             saved?.shape ?? "missing"
           }], the model needs [${v.shape}]`,
         );

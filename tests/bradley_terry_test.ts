@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import {
   type Checkpoint,
+  MetaReader,
   type PreferencePair,
   readCheckpoint,
   Rng,
@@ -341,7 +342,8 @@ Deno.test("a checkpoint from another vocabulary is refused, naming the checkpoin
     /^Error: Cannot load a reward model: the checkpoint names no algo/,
   );
   const damaged = structuredClone(checkpoint);
-  (damaged.meta.tokenizer as { fingerprint: string }).fingerprint = "0000000000000000";
+  new MetaReader(damaged.meta, { owner: "the test" }).object("tokenizer").fingerprint =
+    "0000000000000000";
   assert.throws(
     () => BradleyTerryRewardModel.fromCheckpoint(damaged, { source: "rm.ckpt" }),
     /^TypeError: Invalid tokenizer in checkpoint rm\.ckpt: "fingerprint" is "0000000000000000" but the vocabulary's is/,

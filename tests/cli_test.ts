@@ -3,6 +3,7 @@
  * root, as a user would, and checks its exit code, what it prints and the files it writes.
  */
 import assert from "node:assert/strict";
+import { writeCheckpoint } from "@proximal/core";
 import { type Run, STACK_LINE, train as runTrain } from "./_cli.ts";
 
 /** A run small enough for a test: one or two PPO iterations of 4 envs × 128 steps, no evaluation. */
@@ -210,6 +211,26 @@ Deno.test("train CLI refuses --resume of a corrupt latest.ckpt, naming the file,
     assert.ok(run.stderr.includes(`${dir}/latest.ckpt`), run.stderr);
     // The bad checkpoint is left as it was.
     assert.deepEqual(await Deno.readFile(`${dir}/latest.ckpt`), garbage);
+  });
+});
+
+Deno.test("train CLI refuses --resume of a checkpoint with a malformed run config, naming the key", async () => {
+  await withTempDir(async (dir) => {
+    const run = {
+      env: "cartpole",
+      algo: "ppo",
+      envOptions: {},
+      algoOptions: {},
+      seed: 1,
+      numEnvs: "four",
+      totalTimesteps: 512,
+    };
+    await writeCheckpoint(`${dir}/latest.ckpt`, { meta: { run, trainer: {} }, tensors: {} });
+    assertFails(
+      await train(["--resume", dir, ...TINY]),
+      2,
+      /^error: Cannot resume the run from .*latest\.ckpt: the checkpoint's run\.numEnvs is "four", not a count$/m,
+    );
   });
 });
 

@@ -6,7 +6,7 @@ import {
   adaptiveKlDefaults,
   FixedKlController,
   type KlControllerState,
-} from "@proximal/core";
+} from "@proximal/algos";
 
 function close(actual: ArrayLike<number>, expected: number[], tol = 1e-6): void {
   assert.equal(actual.length, expected.length);

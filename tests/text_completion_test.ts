@@ -1,8 +1,8 @@
 // The text-completion env's episode boundaries, the RLHF rollout processors against hand numbers,
 // and the whole generic path — env, judge, KL leash, whitening, PPO — learning at a fixed seed.
 import assert from "node:assert/strict";
-import { klPenalty, Ppo } from "@proximal/algos";
-import { FixedKlController, type Rollout, setupBackend, VectorEnv } from "@proximal/core";
+import { FixedKlController, klPenalty, Ppo } from "@proximal/algos";
+import { type Rollout, setupBackend, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
 import { TextCompletionEnv } from "@proximal/envs";
 import { functionReward, scoreEpisodes, whitenRewards } from "@proximal/reward-models";

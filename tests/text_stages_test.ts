@@ -5,6 +5,7 @@
  * still work. Models are tiny so the chain runs in about a minute.
  */
 import assert from "node:assert/strict";
+import { MetaReader, readCheckpoint, writeCheckpoint } from "@proximal/core";
 import { type Run, STACK_LINE, train as runTrain } from "./_cli.ts";
 
 const TINY_LM = ["--embedding-size", "16", "--hidden-size", "32"];
@@ -82,6 +83,21 @@ Deno.test("text-completion stages chain through checkpoints: sft → reward-mode
             (evaluation.heldOutAccuracy as number) <= 1,
         );
         assert.ok((evaluation.humanPairs as number) > 100);
+      },
+    );
+
+    await t.step(
+      "a reward-model checkpoint whose stageStep is not a count is refused",
+      async () => {
+        const checkpoint = await readCheckpoint(`${dir}/rm/latest.ckpt`);
+        // object() hands back the trainer's meta itself, so this edits the checkpoint.
+        new MetaReader(checkpoint.meta, { owner: "the test" }).object("trainer").stageStep = "x";
+        await writeCheckpoint(`${dir}/rm-bad/latest.ckpt`, checkpoint);
+        const run = await train(["--resume", `${dir}/rm-bad`, "--pairs", `${dir}/rm/pairs.jsonl`]);
+        assertFails(
+          run,
+          /^error: Cannot resume the reward-model stage: the checkpoint's stageStep is "x", not a count$/m,
+        );
       },
     );
 

@@ -1,8 +1,8 @@
 /**
  * The controllers of the KL leash of PPO on text (Ziegler et al., 2019, "Fine-Tuning Language
  * Models from Human Preferences"; TRL's `PPOTrainer`): each generated token is charged
- * β·(log π − log π_ref) against the frozen reference model (the `klPenalty` rollout processor of
- * `@proximal/algos`), and β is either fixed or steered so the measured KL tracks a target.
+ * β·(log π − log π_ref) against the frozen reference model (the {@linkcode klPenalty} rollout
+ * processor), and β is either fixed or steered so the measured KL tracks a target.
  */
 
 // ──────────────────────────────── Controllers ────────────────────────────────
@@ -21,7 +21,7 @@ export interface KlControllerState {
  * @example Pick a controller from options, as a trainer would
  * ```ts
  * import assert from "node:assert/strict";
- * import { AdaptiveKlController, FixedKlController, type KlController } from "@proximal/core";
+ * import { AdaptiveKlController, FixedKlController, type KlController } from "@proximal/algos";
  * const target: number = 6;
  * const kl: KlController = target > 0
  *   ? new AdaptiveKlController({ initKlCoef: 0.2, target })
@@ -36,7 +36,7 @@ export interface KlController {
   /**
    * Adjusts β after a batch.
    *
-   * @param currentKl The batch's mean per-sequence KL (see {@linkcode sequenceKl}).
+   * @param currentKl The batch's mean per-sequence KL (`objective/kl` of {@linkcode klPenalty}).
    * @param nSteps The sequences in that batch (TRL passes the batch size).
    */
   update(currentKl: number, nSteps: number): void;
@@ -53,7 +53,7 @@ export interface KlController {
  * @example β stays put
  * ```ts
  * import assert from "node:assert/strict";
- * import { FixedKlController } from "@proximal/core";
+ * import { FixedKlController } from "@proximal/algos";
  * const kl = new FixedKlController(0.05);
  * kl.update(100, 256);
  * assert.ok(kl.value === 0.05);
@@ -95,7 +95,7 @@ export class FixedKlController implements KlController {
    * @example Save
    * ```ts
    * import assert from "node:assert/strict";
-   * import { FixedKlController } from "@proximal/core";
+   * import { FixedKlController } from "@proximal/algos";
    * assert.ok(new FixedKlController(0.1).getState().value === 0.1);
    * ```
    */
@@ -111,7 +111,7 @@ export class FixedKlController implements KlController {
    * @example Restore
    * ```ts
    * import assert from "node:assert/strict";
-   * import { FixedKlController } from "@proximal/core";
+   * import { FixedKlController } from "@proximal/algos";
    * const kl = new FixedKlController(0.1);
    * kl.setState(new FixedKlController(0.2).getState());
    * assert.ok(kl.value === 0.2);
@@ -150,7 +150,7 @@ export const adaptiveKlDefaults: Required<AdaptiveKlOptions> = {
  * @example β grows while the KL is above target
  * ```ts
  * import assert from "node:assert/strict";
- * import { AdaptiveKlController } from "@proximal/core";
+ * import { AdaptiveKlController } from "@proximal/algos";
  * const kl = new AdaptiveKlController({ initKlCoef: 0.2, target: 6, horizon: 100 });
  * kl.update(9, 10); // e = clip(0.5) = 0.2, β = 0.2·(1 + 0.2·10/100) = 0.204
  * assert.ok(Math.abs(kl.value - 0.204) < 1e-12);
@@ -218,7 +218,7 @@ export class AdaptiveKlController implements KlController {
    * @example Save
    * ```ts
    * import assert from "node:assert/strict";
-   * import { AdaptiveKlController } from "@proximal/core";
+   * import { AdaptiveKlController } from "@proximal/algos";
    * assert.ok(new AdaptiveKlController().getState().value === 0.2);
    * ```
    */
@@ -234,7 +234,7 @@ export class AdaptiveKlController implements KlController {
    * @example Resume where β had got to
    * ```ts
    * import assert from "node:assert/strict";
-   * import { AdaptiveKlController } from "@proximal/core";
+   * import { AdaptiveKlController } from "@proximal/algos";
    * const a = new AdaptiveKlController();
    * a.update(12, 512);
    * const b = new AdaptiveKlController();
