@@ -153,7 +153,7 @@ export function runCurvesSvg(run: RunMetrics, options: CurvesSvgOptions = {}): s
     width: options.width ?? 960,
     title: options.title ?? run.name,
     unit: run.unit ?? "steps",
-    legend: false,
+    legendEntries: 0,
   });
 }
 
@@ -191,56 +191,32 @@ export function overlaySvg(runs: readonly RunMetrics[], options: CurvesSvgOption
     const label = members[0]!.groupLabel ?? members[0]!.name;
     const name = members.length > 1 ? `${label} (mean of ${members.length}, band min–max)` : label;
     metrics.forEach((metric, panel) => {
-      const axes = { xAxisIndex: panel, yAxisIndex: panel };
-      if (members.length === 1) {
+      const line = (data: [number, number][], style: Record<string, unknown>) =>
         series.push({
-          ...axes,
+          xAxisIndex: panel,
+          yAxisIndex: panel,
           name,
           type: "line",
           showSymbol: false,
           animation: false,
-          lineStyle: { width: 1.5, color },
           itemStyle: { color },
-          data: pointsOf(members[0]!, metric),
+          data,
+          ...style,
         });
+      if (members.length === 1) {
+        line(pointsOf(members[0]!, metric), { lineStyle: { width: 1.5, color } });
         return;
       }
       const band = groupBand(members, metric);
       const stack = `band-${g}-${panel}`;
       // The band is two stacked series: the minimum (invisible), then max − min filled.
-      series.push({
-        ...axes,
-        name,
-        type: "line",
+      line(band.map(([x, , lo]) => [x, lo]), { stack, lineStyle: { opacity: 0 } });
+      line(band.map(([x, , lo, hi]) => [x, hi - lo]), {
         stack,
-        showSymbol: false,
-        animation: false,
-        lineStyle: { opacity: 0 },
-        itemStyle: { color },
-        data: band.map(([x, , lo]) => [x, lo]),
-      });
-      series.push({
-        ...axes,
-        name,
-        type: "line",
-        stack,
-        showSymbol: false,
-        animation: false,
         lineStyle: { opacity: 0 },
         areaStyle: { color, opacity: 0.18 },
-        itemStyle: { color },
-        data: band.map(([x, , lo, hi]) => [x, hi - lo]),
       });
-      series.push({
-        ...axes,
-        name,
-        type: "line",
-        showSymbol: false,
-        animation: false,
-        lineStyle: { width: 2, color },
-        itemStyle: { color },
-        data: band.map(([x, mean]) => [x, mean]),
-      });
+      line(band.map(([x, mean]) => [x, mean]), { lineStyle: { width: 2, color } });
     });
   });
   const units = new Set(runs.map((r) => r.unit ?? "steps"));
@@ -248,7 +224,7 @@ export function overlaySvg(runs: readonly RunMetrics[], options: CurvesSvgOption
     width: options.width ?? 960,
     title: options.title ?? `${runs.length} runs`,
     unit: [...units].join(" / "),
-    legend: true,
+    legendEntries: groups.size,
   });
 }
 
@@ -370,14 +346,15 @@ function interpolate(curve: [number, number][], x: number): number | null {
 function render(
   metrics: string[],
   series: unknown[],
-  layout: { width: number; title: string; unit: string; legend: boolean },
+  layout: { width: number; title: string; unit: string; legendEntries: number },
 ): string {
   const { width } = layout;
   const inner = width - MARGIN.left - MARGIN.right;
   const small = metrics.length - 1;
   const columns = Math.min(2, small);
   const rowsOfSmall = Math.ceil(small / 2);
-  const top = MARGIN.top + (layout.legend ? 20 : 0);
+  // One legend line per group: server-side rendering cannot measure text to lay entries in a row.
+  const top = MARGIN.top + 18 * layout.legendEntries;
   const height = top + HEADLINE_HEIGHT + rowsOfSmall * (SMALL_HEIGHT + MARGIN.gap) + MARGIN.bottom;
   const grids = metrics.map((_, panel) => {
     if (panel === 0) {
@@ -406,7 +383,9 @@ function render(
           textStyle: { fontSize: 12, fontWeight: "normal" },
         })),
       ],
-      legend: layout.legend ? { top: 30, left: MARGIN.left, type: "plain" } : undefined,
+      legend: layout.legendEntries > 0
+        ? { top: 30, left: MARGIN.left, orient: "vertical", itemGap: 4, icon: "roundRect" }
+        : undefined,
       grid: grids,
       xAxis: metrics.map((_, panel) => ({
         type: "value",
