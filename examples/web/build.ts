@@ -54,7 +54,8 @@ export async function buildSite(options: BuildOptions = {}): Promise<BuildResult
 
   const config = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
   const shims = pathToFileURL(join(here, "browser_shims.ts")).href;
-  const importMap = join(await Deno.makeTempDir(), "import_map.json");
+  const stage = await Deno.makeTempDir({ prefix: "proximal-web-" });
+  const importMap = join(stage, "import_map.json");
   await Deno.writeTextFile(
     importMap,
     JSON.stringify({
@@ -66,11 +67,24 @@ export async function buildSite(options: BuildOptions = {}): Promise<BuildResult
       },
     }),
   );
-  await bundle([join(here, "page.ts"), join(here, "worker.ts")], { outdir: out, importMap });
+  // One bundle run with code splitting, so that a plugin shares the worker's copy of the packages
+  // and tfjs (a second tfjs would register its kernels over the first). Thin entry files in one
+  // staging folder lay the output out as page.js, worker.js, plugins/<name>.js and shared chunks.
+  const entries = [join(stage, "page.ts"), join(stage, "worker.ts")];
+  await Deno.writeTextFile(entries[0]!, `import "${pathToFileURL(join(here, "page.ts")).href}";\n`);
+  await Deno.writeTextFile(entries[1]!, `import "${pathToFileURL(join(here, "worker.ts")).href}";\n`);
+  await Deno.mkdir(join(stage, "plugins"));
   for (const plugin of plugins) {
-    const name = basename(plugin).replace(/\.[cm]?[jt]sx?$/, "");
-    await bundle([plugin], { output: join(out, "plugins", `${name}.js`), importMap });
+    const url = pathToFileURL(plugin).href;
+    const module = await import(url);
+    const entry = join(stage, "plugins", `${basename(plugin).replace(/\.[cm]?[jt]sx?$/, "")}.ts`);
+    const lines = [`export * from "${url}";`];
+    if ("default" in module) lines.push(`export { default } from "${url}";`);
+    await Deno.writeTextFile(entry, lines.join("\n") + "\n");
+    entries.push(entry);
   }
+  await bundle(entries, { outdir: out, importMap });
+  await Deno.remove(stage, { recursive: true });
   await Deno.copyFile(join(here, "index.html"), join(out, "index.html"));
   const wasmDir = dirname(fileURLToPath(import.meta.resolve("@tensorflow/tfjs-backend-wasm")));
   for (const entry of Deno.readDirSync(wasmDir)) {
@@ -92,12 +106,10 @@ export async function buildSite(options: BuildOptions = {}): Promise<BuildResult
 
 async function bundle(
   entries: string[],
-  target: { outdir?: string; output?: string; importMap: string },
+  target: { outdir: string; importMap: string },
 ): Promise<void> {
-  const args = ["bundle", "--quiet", "--platform", "browser", "--minify"];
-  args.push("--import-map", target.importMap);
-  if (target.outdir) args.push("--outdir", target.outdir);
-  if (target.output) args.push("--output", target.output);
+  const args = ["bundle", "--quiet", "--platform", "browser", "--minify", "--code-splitting"];
+  args.push("--import-map", target.importMap, "--outdir", target.outdir);
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [...args, ...entries],
     cwd: root,
