@@ -2,23 +2,15 @@
 // it trains CartPole with the fast preset to an evaluation of 475, draws the curve and the cart,
 // gives the numbers Deno gives at the same seed, pauses, and trains a user's env plugin by URL.
 // `.ci/run` installs Chromium; without it this test is skipped outside CI and fails in CI.
-/// <reference lib="dom" />
 import assert from "node:assert/strict";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { ppo } from "@proximal/algos";
 import { resolveOptions, setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 import { buildSite, serveSite } from "../examples/web/build.ts";
+import { type Chromium, hasChromium, launchChromium, type Tab } from "../examples/web/chromium.ts";
 
-const CHROMIUM = Deno.env.get("PROXIMAL_CHROMIUM") ?? "/usr/bin/chromium";
-const found = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!found && Deno.env.get("CI")) throw new Error(`Chromium not found: ${CHROMIUM}`);
+const found = hasChromium();
+if (!found && Deno.env.get("CI")) throw new Error("Chromium not found: install Debian's chromium");
 
 interface Seen {
   state: string;
@@ -28,26 +20,26 @@ interface Seen {
   framesDrawn: number;
 }
 
-/** Non-background pixels of a canvas: ink drawn on it. */
-function inked(page: Page, id: string): Promise<number> {
-  return page.evaluate((id: string) => {
-    const canvas = document.getElementById(id) as HTMLCanvasElement;
-    const { data } = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height);
+/** Pixels drawn on a canvas (not transparent). */
+function inked(page: Tab, id: string): Promise<number> {
+  return page.evaluate(`(() => {
+    const canvas = document.getElementById("${id}");
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
     let count = 0;
-    for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) count++;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
     return count;
-  }, id);
+  })()`);
 }
 
-function seen(page: Page): Promise<Seen> {
-  return page.evaluate(() => (globalThis as unknown as { proximal: Seen }).proximal);
+function seen(page: Tab): Promise<Seen> {
+  return page.evaluate("globalThis.proximal");
 }
 
-async function finish(page: Page): Promise<Seen> {
-  await page.waitForFunction(
-    () => ["done", "error"].includes((globalThis as unknown as { proximal: Seen }).proximal.state),
-    { timeout: 240_000, polling: 250 },
-  );
+async function finish(page: Tab): Promise<Seen> {
+  await page.waitForFunction(`["done", "error"].includes(globalThis.proximal.state)`, {
+    timeout: 240_000,
+    polling: 250,
+  });
   const result = await seen(page);
   assert.deepEqual(result.error, null);
   return result;
@@ -66,13 +58,9 @@ Deno.test({
     }
     const server = serveSite(out, { port: 0 });
     const base = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}/`;
-    let browser: Browser | undefined;
+    let browser: Chromium | undefined;
     try {
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        args: ["--no-sandbox"],
-        headless: true,
-      });
+      browser = await launchChromium();
       const page = await browser.newPage();
       await page.setViewport({ width: 1000, height: 720 });
 
@@ -89,12 +77,15 @@ Deno.test({
         // The page runs the library unchanged: its first iterations' episodes are Deno's.
         await setupBackend("wasm");
         const preset = ppo.presets!.fast!;
-        const trainer = await ppo.create(resolveOptions(ppo, { ...preset.options, numWorkers: 0 }), {
-          makeEnv: () => new CartPole(),
-          numEnvs: preset.numEnvs!,
-          seed: 1,
-          totalTimesteps: 500_000,
-        });
+        const trainer = await ppo.create(
+          resolveOptions(ppo, { ...preset.options, numWorkers: 0 }),
+          {
+            makeEnv: () => new CartPole(),
+            numEnvs: preset.numEnvs!,
+            seed: 1,
+            totalTimesteps: 500_000,
+          },
+        );
         for (const point of result.points.slice(0, 5)) {
           const report = await trainer.iterate();
           assert.deepEqual(point.step, report.step);
@@ -106,13 +97,13 @@ Deno.test({
       await t.step("a user's env plugin by URL, paused and resumed", async () => {
         await page.goto(`${base}?env=plugins/catch_env.js&preset=cleanrl&budget=50000&stop=`);
         await page.click("#start");
-        await page.waitForFunction(
-          () => (globalThis as unknown as { proximal: Seen }).proximal.points.length >= 2,
-          { timeout: 60_000, polling: 50 },
-        );
+        await page.waitForFunction("globalThis.proximal.points.length >= 2", {
+          timeout: 60_000,
+          polling: 50,
+        });
         await page.click("#pause");
         await page.waitForFunction(
-          () => document.getElementById("status")!.textContent!.startsWith("paused at step"),
+          `document.getElementById("status").textContent.startsWith("paused at step")`,
           { timeout: 30_000, polling: 50 },
         );
         const before = (await seen(page)).points.length;
@@ -120,7 +111,10 @@ Deno.test({
         assert.deepEqual((await seen(page)).points.length, before, "training went on while paused");
         await page.click("#pause");
         const result = await finish(page);
-        assert.deepEqual(await page.$eval("#env-name", (e) => e.textContent!.split(" ")[0]), "catch");
+        assert.deepEqual(
+          await page.evaluate(`document.getElementById("env-name").textContent.split(" ")[0]`),
+          "catch",
+        );
         // Random play scores −6 on average (examples/catch_env.ts); a learned policy follows the ball.
         assert(result.evaluation!.mean > 0, `catch evaluation ${result.evaluation!.mean} <= 0`);
         await page.screenshot({ path: `${out}/catch.png` });

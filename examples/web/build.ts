@@ -72,7 +72,10 @@ export async function buildSite(options: BuildOptions = {}): Promise<BuildResult
   // staging folder lay the output out as page.js, worker.js, plugins/<name>.js and shared chunks.
   const entries = [join(stage, "page.ts"), join(stage, "worker.ts")];
   await Deno.writeTextFile(entries[0]!, `import "${pathToFileURL(join(here, "page.ts")).href}";\n`);
-  await Deno.writeTextFile(entries[1]!, `import "${pathToFileURL(join(here, "worker.ts")).href}";\n`);
+  await Deno.writeTextFile(
+    entries[1]!,
+    `import "${pathToFileURL(join(here, "worker.ts")).href}";\n`,
+  );
   await Deno.mkdir(join(stage, "plugins"));
   for (const plugin of plugins) {
     const url = pathToFileURL(plugin).href;

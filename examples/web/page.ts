@@ -99,7 +99,8 @@ worker.onmessage = (event: MessageEvent<ToPage>) => {
   switch (message.type) {
     case "started":
       envName = message.env;
-      $("env-name").textContent = `${message.env} (${message.numEnvs} copies, tfjs ${message.backend})`;
+      $("env-name").textContent =
+        `${message.env} (${message.numEnvs} copies, tfjs ${message.backend})`;
       setState("training", "training");
       pauseButton.disabled = false;
       break;
@@ -156,7 +157,8 @@ function drawCurve(): void {
   const lo = Math.min(0, ...all), hi = Math.max(envName === "cartpole" ? 500 : 1, ...all);
   const maxStep = Math.max(last.step, 1);
   const x = (step: number) => pad.left + (step / maxStep) * (width - pad.left - pad.right);
-  const y = (v: number) => height - pad.bottom - ((v - lo) / (hi - lo)) * (height - pad.top - pad.bottom);
+  const y = (v: number) =>
+    height - pad.bottom - ((v - lo) / (hi - lo)) * (height - pad.top - pad.bottom);
   ctx.strokeStyle = "#999";
   ctx.fillStyle = "#555";
   ctx.font = "11px system-ui";
@@ -168,10 +170,14 @@ function drawCurve(): void {
   ctx.fillText(String(Math.round(hi)), 4, pad.top + 8);
   ctx.fillText(String(Math.round(lo)), 4, height - pad.bottom);
   ctx.fillText(`${maxStep.toLocaleString("en-US")} env steps`, width - pad.right - 110, height - 8);
-  ctx.fillText("episode return", pad.left + 6, pad.top + 8);
-  ctx.fillStyle = "rgba(70, 130, 180, 0.35)";
+  ctx.fillText(
+    "episode return: each episode (dots), mean of the last 20 (line)",
+    pad.left + 6,
+    pad.top + 8,
+  );
+  ctx.fillStyle = "rgba(70, 130, 180, 0.5)";
   for (const point of page.points) {
-    for (const r of point.returns) ctx.fillRect(x(point.step) - 1, y(r) - 1, 2, 2);
+    for (const r of point.returns) ctx.fillRect(x(point.step) - 1.5, y(r) - 1.5, 3, 3);
   }
   ctx.strokeStyle = "#d2691e";
   ctx.lineWidth = 2;

@@ -164,7 +164,10 @@ class Display {
       const action = policy.actionSpace.kind === "discrete" ? actions[0]! : actions;
       const result = this.#env.step(action as never);
       this.#return += result.reward;
-      frames.push({ observation: [...result.observation as Float32Array], episodeReturn: this.#return });
+      frames.push({
+        observation: [...result.observation as Float32Array],
+        episodeReturn: this.#return,
+      });
       if (result.terminated || result.truncated) {
         this.#observation = this.#env.reset().observation as Float32Array;
         this.#return = 0;
