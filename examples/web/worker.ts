@@ -21,6 +21,7 @@ import {
   type Trainer,
 } from "@proximal/core";
 import { cartpole } from "@proximal/envs";
+import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import type { FromPage, ToPage } from "./protocol.ts";
 
@@ -60,6 +61,7 @@ scope.onmessage = (event: MessageEvent<FromPage>) => {
 async function train(run: Extract<FromPage, { type: "start" }>): Promise<void> {
   const t0 = performance.now();
   const backend = await backendReady;
+  const simd = backend === "wasm" && await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT") === true;
   const envRef = run.env === "cartpole" ? "cartpole" : new URL(run.env, run.pageUrl).href;
   const envPlugin = await resolvePlugin(createRegistry([cartpole]), "env", envRef);
   const envOptions = resolveOptions(envPlugin, {});
@@ -79,7 +81,7 @@ async function train(run: Extract<FromPage, { type: "start" }>): Promise<void> {
   post({
     type: "started",
     env: envPlugin.name,
-    backend,
+    backend: simd ? `${backend} SIMD` : backend,
     numEnvs: preset.numEnvs ?? 4,
     setupMs: performance.now() - t0,
   });
