@@ -359,6 +359,19 @@ function fewerSamples(): Candidate[] {
     updateEpochs: 3,
     learningRate: 3e-3,
   });
+  // Around the pick, on the held-out seeds 11–20 (`--seeds 11,…,20`).
+  add("8x32-2mb-5ep-lr3e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 5,
+    learningRate: 3e-3,
+  });
+  add("8x32-2mb-4ep-lr4e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
   return out;
 }
 
