@@ -1,8 +1,9 @@
 /**
  * `deno task sweep`: the search behind PPO's `fast` preset. Each candidate trains CartPole-v1 for
  * seeds 1–3 until the mean of its last 20 training episodes reaches 475 (the anchors' measure),
- * or 200,000 env steps; then a 100-episode deterministic evaluation checks the policy. Candidates
- * are ranked by the median training seconds to that point.
+ * or `--max-steps` (default 200,000) env steps; then a 100-episode deterministic evaluation checks
+ * the policy. Candidates are ranked by the median env steps to that point (`--rank steps`, the
+ * default: exact for a seed, whatever the machine's load) or training seconds (`--rank seconds`).
  *
  * Env steps are deterministic for a seed; seconds depend on the machine and its load, so the
  * sweep is best run on a quiet machine. Writes `bench/results/sweep.json` (or `--out FILE`).
@@ -19,10 +20,19 @@ const { values } = parseArgs({
     seeds: { type: "string", default: "1,2,3" },
     only: { type: "string", default: "" },
     "max-steps": { type: "string", default: "200000" },
+    rank: { type: "string", default: "steps" },
   },
 });
 const seeds = values.seeds.split(",").map(Number);
 const MAX_STEPS = Number(values["max-steps"]), SOLVED = 475, WINDOW = 20;
+if (!Number.isInteger(MAX_STEPS) || MAX_STEPS <= 0) {
+  console.error(`error: --max-steps must be a positive whole number, got "${values["max-steps"]}"`);
+  Deno.exit(2);
+}
+if (values.rank !== "steps" && values.rank !== "seconds") {
+  console.error(`error: --rank must be "steps" or "seconds", got "${values.rank}"`);
+  Deno.exit(2);
+}
 
 /** SB3 rl-zoo's CartPole-v1 PPO settings, the starting point of the search. */
 const zoo: Partial<PpoOptions> = {
@@ -437,7 +447,11 @@ for (const candidate of candidates) {
     })`,
   );
 }
-results.sort((a, b) => a.medianTrainSeconds - b.medianTrainSeconds);
+results.sort((a, b) =>
+  values.rank === "steps"
+    ? a.medianEnvSteps - b.medianEnvSteps || a.medianTrainSeconds - b.medianTrainSeconds
+    : a.medianTrainSeconds - b.medianTrainSeconds
+);
 await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
 await Deno.writeTextFile(
   values.out,
