@@ -336,34 +336,38 @@ if (parts.has("scaling")) {
   for (const n of [1, 2, 4, 8, 16, 32, 64]) scaling.numEnvs.push(await measureShape(n, 64));
   for (const h of [64, 128, 256, 512]) scaling.hiddenSize.push(await measureShape(fastEnvs, h));
 }
-console.log(
-  "\nScaling (fast preset): envs  hidden  batch  steps/s  rollout µs/step  update µs/sample",
-);
-for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
+if (parts.has("scaling")) {
   console.log(
-    `  ${String(r.numEnvs).padEnd(6)}${String(r.hiddenSize).padEnd(8)}${
-      String(r.batchSize).padEnd(7)
-    }${String(r.trainingStepsPerSecond).padEnd(9)}${
-      String(r.rolloutMicrosPerEnvStep).padEnd(17)
-    }${r.updateMicrosPerSampleEpoch}`,
+    "\nScaling (fast preset): envs  hidden  batch  steps/s  rollout µs/step  update µs/sample",
   );
+  for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
+    console.log(
+      `  ${String(r.numEnvs).padEnd(6)}${String(r.hiddenSize).padEnd(8)}${
+        String(r.batchSize).padEnd(7)
+      }${String(r.trainingStepsPerSecond).padEnd(9)}${
+        String(r.rolloutMicrosPerEnvStep).padEnd(17)
+      }${r.updateMicrosPerSampleEpoch}`,
+    );
+  }
 }
 
 // ──────────────────────────────── 3. Workers ────────────────────────────────
 
 const workers = parts.has("workers") ? await measureWorkers() : [];
-console.log(
-  "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 2/1, 1/2, 2/2; speed-ups 2 vs 1 and 2 vs 0 with 1 shard, then with 2 shards; the capacity the machine gave (two trainers in two processes, arithmetic, allocation)",
-);
-for (const w of workers) {
-  const x = (v: number | null) => `${v?.toFixed(2)}×`;
+if (parts.has("workers")) {
   console.log(
-    `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
-      x(w.speedup2vs1OneShard)
-    }, ${x(w.speedup2vs0OneShard)}; ${x(w.speedup2vs1)}, ${x(w.speedup2vs0)}  (capacity ${
-      w.independentCapacity?.toFixed(2)
-    }, ${w.parallelCapacity.toFixed(2)}, ${w.allocationCapacity.toFixed(2)})`,
+    "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 2/1, 1/2, 2/2; speed-ups 2 vs 1 and 2 vs 0 with 1 shard, then with 2 shards; the capacity the machine gave (two trainers in two processes, arithmetic, allocation)",
   );
+  for (const w of workers) {
+    const x = (v: number | null) => `${v?.toFixed(2)}×`;
+    console.log(
+      `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
+        x(w.speedup2vs1OneShard)
+      }, ${x(w.speedup2vs0OneShard)}; ${x(w.speedup2vs1)}, ${x(w.speedup2vs0)}  (capacity ${
+        w.independentCapacity?.toFixed(2)
+      }, ${w.parallelCapacity.toFixed(2)}, ${w.allocationCapacity.toFixed(2)})`,
+    );
+  }
 }
 
 // ──────────────────────────────── 4. Kernels ────────────────────────────────
@@ -371,17 +375,19 @@ for (const w of workers) {
 const kernels = parts.has("kernels")
   ? await measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] })
   : [];
-console.log(
-  "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
-);
-for (const k of kernels) {
+if (parts.has("kernels")) {
   console.log(
-    `${String(k.hidden).padEnd(8)}${
-      String(k.batch).padEnd(7)
-    }${k.actMicrosPerSampleTfjs} / ${k.actMicrosPerSampleReference} (${k.actRatio})`
-      .padEnd(48) +
-      `${k.updateMicrosPerSampleTfjs} / ${k.updateMicrosPerSampleReference} (${k.updateRatio})`,
+    "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
   );
+  for (const k of kernels) {
+    console.log(
+      `${String(k.hidden).padEnd(8)}${
+        String(k.batch).padEnd(7)
+      }${k.actMicrosPerSampleTfjs} / ${k.actMicrosPerSampleReference} (${k.actRatio})`
+        .padEnd(48) +
+        `${k.updateMicrosPerSampleTfjs} / ${k.updateMicrosPerSampleReference} (${k.updateRatio})`,
+    );
+  }
 }
 
 // ──────────────────────────────── 5. Generation ────────────────────────────────
