@@ -36,7 +36,7 @@ const trainer = new Ppo({
   numEnvs: preset.numEnvs ?? 4,
   seed,
   totalTimesteps: maxSteps,
-  // Workers (the `fast` preset's on ≥ 2 cores) build their envs from this module.
+  // Workers (`options.numWorkers`; no preset sets them) build their envs from this module.
   envSource: { module: `${import.meta.resolve("@proximal/envs")}#cartpole`, options: {} },
 }, { ...preset.options, ...options });
 const trainerAt = performance.now();

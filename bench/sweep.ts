@@ -1,6 +1,6 @@
 /**
- * `deno task sweep`: the search behind PPO's `fast` preset. Each candidate trains CartPole-v1 for
- * seeds 1–3 until the mean of its last 20 training episodes reaches 475 (the anchors' measure),
+ * `deno task sweep`: the search behind PPO's `fast` and `sample-efficient` presets. Each candidate
+ * trains CartPole-v1 for seeds 1–3 until the mean of its last 20 training episodes reaches 475 (the anchors' measure),
  * or `--max-steps` (default 200,000) env steps; then a 100-episode deterministic evaluation checks
  * the policy. Candidates are ranked by the median env steps to that point (`--rank steps`, the
  * default: exact for a seed, whatever the machine's load) or training seconds (`--rank seconds`).
@@ -205,7 +205,10 @@ const candidates: Candidate[] = [
   ...fewerSamples(),
 ];
 
-/** The round after `fast`: aims at SB3-tuned's sample count at `fast`'s throughput. */
+/**
+ * The round after `fast` (it gave `sample-efficient`): aims at SB3-tuned's sample count at
+ * `fast`'s throughput.
+ */
 function fewerSamples(): Candidate[] {
   const out: Candidate[] = [];
   const add = (name: string, numEnvs: number, o: Partial<PpoOptions>) =>
