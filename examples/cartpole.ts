@@ -4,7 +4,7 @@
  *
  *   deno run -A examples/cartpole.ts [--seed N] [--fast]
  *
- * `--fast` uses PPO's `fast` preset (8 envs), which solves CartPole in a few seconds; without it
+ * `--fast` uses PPO's `fast` preset (32 envs), which solves CartPole in a few seconds; without it
  * CleanRL's defaults train for 500,000 steps, as `deno task train` does.
  */
 import { parseArgs } from "node:util";

@@ -91,10 +91,9 @@ Deno.test("train CLI --preset fast sets its options and env count, explicit flag
     const run = await train(["--preset", "fast", "--learning-rate", "1e-3", ...TINY, "--out", dir]);
     assert.equal(run.code, 0, run.stderr);
     const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
-    assert.equal(config.numEnvs, 8);
+    assert.equal(config.numEnvs, 32);
     assert.equal(config.algoOptions.numSteps, 32);
-    assert.equal(config.algoOptions.numMinibatches, 2);
-    assert.equal(config.algoOptions.clipVloss, false);
+    assert.equal(config.algoOptions.numMinibatches, 4);
     assert.equal(config.algoOptions.learningRate, 1e-3);
     assert.equal(config.algoOptions.clipCoef, 0.2); // not in the preset: the default
   });
