@@ -77,6 +77,25 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
       },
       numEnvs: 32,
     },
+    "sample-efficient": {
+      description:
+        "reaches 475 on CartPole-v1 in SB3-tuned's env steps; not faster in wall time here: 5 epochs of small minibatches cost more per env step on tfjs-wasm (README: Fast preset)",
+      // SB3 rl-zoo's CartPole-v1 settings (8 × 32 rollouts, γ 0.98, λ 0.8, no entropy bonus, no
+      // value clipping) with 2 × 5 gradient steps at a larger learning rate instead of 1 × 20:
+      // the sweep's fewest env steps to a 20-episode training mean of 475 among candidates whose
+      // 100-episode evaluations all reached 475.
+      options: {
+        numSteps: 32,
+        numMinibatches: 2,
+        updateEpochs: 5,
+        learningRate: 3e-3,
+        gamma: 0.98,
+        gaeLambda: 0.8,
+        entCoef: 0,
+        clipVloss: false,
+      },
+      numEnvs: 8,
+    },
   },
   create: (options, context) => new Ppo(context, options),
 });

@@ -22,20 +22,52 @@ import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";
 
+/** The bench's parts, in the order they run (`--parts` picks some). */
+const PARTS = [
+  "presets",
+  "heldOut",
+  "startup",
+  "scaling",
+  "workers",
+  "kernels",
+  "generation",
+  "rlhf",
+] as const;
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     out: { type: "string", default: "bench/results/bench.json" },
     seeds: { type: "string", default: "1,2,3" },
+    "held-out": { type: "string", default: "11,12,13,14,15,16,17,18,19,20" },
+    baseline: { type: "string", default: "" },
+    parts: { type: "string", default: PARTS.join(",") },
     "no-rlhf": { type: "boolean", default: false },
   },
 });
-const seeds = values.seeds.split(",").map(Number);
-if (!seeds.every(Number.isInteger)) {
-  console.error("error: --seeds takes whole numbers separated by commas, e.g. 1,2,3");
-  Deno.exit(2);
+const seeds = seedList("--seeds", values.seeds);
+const heldOutSeeds = seedList("--held-out", values["held-out"]);
+const parts = new Set(values.parts.split(",").filter((p) => p !== ""));
+for (const part of parts) {
+  if (!(PARTS as readonly string[]).includes(part)) {
+    console.error(
+      `error: Unknown bench part "${part}" in --parts: choose from ${PARTS.join(", ")}`,
+    );
+    Deno.exit(2);
+  }
 }
+if (values["no-rlhf"]) parts.delete("rlhf");
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** A list of seeds from a flag: whole numbers separated by commas (empty: none). */
+function seedList(flag: string, text: string): number[] {
+  const list = text === "" ? [] : text.split(",").map(Number);
+  if (!list.every(Number.isInteger)) {
+    console.error(`error: ${flag} takes whole numbers separated by commas, e.g. 1,2,3`);
+    Deno.exit(2);
+  }
+  return list;
+}
 await setupBackend("wasm");
 
 // ──────────────────────────────── 1. Presets ────────────────────────────────
@@ -43,6 +75,15 @@ await setupBackend("wasm");
 interface SolveRun {
   preset: string;
   seed: number;
+  /** Workers the run used (absent from a baseline checkout's runs). */
+  numWorkers?: number;
+  /** Seconds since process start: modules loaded, backend ready, trainer built, first iteration. */
+  startup?: {
+    importedSeconds: number;
+    backendSeconds: number;
+    trainerSeconds: number;
+    firstIterationSeconds: number;
+  };
   anchor: { trainSeconds: number; envSteps: number; sinceStartSeconds: number } | null;
   solved: { envSteps: number; sinceStartSeconds: number; trainSeconds: number } | null;
   evalMean: number;
@@ -58,11 +99,12 @@ interface SolveRun {
   processWallSeconds: number;
 }
 
-async function solveRun(preset: string, seed: number): Promise<SolveRun> {
+/** One run of `bench/_solve_run.ts`, in this checkout or in `root` (another checkout's). */
+async function solveRun(preset: string, seed: number, root = ROOT): Promise<SolveRun> {
   const start = performance.now();
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "bench/_solve_run.ts", JSON.stringify({ preset, seed })],
-    cwd: ROOT,
+    cwd: root,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -81,7 +123,7 @@ console.log("CartPole-v1 PPO, one process per run (seconds; steps in thousands)"
 console.log(
   "preset   seed  20-ep mean ≥ 475: train s / steps   eval ≥ 475: since start s / steps   steps/s",
 );
-for (const name of ["fast", "cleanrl"]) {
+for (const name of parts.has("presets") ? ["fast", "cleanrl"] : []) {
   const preset = ppo.presets![name]!;
   const runs: SolveRun[] = [];
   for (const seed of seeds) {
@@ -128,6 +170,126 @@ for (const name of ["fast", "cleanrl"]) {
   };
 }
 
+// ──────────────────────────── 1b. Held-out seeds ────────────────────────────
+
+/** Figures of one set of runs on the held-out seeds. */
+function heldOutSummary(runs: SolveRun[]): Record<string, unknown> {
+  const med = (f: (r: SolveRun) => number | null | undefined) =>
+    round(middle(runs.map((r) => f(r) ?? Infinity)));
+  return {
+    runs,
+    median: {
+      anchorTrainSeconds: med((r) => r.anchor?.trainSeconds),
+      anchorEnvSteps: med((r) => r.anchor?.envSteps),
+      anchorSecondsSinceStart: med((r) => r.anchor?.sinceStartSeconds),
+      solveSecondsSinceStart: med((r) => r.solved?.sinceStartSeconds),
+      solveEnvSteps: med((r) => r.solved?.envSteps),
+      trainingStepsPerSecond: med((r) => r.trainingStepsPerSecond),
+      firstIterationSecondsSinceStart: med((r) => r.startup?.firstIterationSeconds),
+    },
+    spread: {
+      anchorTrainSeconds: range(runs.map((r) => r.anchor?.trainSeconds ?? Infinity)),
+      anchorEnvSteps: range(runs.map((r) => r.anchor?.envSteps ?? Infinity)),
+    },
+    solvedSeeds: runs.filter((r) => r.solved).length,
+    minEvalMean: Math.min(...runs.map((r) => r.evalMean)),
+  };
+}
+
+// Seeds no sweep saw: `fast` and `sample-efficient` (issue 16's preset for fewer env steps), and
+// with `--baseline DIR` another checkout's `fast` (say, the previous main), taking turns seed by seed
+// so that the machine's load falls on each alike.
+const heldOut: Record<string, unknown> = {};
+if (parts.has("heldOut") && heldOutSeeds.length > 0) {
+  const contenders: { key: string; preset: string; root: string }[] = [
+    { key: "fast", preset: "fast", root: ROOT },
+    { key: "sample-efficient", preset: "sample-efficient", root: ROOT },
+  ];
+  if (values.baseline !== "") {
+    contenders.push({ key: "baseline", preset: "fast", root: values.baseline });
+  }
+  const runs = new Map(contenders.map((c) => [c.key, [] as SolveRun[]]));
+  console.log(
+    `\nHeld-out seeds ${heldOutSeeds.join(",")}: 20-ep mean ≥ 475 train s / steps, eval mean`,
+  );
+  for (const seed of heldOutSeeds) {
+    const line: string[] = [];
+    for (const c of contenders) {
+      const run = await solveRun(c.preset, seed, c.root);
+      runs.get(c.key)!.push(run);
+      line.push(
+        `${c.key} ${run.anchor?.trainSeconds.toFixed(2) ?? "–"} / ${
+          run.anchor ? (run.anchor.envSteps / 1000).toFixed(1) + "k" : "–"
+        } ${run.evalMean.toFixed(0)}`,
+      );
+    }
+    console.log(`  ${String(seed).padEnd(4)}${line.join("   ")}`);
+  }
+  for (const c of contenders) heldOut[c.key] = heldOutSummary(runs.get(c.key)!);
+  heldOut.seeds = heldOutSeeds;
+  heldOut.baselineRoot = values.baseline === "" ? null : values.baseline;
+  const anchorSeconds = (
+    key: string,
+  ) => ((heldOut[key] as { median: { anchorTrainSeconds: number } } | undefined)?.median
+    .anchorTrainSeconds);
+  // The sample-efficient preset's wall time against the baseline's `fast` (else this `fast`).
+  const versus = anchorSeconds(values.baseline === "" ? "fast" : "baseline");
+  heldOut.speedupVsBaseline = versus === undefined
+    ? null
+    : round(versus / anchorSeconds("sample-efficient")!);
+}
+
+// ──────────────────────────── 1c. Start-up ────────────────────────────
+
+/**
+ * Process start to the end of the first training iteration through the CLI (`deno task train
+ * --preset fast` for one iteration, no evaluation), measured outside from spawn to exit, with and
+ * without workers, taking turns.
+ */
+async function measureStartup(rounds: number): Promise<Record<string, unknown>> {
+  const fast = ppo.presets!.fast!;
+  const oneIteration = (fast.numEnvs ?? 4) * (fast.options.numSteps ?? 128);
+  const dir = await Deno.makeTempDir({ prefix: "proximal_bench_startup_" });
+  const times = new Map<number, number[]>([[0, []], [2, []]]);
+  for (let round = 0; round < rounds; round++) {
+    for (const [workers, list] of times) {
+      const start = performance.now();
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "cli/mod.ts",
+          ...["--preset", "fast", "--num-workers", String(workers)],
+          ...["--total-timesteps", String(oneIteration), "--eval-episodes", "0"],
+          ...["--out", `${dir}/w${workers}-${round}`],
+        ],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!output.success) {
+        throw new Error(`Start-up run failed: ${new TextDecoder().decode(output.stderr)}`);
+      }
+      list.push((performance.now() - start) / 1000);
+    }
+  }
+  await Deno.remove(dir, { recursive: true });
+  return {
+    rounds,
+    iterationEnvSteps: oneIteration,
+    cliFirstIterationSeconds: round(middle(times.get(0)!)),
+    cliFirstIterationSecondsWorkers2: round(middle(times.get(2)!)),
+  };
+}
+
+let startup: Record<string, unknown> | null = null;
+if (parts.has("startup")) {
+  startup = await measureStartup(5);
+  console.log(
+    `\nStart-up, CLI --preset fast, spawn to exit after one iteration: ${startup.cliFirstIterationSeconds} s (0 workers), ${startup.cliFirstIterationSecondsWorkers2} s (2 workers)`,
+  );
+}
+
 // ──────────────────────────────── 2. Scaling ────────────────────────────────
 
 interface ScalingRow {
@@ -141,7 +303,8 @@ interface ScalingRow {
 
 /** Throughput of the fast preset at one shape, over ≥ 8,192 env steps after a warm-up iteration. */
 async function measureShape(numEnvs: number, hiddenSize: number): Promise<ScalingRow> {
-  const options = { ...ppo.presets!.fast!.options, hiddenSize };
+  // In this thread: the scaling of one trainer's own work.
+  const options = { ...ppo.presets!.fast!.options, hiddenSize, numWorkers: 0 };
   const trainer = new Ppo({
     makeEnv: () => new CartPole(),
     numEnvs,
@@ -172,52 +335,62 @@ async function measureShape(numEnvs: number, hiddenSize: number): Promise<Scalin
 
 const fastEnvs = ppo.presets!.fast!.numEnvs ?? 4;
 const scaling = { numEnvs: [] as ScalingRow[], hiddenSize: [] as ScalingRow[] };
-for (const n of [1, 2, 4, 8, 16, 32, 64]) scaling.numEnvs.push(await measureShape(n, 64));
-for (const h of [64, 128, 256, 512]) scaling.hiddenSize.push(await measureShape(fastEnvs, h));
-console.log(
-  "\nScaling (fast preset): envs  hidden  batch  steps/s  rollout µs/step  update µs/sample",
-);
-for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
+if (parts.has("scaling")) {
+  for (const n of [1, 2, 4, 8, 16, 32, 64]) scaling.numEnvs.push(await measureShape(n, 64));
+  for (const h of [64, 128, 256, 512]) scaling.hiddenSize.push(await measureShape(fastEnvs, h));
+}
+if (parts.has("scaling")) {
   console.log(
-    `  ${String(r.numEnvs).padEnd(6)}${String(r.hiddenSize).padEnd(8)}${
-      String(r.batchSize).padEnd(7)
-    }${String(r.trainingStepsPerSecond).padEnd(9)}${
-      String(r.rolloutMicrosPerEnvStep).padEnd(17)
-    }${r.updateMicrosPerSampleEpoch}`,
+    "\nScaling (fast preset): envs  hidden  batch  steps/s  rollout µs/step  update µs/sample",
   );
+  for (const r of [...scaling.numEnvs, ...scaling.hiddenSize]) {
+    console.log(
+      `  ${String(r.numEnvs).padEnd(6)}${String(r.hiddenSize).padEnd(8)}${
+        String(r.batchSize).padEnd(7)
+      }${String(r.trainingStepsPerSecond).padEnd(9)}${
+        String(r.rolloutMicrosPerEnvStep).padEnd(17)
+      }${r.updateMicrosPerSampleEpoch}`,
+    );
+  }
 }
 
 // ──────────────────────────────── 3. Workers ────────────────────────────────
 
-const workers = await measureWorkers();
-console.log(
-  "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 2/1, 1/2, 2/2; speed-ups 2 vs 1 and 2 vs 0 with 1 shard, then with 2 shards; the capacity the machine gave (two trainers in two processes, arithmetic, allocation)",
-);
-for (const w of workers) {
-  const x = (v: number | null) => `${v?.toFixed(2)}×`;
+const workers = parts.has("workers") ? await measureWorkers() : [];
+if (parts.has("workers")) {
   console.log(
-    `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
-      x(w.speedup2vs1OneShard)
-    }, ${x(w.speedup2vs0OneShard)}; ${x(w.speedup2vs1)}, ${x(w.speedup2vs0)}  (capacity ${
-      w.independentCapacity?.toFixed(2)
-    }, ${w.parallelCapacity.toFixed(2)}, ${w.allocationCapacity.toFixed(2)})`,
+    "\nWorkers: env steps/s with workers/shards 0/1, 1/1, 2/1, 1/2, 2/2; speed-ups 2 vs 1 and 2 vs 0 with 1 shard, then with 2 shards; the capacity the machine gave (two trainers in two processes, arithmetic, allocation)",
   );
+  for (const w of workers) {
+    const x = (v: number | null) => `${v?.toFixed(2)}×`;
+    console.log(
+      `  ${w.config.padEnd(26)}${w.runs.map((r) => r.stepsPerSecond).join(" / ")}  ${
+        x(w.speedup2vs1OneShard)
+      }, ${x(w.speedup2vs0OneShard)}; ${x(w.speedup2vs1)}, ${x(w.speedup2vs0)}  (capacity ${
+        w.independentCapacity?.toFixed(2)
+      }, ${w.parallelCapacity.toFixed(2)}, ${w.allocationCapacity.toFixed(2)})`,
+    );
+  }
 }
 
 // ──────────────────────────────── 4. Kernels ────────────────────────────────
 
-const kernels = await measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] });
-console.log(
-  "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
-);
-for (const k of kernels) {
+const kernels = parts.has("kernels")
+  ? await measureKernels({ hidden: [64, 256], batch: [4, 256, 1024] })
+  : [];
+if (parts.has("kernels")) {
   console.log(
-    `${String(k.hidden).padEnd(8)}${
-      String(k.batch).padEnd(7)
-    }${k.actMicrosPerSampleTfjs} / ${k.actMicrosPerSampleReference} (${k.actRatio})`
-      .padEnd(48) +
-      `${k.updateMicrosPerSampleTfjs} / ${k.updateMicrosPerSampleReference} (${k.updateRatio})`,
+    "\nhidden  batch  act µs/sample tfjs / ref (ratio)  update µs/sample tfjs / ref (ratio)",
   );
+  for (const k of kernels) {
+    console.log(
+      `${String(k.hidden).padEnd(8)}${
+        String(k.batch).padEnd(7)
+      }${k.actMicrosPerSampleTfjs} / ${k.actMicrosPerSampleReference} (${k.actRatio})`
+        .padEnd(48) +
+        `${k.updateMicrosPerSampleTfjs} / ${k.updateMicrosPerSampleReference} (${k.updateRatio})`,
+    );
+  }
 }
 
 // ──────────────────────────────── 5. Generation ────────────────────────────────
@@ -257,8 +430,10 @@ async function measureGeneration(): Promise<Record<string, unknown>> {
   model.dispose();
   return { vocabulary: tokenizer.vocabSize, embeddingSize: 64, hiddenSize: 128, rows };
 }
-const generation = await measureGeneration();
-console.log("\nGeneration (GRU LM, 16 new tokens): batch  tokens/s cached / uncached");
+const generation = parts.has("generation") ? await measureGeneration() : { rows: [] };
+if (parts.has("generation")) {
+  console.log("\nGeneration (GRU LM, 16 new tokens): batch  tokens/s cached / uncached");
+}
 for (const r of generation.rows as Record<string, number>[]) {
   console.log(
     `  ${
@@ -270,7 +445,7 @@ for (const r of generation.rows as Record<string, number>[]) {
 // ──────────────────────────────── 6. RLHF ────────────────────────────────
 
 let rlhf: unknown = null;
-if (!values["no-rlhf"]) {
+if (parts.has("rlhf")) {
   const dir = await Deno.makeTempDir({ prefix: "proximal_bench_rlhf_" });
   console.log("\nRLHF loop (examples/rlhf.ts) …");
   const start = performance.now();
@@ -298,7 +473,8 @@ const result = {
   deno: Deno.version.deno,
   backend: "wasm",
   cpus: navigator.hardwareConcurrency,
-  cartpole: presets,
+  cartpole: { ...presets, heldOut },
+  startup,
   scaling,
   workers,
   kernels,
@@ -312,6 +488,12 @@ console.log(`\n→ ${values.out}`);
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
+}
+
+/** The median proper (the mean of the middle two of an even count). */
+function middle(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b), mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function range(xs: number[]): [number, number] {

@@ -1,8 +1,10 @@
 /**
- * `deno task sweep`: the search behind PPO's `fast` preset. Each candidate trains CartPole-v1 for
- * seeds 1–3 until the mean of its last 20 training episodes reaches 475 (the anchors' measure),
- * or 200,000 env steps; then a 100-episode deterministic evaluation checks the policy. Candidates
- * are ranked by the median training seconds to that point.
+ * `deno task sweep`: the search behind PPO's `fast` and `sample-efficient` presets. Each candidate
+ * trains CartPole-v1 for seeds 1–3 until the mean of its last 20 training episodes reaches 475
+ * (the anchors' measure), or `--max-steps` (default 200,000) env steps; then a 100-episode
+ * deterministic evaluation checks the policy. Candidates are ranked by the median env steps to
+ * that point (`--rank steps`, the default: exact for a seed, whatever the machine's load) or
+ * training seconds (`--rank seconds`).
  *
  * Env steps are deterministic for a seed; seconds depend on the machine and its load, so the
  * sweep is best run on a quiet machine. Writes `bench/results/sweep.json` (or `--out FILE`).
@@ -18,10 +20,20 @@ const { values } = parseArgs({
     out: { type: "string", default: "bench/results/sweep.json" },
     seeds: { type: "string", default: "1,2,3" },
     only: { type: "string", default: "" },
+    "max-steps": { type: "string", default: "200000" },
+    rank: { type: "string", default: "steps" },
   },
 });
 const seeds = values.seeds.split(",").map(Number);
-const MAX_STEPS = 200_000, SOLVED = 475, WINDOW = 20;
+const MAX_STEPS = Number(values["max-steps"]), SOLVED = 475, WINDOW = 20;
+if (!Number.isInteger(MAX_STEPS) || MAX_STEPS <= 0) {
+  console.error(`error: --max-steps must be a positive whole number, got "${values["max-steps"]}"`);
+  Deno.exit(2);
+}
+if (values.rank !== "steps" && values.rank !== "seconds") {
+  console.error(`error: --rank must be "steps" or "seconds", got "${values.rank}"`);
+  Deno.exit(2);
+}
 
 /** SB3 rl-zoo's CartPole-v1 PPO settings, the starting point of the search. */
 const zoo: Partial<PpoOptions> = {
@@ -188,7 +200,194 @@ const candidates: Candidate[] = [
     gaeLambda: 0.95,
   }),
   zooLike("zoo-5ep-lr2e-3-h32", 8, { updateEpochs: 5, learningRate: 2e-3, hiddenSize: 32 }),
+  // Fewer samples (issue 16): more gradient steps per sample, paid for by narrower networks
+  // (an update's cost per row falls with the width) and fewer env copies (the 20-episode window
+  // fills sooner after the policy is good).
+  ...fewerSamples(),
 ];
+
+/**
+ * The round after `fast` (it gave `sample-efficient`): aims at SB3-tuned's sample count at
+ * `fast`'s throughput.
+ */
+function fewerSamples(): Candidate[] {
+  const out: Candidate[] = [];
+  const add = (name: string, numEnvs: number, o: Partial<PpoOptions>) =>
+    out.push(zooLike(name, numEnvs, { gaeLambda: 0.95, ...o }));
+  add("h32-16x32-2mb-4ep-lr4e-3", 16, {
+    hiddenSize: 32,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  add("h32-8x32-1mb-8ep-lr3e-3-gae.8", 8, {
+    hiddenSize: 32,
+    updateEpochs: 8,
+    learningRate: 3e-3,
+    gaeLambda: 0.8,
+  });
+  add("h32-16x16-1mb-4ep-lr5e-3", 16, {
+    hiddenSize: 32,
+    numSteps: 16,
+    updateEpochs: 4,
+    learningRate: 5e-3,
+  });
+  add("h32-32x32-4mb-4ep-lr4e-3", 32, {
+    hiddenSize: 32,
+    numMinibatches: 4,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  add("h64-16x16-1mb-4ep-lr4e-3-gae.9", 16, {
+    numSteps: 16,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+    gaeLambda: 0.9,
+  });
+  add("h32-16x32-2mb-4ep-lr4e-3-novclip", 16, {
+    hiddenSize: 32,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+    clipVloss: false,
+  });
+  add("h16-16x32-2mb-4ep-lr5e-3", 16, {
+    hiddenSize: 16,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 5e-3,
+  });
+  add("h32-8x32-2mb-4ep-lr4e-3", 8, {
+    hiddenSize: 32,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  // SB3 does not clip the value loss (clip_range_vf None); with CartPole's unnormalised returns
+  // CleanRL's clip at 0.2 holds the critic back.
+  const nv = { clipVloss: false };
+  add("zoo-novclip", 8, { ...nv, gaeLambda: 0.8 });
+  add("fast-novclip", 32, { ...nv, numMinibatches: 4, updateEpochs: 2, learningRate: 4e-3 });
+  add("16x32-2mb-3ep-lr4e-3-novclip", 16, {
+    ...nv,
+    numMinibatches: 2,
+    updateEpochs: 3,
+    learningRate: 4e-3,
+  });
+  add("8x32-2mb-4ep-lr3e-3-gae.8-novclip", 8, {
+    ...nv,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 3e-3,
+    gaeLambda: 0.8,
+  });
+  add("16x32-2mb-2ep-lr4e-3-novclip", 16, {
+    ...nv,
+    numMinibatches: 2,
+    updateEpochs: 2,
+    learningRate: 4e-3,
+  });
+  add("16x32-1mb-4ep-lr4e-3-novclip", 16, {
+    ...nv,
+    numMinibatches: 1,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  // Around the most sample-efficient so far (8 × 32, 2 × 4, λ 0.8, no value clipping).
+  const z = { ...nv, gaeLambda: 0.8 };
+  add("8x32-1mb-4ep-lr3e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 1,
+    updateEpochs: 4,
+    learningRate: 3e-3,
+  });
+  add("8x32-2mb-2ep-lr4e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 2,
+    learningRate: 4e-3,
+  });
+  add("16x16-2mb-4ep-lr3e-3-gae.8-novclip", 16, {
+    ...z,
+    numSteps: 16,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 3e-3,
+  });
+  add("16x32-2mb-4ep-lr3e-3-gae.8-novclip", 16, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 3e-3,
+  });
+  add("8x32-2mb-4ep-lr3e-3-gae.8-novclip-h32", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 3e-3,
+    hiddenSize: 32,
+  });
+  add("8x32-2mb-3ep-lr4e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 3,
+    learningRate: 4e-3,
+  });
+  add("16x16-1mb-4ep-lr4e-3-gae.8-novclip", 16, {
+    ...z,
+    numSteps: 16,
+    numMinibatches: 1,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  add("8x32-1mb-4ep-lr4e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 1,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  // Larger minibatches (cheaper per sample on tfjs-wasm) with rl-zoo's λ and no value clipping.
+  add("16x32-2mb-3ep-lr4e-3-gae.8-novclip", 16, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 3,
+    learningRate: 4e-3,
+  });
+  add("16x32-2mb-2ep-lr4e-3-gae.8-novclip", 16, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 2,
+    learningRate: 4e-3,
+  });
+  add("32x16-2mb-3ep-lr4e-3-gae.8-novclip", 32, {
+    ...z,
+    numSteps: 16,
+    numMinibatches: 2,
+    updateEpochs: 3,
+    learningRate: 4e-3,
+  });
+  add("16x16-1mb-3ep-lr3e-3-gae.8-novclip", 16, {
+    ...z,
+    numSteps: 16,
+    numMinibatches: 1,
+    updateEpochs: 3,
+    learningRate: 3e-3,
+  });
+  // Around the pick, on the held-out seeds 11–20 (`--seeds 11,…,20`).
+  add("8x32-2mb-5ep-lr3e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 5,
+    learningRate: 3e-3,
+  });
+  add("8x32-2mb-4ep-lr4e-3-gae.8-novclip", 8, {
+    ...z,
+    numMinibatches: 2,
+    updateEpochs: 4,
+    learningRate: 4e-3,
+  });
+  return out;
+}
 
 await setupBackend("wasm");
 
@@ -252,7 +451,11 @@ for (const candidate of candidates) {
     })`,
   );
 }
-results.sort((a, b) => a.medianTrainSeconds - b.medianTrainSeconds);
+results.sort((a, b) =>
+  values.rank === "steps"
+    ? a.medianEnvSteps - b.medianEnvSteps || a.medianTrainSeconds - b.medianTrainSeconds
+    : a.medianTrainSeconds - b.medianTrainSeconds
+);
 await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
 await Deno.writeTextFile(
   values.out,
