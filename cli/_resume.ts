@@ -5,10 +5,12 @@ import type { Resumed, RunConfig } from "./_checkpoints.ts";
 import { optionsFromFlags, UsageError } from "./_flags.ts";
 
 /**
- * Plugin options a resumed run may change: they decide how the work is spread, not its numbers
- * (PPO's `numWorkers`; a change of its shards is refused by PPO itself when it restores).
+ * Plugin options a resumed run may change: `numWorkers` decides how PPO's work is spread, not its
+ * numbers (a change of its shards is refused by PPO itself when it restores); `epochs` is an
+ * epoch-based stage's budget, as `--total-timesteps` is PPO's; `pairs` names a file whose content
+ * the text stages check against their checkpoint's fingerprint themselves.
  */
-const SAFE_OPTIONS: ReadonlySet<string> = new Set(["numWorkers"]);
+const SAFE_OPTIONS: ReadonlySet<string> = new Set(["numWorkers", "epochs", "pairs"]);
 
 /** Where the flags of a resumed run came from, to name them in messages. */
 export interface ResumeOrigin {
@@ -70,7 +72,9 @@ export function checkResume(resumed: Resumed, config: RunConfig, origin: ResumeO
 }
 
 function show(value: unknown): string {
-  if (typeof value === "number") return value.toLocaleString("en-US");
+  if (typeof value === "number") {
+    return Number.isSafeInteger(value) ? value.toLocaleString("en-US") : String(value);
+  }
   if (value === null || value === undefined) return "none";
   return typeof value === "string" ? value : JSON.stringify(value);
 }
