@@ -88,6 +88,31 @@ export async function cutLogs(
   return { time, dropped };
 }
 
+/**
+ * Removes the temporary files an interrupted atomic write leaves (a kill -9 or power loss between
+ * creating and renaming them: `latest.ckpt.tmp-…`, `metrics.jsonl.tmp-cut`) from a run directory
+ * and its `checkpoints/`. Returns how many there were.
+ */
+export async function removeStaleTemps(outDir: string): Promise<number> {
+  let removed = 0;
+  for (const dir of [outDir, `${outDir}/checkpoints`]) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    for (const entry of entries) {
+      if (entry.isFile && /\.(ckpt\.tmp-[0-9a-f]{12}|(jsonl|csv)\.tmp-cut)$/.test(entry.name)) {
+        await Deno.remove(`${dir}/${entry.name}`);
+        removed++;
+      }
+    }
+  }
+  return removed;
+}
+
 function parseRow(line: string): { step: number; time: number } | undefined {
   try {
     const row = JSON.parse(line);

@@ -48,7 +48,7 @@ import { helpText } from "./_help.ts";
 import { MetricsLog } from "./_metrics_log.ts";
 import { Progress, RETURN_WINDOW } from "./_progress.ts";
 import { checkResume } from "./_resume.ts";
-import { checkOutDir, cutLogs } from "./_run_dir.ts";
+import { checkOutDir, cutLogs, removeStaleTemps } from "./_run_dir.ts";
 import { Watchdog } from "./_watchdog.ts";
 
 export { UsageError };
@@ -372,6 +372,10 @@ async function train(run: Run, watchdog: Watchdog): Promise<Training> {
   // its time column continues from the checkpoint's row.
   let timeOffset = 0;
   if (run.resumed) {
+    const stale = await removeStaleTemps(outDir);
+    if (stale > 0) {
+      console.log(`  removed ${stale} temporary file(s) left by a write that was interrupted`);
+    }
     const cut = await cutLogs(outDir, trainer.step);
     timeOffset = cut.time;
     if (cut.dropped > 0) {

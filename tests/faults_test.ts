@@ -132,6 +132,12 @@ Deno.test(`kill -9 at a random iteration then --resume gives the uninterrupted r
       const resumed = await train(["--resume", out]);
       assert.equal(resumed.code, 0, resumed.stderr);
       assert.deepEqual(await numbers(out), expected, `trial ${trial}: killed after ${logged} rows`);
+      const at = resumed.stdout.match(/at step ([\d,]+)/)?.[1];
+      const dropped = resumed.stdout.match(/dropped (\d+) metrics rows/)?.[1] ?? "0";
+      const stale = resumed.stdout.match(/removed (\d+) temporary/)?.[1] ?? "0";
+      console.log(
+        `trial ${trial}: killed after ${logged} rows, resumed at step ${at}, ${dropped} rows dropped, ${stale} temp files removed`,
+      );
       const t = await times(out);
       assert.ok(t.every((x, i) => i === 0 || x >= t[i - 1]!), `time goes backwards: ${t}`);
       const names = [...Deno.readDirSync(out)].map((e) => e.name);
