@@ -186,6 +186,9 @@ for (const signals of [["SIGTERM"], ["SIGINT", "SIGINT"]] as const) {
         marker,
         "--total-timesteps",
         "100000",
+        // Envs stepped on the main thread, where the watchdog sees each call (not in PPO's workers).
+        "--num-workers",
+        "0",
         "--out",
         `${dir}/run`,
       ]);
@@ -219,6 +222,8 @@ Deno.test("an env call over --env-call-timeout (a reset hung at set-up) ends the
       "1",
       "--env-call-timeout",
       "1",
+      "--num-workers",
+      "0",
       "--out",
       `${dir}/run`,
     ], 30_000);
@@ -244,6 +249,8 @@ Deno.test("an env's own exception is wrapped with its name, copy, call and step"
       "3",
       "--total-timesteps",
       "2048",
+      "--num-workers",
+      "0",
       "--out",
       `${dir}/run`,
     ]);
