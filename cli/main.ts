@@ -84,8 +84,10 @@ export async function main(args: string[]): Promise<void> {
     watchdog.phase("the final evaluation");
     await evaluate(run, training);
     run.trainer.dispose();
-    // 130 and 143 (128 + the signal's number), as a process ended by the signal would report.
-    if (training.interrupted) Deno.exitCode = training.interrupted === "SIGINT" ? 130 : 143;
+    // 130 and 143 (128 + the signal's number), as a process ended by the signal would report; a
+    // signal during the evaluation counts too (the evaluation then completes: it saves nothing).
+    const signal = training.interrupted || watchdog.stopSignal;
+    if (signal) Deno.exitCode = signal === "SIGINT" ? 130 : 143;
   } finally {
     watchdog.stop();
   }
