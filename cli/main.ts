@@ -183,7 +183,6 @@ async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
       ? saved?.stopAtReturn ?? null
       : numberFlag(values, "stop-at-return"),
   };
-  checkBudget(config);
   const resumeNotices = resumed
     ? checkResume(resumed, config, {
       given: new Set(Object.keys(values).filter((flag) => values[flag] !== undefined)),
@@ -192,6 +191,7 @@ async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
       algoPlugin,
     })
     : [];
+  checkBudget(config);
   const outDir = typeof values.out === "string" ? values.out.replace(/\/$/, "") : resumeDir ??
     `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`;
   await checkOutDir(outDir, resumeDir === undefined ? {} : { resumeDir });
