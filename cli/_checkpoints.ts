@@ -21,12 +21,25 @@ export interface RunConfig {
   seed: number;
   numEnvs: number;
   totalTimesteps: number;
+  /** The tfjs backend (its kernels decide the numbers too). */
+  backend: string;
+  /** Settings a resumed run keeps unless a flag changes them (a change is applied and said). */
+  evalEpisodes: number;
+  checkpointEvery: number;
+  stopAtReturn: number | null;
 }
 
+/** The settings a checkpoint written before they were saved may lack. */
+type LaterSettings = "backend" | "evalEpisodes" | "checkpointEvery" | "stopAtReturn";
+
 /** A saved {@linkcode RunConfig}; its plugins' options are checked again when resolved. */
-export type SavedRunConfig = Omit<RunConfig, "envOptions" | "algoOptions"> & {
+export type SavedRunConfig = Omit<RunConfig, "envOptions" | "algoOptions" | LaterSettings> & {
   envOptions: Record<string, unknown>;
   algoOptions: Record<string, unknown>;
+  backend?: string | undefined;
+  evalEpisodes?: number | undefined;
+  checkpointEvery?: number | undefined;
+  stopAtReturn?: number | null | undefined;
 };
 
 /** A run to resume: the trainer's part of its latest checkpoint, its configuration, the file read. */
@@ -56,6 +69,10 @@ export async function readResumed(dir: string): Promise<Resumed> {
       seed: run.number("seed"),
       numEnvs: run.count("numEnvs"),
       totalTimesteps: run.count("totalTimesteps"),
+      backend: run.optionalString("backend"),
+      evalEpisodes: run.optionalCount("evalEpisodes"),
+      checkpointEvery: run.optionalCount("checkpointEvery"),
+      stopAtReturn: run.json("stopAtReturn") === null ? null : run.optionalNumber("stopAtReturn"),
     };
     return { trainer: { meta: meta.object("trainer"), tensors: checkpoint.tensors }, config, path };
   } catch (e) {

@@ -43,6 +43,10 @@ export const TOP_LEVEL = {
     help: "steps between checkpoints, in the trainer's unit (0 = only at the end)",
   },
   backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
+  "env-call-timeout": {
+    default: "300",
+    help: "seconds one env call (reset, step) may take before the run is stopped (0 = no limit)",
+  },
   preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
 } as const;
 
@@ -110,7 +114,36 @@ export function intFlag(
       `Invalid --${flag} ${values[flag]}: expected a whole number >= ${options.min}`,
     );
   }
+  if (!Number.isSafeInteger(n)) {
+    throw new UsageError(
+      `Invalid --${flag} ${values[flag]}: too large to count exactly (at most ${
+        Number.MAX_SAFE_INTEGER.toLocaleString("en-US")
+      })`,
+    );
+  }
   return n;
+}
+
+/**
+ * Joins a flag and a negative number written after it with a space (`--seed -3`) into
+ * `--seed=-3`, which `node:util`'s parser would otherwise read as a flag of its own (and then say
+ * the first "needs a value").
+ */
+export function joinNegativeValues(args: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!, next = args[i + 1];
+    if (
+      arg.startsWith("--") && !arg.includes("=") && next !== undefined &&
+      /^-(\d|\.\d|Infinity$)/.test(next)
+    ) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
 }
 
 /** A finite-number flag, or its default. */

@@ -6,6 +6,7 @@ export class MetricsLog {
     readonly columns: readonly string[],
     readonly jsonl: Deno.FsFile,
     readonly csv: Deno.FsFile,
+    readonly dir: string,
   ) {}
 
   static async open(dir: string, metricNames: readonly string[]): Promise<MetricsLog> {
@@ -14,16 +15,20 @@ export class MetricsLog {
     const fresh = !(await exists(csvPath));
     const jsonl = await Deno.open(`${dir}/metrics.jsonl`, { append: true, create: true });
     const csv = await Deno.open(csvPath, { append: true, create: true });
-    const log = new MetricsLog(columns, jsonl, csv);
-    if (fresh) await log.#append(csv, columns.join(",") + "\n");
+    const log = new MetricsLog(columns, jsonl, csv, dir);
+    if (fresh) await log.#append(csv, columns.join(",") + "\n", "metrics.csv");
     return log;
   }
 
   async write(step: number, time: number, metrics: Record<string, number>): Promise<void> {
     const row: Record<string, number | null> = { step, time: round(time) };
     for (const [k, v] of Object.entries(metrics)) row[k] = Number.isFinite(v) ? v : null;
-    await this.#append(this.jsonl, JSON.stringify(row) + "\n");
-    await this.#append(this.csv, this.columns.map((c) => row[c] ?? "").join(",") + "\n");
+    await this.#append(this.jsonl, JSON.stringify(row) + "\n", "metrics.jsonl");
+    await this.#append(
+      this.csv,
+      this.columns.map((c) => row[c] ?? "").join(",") + "\n",
+      "metrics.csv",
+    );
   }
 
   close(): void {
@@ -31,10 +36,17 @@ export class MetricsLog {
     this.csv.close();
   }
 
-  async #append(file: Deno.FsFile, text: string): Promise<void> {
+  async #append(file: Deno.FsFile, text: string, name: string): Promise<void> {
     const bytes = new TextEncoder().encode(text);
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    } catch (e) {
+      // A torn row is cut away when the run is resumed.
+      throw new Error(`Cannot append to ${this.dir}/${name}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
   }
 }
 

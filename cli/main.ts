@@ -35,6 +35,7 @@ import {
   FIRST_PASS,
   type FlagValues,
   intFlag,
+  joinNegativeValues,
   numberFlag,
   optionsFromFlags,
   parseArgsMessage,
@@ -46,6 +47,9 @@ import {
 import { helpText } from "./_help.ts";
 import { MetricsLog } from "./_metrics_log.ts";
 import { Progress, RETURN_WINDOW } from "./_progress.ts";
+import { checkResume } from "./_resume.ts";
+import { checkOutDir, cutLogs, removeStaleTemps } from "./_run_dir.ts";
+import { Watchdog } from "./_watchdog.ts";
 
 export { UsageError };
 
@@ -68,10 +72,25 @@ export async function main(args: string[]): Promise<void> {
     console.log(plan.help);
     return;
   }
-  const run = await build(plan);
-  const training = await train(run);
-  await evaluate(run, training);
-  run.trainer.dispose();
+  // From here a signal stops the run cleanly, and a hung env call is named (see _watchdog.ts).
+  const watchdog = await Watchdog.start({
+    envCallTimeout: plan.envCallTimeout,
+    outDir: plan.outDir,
+  });
+  try {
+    watchdog.phase(`building ${plan.algoPlugin.name} on ${plan.envPlugin.name}`);
+    const run = await build(plan);
+    const training = await train(run, watchdog);
+    watchdog.phase("the final evaluation");
+    await evaluate(run, training);
+    run.trainer.dispose();
+    // 130 and 143 (128 + the signal's number), as a process ended by the signal would report; a
+    // signal during the evaluation counts too (the evaluation then completes: it saves nothing).
+    const signal = training.interrupted || watchdog.stopSignal;
+    if (signal) Deno.exitCode = signal === "SIGINT" ? 130 : 143;
+  } finally {
+    watchdog.stop();
+  }
 }
 
 /** What the command line asks for, checked, before anything is built. */
@@ -80,10 +99,14 @@ interface Plan {
   envPlugin: EnvPlugin;
   algoPlugin: AlgoPlugin;
   resumed: Resumed | undefined;
+  /** What a resumed run changes (applied), one line each, printed when it starts. */
+  resumeNotices: string[];
   evalEpisodes: number;
   checkpointEvery: number;
   stopAtReturn: number | undefined;
   backend: BackendName;
+  /** Seconds one env call may take (0 = no limit). */
+  envCallTimeout: number;
   outDir: string;
 }
 
@@ -96,7 +119,8 @@ interface Run extends Plan {
 /** How training ended. */
 interface Training {
   seconds: number;
-  interrupted: boolean;
+  /** The signal that stopped the run early, if one did. */
+  interrupted: "SIGINT" | "SIGTERM" | false;
 }
 
 // ──────────────────────────────── 1. Parse ────────────────────────────────
@@ -105,7 +129,8 @@ interface Training {
  * Two passes over the arguments: the first finds the plugins (and a run to resume), whose options
  * decide which flags exist; the second, strict, reads every flag.
  */
-async function parse(args: string[]): Promise<Plan | { help: string }> {
+async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
+  const args = joinNegativeValues(cliArgs);
   const first = parseArgs({ args, options: FIRST_PASS, strict: false, allowPositionals: true })
     .values;
   const resumeDir = typeof first.resume === "string" ? first.resume.replace(/\/$/, "") : undefined;
@@ -127,48 +152,85 @@ async function parse(args: string[]): Promise<Plan | { help: string }> {
     if (values[flag] !== undefined) given[kind][toCamelCase(flag)] = values[flag];
   }
   const preset = presetOf(algoPlugin, values.preset);
+  const saved = resumed?.config;
+  const backend = (values.backend ?? saved?.backend ?? TOP_LEVEL.backend.default) as string;
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new UsageError(`Invalid --backend "${backend}": expected ${BACKENDS.join(" or ")}`);
+  }
   const config: RunConfig = {
     env: envRef,
     algo: algoRef,
-    envOptions: optionsFromFlags(envPlugin, { ...resumed?.config.envOptions, ...given.env }),
+    envOptions: optionsFromFlags(envPlugin, { ...saved?.envOptions, ...given.env }),
     algoOptions: optionsFromFlags(algoPlugin, {
-      ...resumed?.config.algoOptions,
+      ...saved?.algoOptions,
       ...preset?.options,
       ...given.algo,
     }),
-    seed: intFlag(values, "seed", { min: -(2 ** 31), fallback: resumed?.config.seed }),
-    numEnvs: intFlag(values, "num-envs", {
-      min: 1,
-      fallback: resumed?.config.numEnvs ?? preset?.numEnvs,
-    }),
+    seed: intFlag(values, "seed", { min: -(2 ** 31), fallback: saved?.seed }),
+    // A preset's env count before the resumed run's, so that a preset that changes it is refused.
+    numEnvs: intFlag(values, "num-envs", { min: 1, fallback: preset?.numEnvs ?? saved?.numEnvs }),
     totalTimesteps: intFlag(values, "total-timesteps", {
       min: 1,
-      fallback: resumed?.config.totalTimesteps,
+      fallback: saved?.totalTimesteps,
     }),
+    backend,
+    evalEpisodes: intFlag(values, "eval-episodes", { min: 0, fallback: saved?.evalEpisodes }),
+    checkpointEvery: intFlag(values, "checkpoint-every", {
+      min: 0,
+      fallback: saved?.checkpointEvery,
+    }),
+    stopAtReturn: values["stop-at-return"] === undefined
+      ? saved?.stopAtReturn ?? null
+      : numberFlag(values, "stop-at-return"),
   };
-  if (resumed && config.numEnvs !== resumed.config.numEnvs) {
+  const resumeNotices = resumed
+    ? checkResume(resumed, config, {
+      given: new Set(Object.keys(values).filter((flag) => values[flag] !== undefined)),
+      preset: typeof values.preset === "string" && values.preset !== "" ? values.preset : undefined,
+      envPlugin,
+      algoPlugin,
+    })
+    : [];
+  checkBudget(config);
+  const outDir = typeof values.out === "string" ? values.out.replace(/\/$/, "") : resumeDir ??
+    `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`;
+  await checkOutDir(outDir, resumeDir === undefined ? {} : { resumeDir });
+  const envCallTimeout = numberFlag(values, "env-call-timeout");
+  if (envCallTimeout < 0) {
     throw new UsageError(
-      `Cannot resume from ${resumed.path}: it ran ${resumed.config.numEnvs} envs, not --num-envs ${config.numEnvs}`,
+      `Invalid --env-call-timeout ${envCallTimeout}: expected seconds >= 0 (0 = no limit)`,
     );
-  }
-  const backend = (values.backend ?? TOP_LEVEL.backend.default) as string;
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw new UsageError(`Invalid --backend "${backend}": expected ${BACKENDS.join(" or ")}`);
   }
   return {
     config,
     envPlugin,
     algoPlugin,
     resumed,
-    evalEpisodes: intFlag(values, "eval-episodes", { min: 0 }),
-    checkpointEvery: intFlag(values, "checkpoint-every", { min: 0 }),
-    stopAtReturn: values["stop-at-return"] === undefined
-      ? undefined
-      : numberFlag(values, "stop-at-return"),
+    resumeNotices,
+    evalEpisodes: config.evalEpisodes,
+    checkpointEvery: config.checkpointEvery,
+    stopAtReturn: config.stopAtReturn ?? undefined,
     backend: backend as BackendName,
-    outDir: typeof values.out === "string" ? values.out : resumeDir ??
-      `runs/${baseName(envPlugin.name)}-${algoPlugin.name}-s${config.seed}-${timestamp()}`,
+    envCallTimeout,
+    outDir,
   };
+}
+
+/**
+ * Refuses a budget below one rollout of an algorithm that collects `numSteps` steps per env copy
+ * (it would run one rollout anyway and report more than 100 % of the budget).
+ */
+function checkBudget(config: RunConfig): void {
+  const numSteps = config.algoOptions.numSteps;
+  if (typeof numSteps !== "number") return;
+  const rollout = config.numEnvs * numSteps;
+  if (config.totalTimesteps < rollout) {
+    throw new UsageError(
+      `Invalid --total-timesteps ${config.totalTimesteps}: below one rollout (--num-envs ${config.numEnvs} × --num-steps ${numSteps} = ${
+        rollout.toLocaleString("en-US")
+      } steps)`,
+    );
+  }
 }
 
 /**
@@ -273,18 +335,29 @@ async function build(plan: Plan): Promise<Run> {
   }
   if (resumed) {
     await trainer.restore(resumed.trainer);
-    console.log(`Resumed from ${resumed.path} at step ${trainer.step.toLocaleString("en-US")}`);
+    const step = trainer.step;
+    if (config.totalTimesteps !== resumed.config.totalTimesteps && config.totalTimesteps <= step) {
+      throw new UsageError(
+        `Invalid --total-timesteps ${config.totalTimesteps}: the run being resumed is already at step ${
+          step.toLocaleString("en-US")
+        }`,
+      );
+    }
+    console.log(`Resumed from ${resumed.path} at step ${step.toLocaleString("en-US")}`);
+    for (const notice of plan.resumeNotices) console.log(`  applied: ${notice}`);
+    if (plan.resumeNotices.some((notice) => notice.startsWith("--total-timesteps"))) {
+      console.log("  (a schedule over the budget, e.g. PPO's --anneal-lr, follows the new one)");
+    }
+    const probe = makeEnv();
+    if (typeof probe.getState !== "function") {
+      console.log(
+        `  note: env "${envPlugin.name}" has no getState(), so its episodes restart from a reset instead of continuing where the checkpoint left them: from here the numbers differ from an uninterrupted run's`,
+      );
+    }
+    probe.close?.();
   }
   await Deno.mkdir(outDir, { recursive: true });
-  const { backend, evalEpisodes, stopAtReturn } = plan;
-  await Deno.writeTextFile(
-    `${outDir}/config.json`,
-    JSON.stringify(
-      { ...config, backend, evalEpisodes, stopAtReturn: stopAtReturn ?? null },
-      null,
-      2,
-    ),
-  );
+  await Deno.writeTextFile(`${outDir}/config.json`, JSON.stringify(config, null, 2));
   return { ...plan, trainer, makeEnv };
 }
 
@@ -294,16 +367,33 @@ async function build(plan: Plan): Promise<Run> {
  * Iterates until the trainer is done, `--stop-at-return` is reached or Ctrl-C: a metrics row and
  * a progress update per iteration, a checkpoint every `--checkpoint-every` steps and at the end.
  */
-async function train(run: Run): Promise<Training> {
+async function train(run: Run, watchdog: Watchdog): Promise<Training> {
   const { trainer, config, outDir, checkpointEvery, stopAtReturn } = run;
   const unit = unitOf(trainer);
+  // A resumed run first drops the rows logged after its checkpoint (a crash between the two), and
+  // its time column continues from the checkpoint's row.
+  let timeOffset = 0;
+  if (run.resumed) {
+    const stale = await removeStaleTemps(outDir);
+    if (stale > 0) {
+      console.log(`  removed ${stale} temporary file(s) left by a write that was interrupted`);
+    }
+    const cut = await cutLogs(outDir, trainer.step);
+    timeOffset = cut.time;
+    if (cut.dropped > 0) {
+      console.log(
+        `  dropped ${cut.dropped} metrics rows logged after the checkpoint (they are logged again)`,
+      );
+    }
+  }
   const log = await MetricsLog.open(outDir, trainer.metricNames);
   const progress = new Progress(config.totalTimesteps, unit);
-  const save = (keep: boolean) => saveRun(trainer, { config, outDir, keep });
+  const save = async (keep: boolean) => {
+    watchdog.phase("saving a checkpoint");
+    return await saveRun(trainer, { config, outDir, keep });
+  };
 
-  let interrupted = false;
-  const onSigint = () => interrupted = true;
-  Deno.addSignalListener("SIGINT", onSigint);
+  let interrupted: Training["interrupted"] = false;
   console.log(
     `Training ${run.algoPlugin.name} on ${run.envPlugin.name} (seed ${config.seed}, ${config.numEnvs} envs, ${
       config.totalTimesteps.toLocaleString("en-US")
@@ -314,13 +404,14 @@ async function train(run: Run): Promise<Training> {
   let stopReason = trainer.progress === undefined ? "step budget reached" : "training finished";
   let lastCheckpoint = Math.floor(trainer.step / Math.max(1, checkpointEvery));
   while (!trainer.done) {
+    watchdog.phase(`${run.algoPlugin.name} iterate()`);
     const report = await trainer.iterate();
     for (const e of report.episodes) {
       recent.push(e.return);
       if (recent.length > RETURN_WINDOW) recent.shift();
     }
     const rolling = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN;
-    await log.write(report.step, (performance.now() - start) / 1000, report.metrics);
+    await log.write(report.step, timeOffset + (performance.now() - start) / 1000, report.metrics);
     progress.update(report, { rolling, fraction: trainer.progress });
     if (checkpointEvery > 0 && Math.floor(report.step / checkpointEvery) > lastCheckpoint) {
       lastCheckpoint = Math.floor(report.step / checkpointEvery);
@@ -332,12 +423,13 @@ async function train(run: Run): Promise<Training> {
       }`;
       break;
     }
-    if (interrupted) {
-      stopReason = "interrupted";
+    const signal = watchdog.stopSignal;
+    if (signal !== undefined) {
+      interrupted = signal;
+      stopReason = `interrupted by ${signal}`;
       break;
     }
   }
-  Deno.removeSignalListener("SIGINT", onSigint);
   progress.end();
   const seconds = (performance.now() - start) / 1000;
   log.close();

@@ -3,7 +3,8 @@
  * plugin on any env plugin from the command line, writes metrics and checkpoints, resumes, and
  * ends with an evaluation. Run as the main module it reads `Deno.args`, prints a failure as one
  * line and exits with code 2 for a usage error (see {@linkcode UsageError}), 1 for any other;
- * `PROXIMAL_DEBUG=1` prints the stack instead.
+ * `PROXIMAL_DEBUG=1` prints the stack instead. A run stopped by Ctrl-C or SIGTERM saves a
+ * checkpoint and exits with 130 or 143.
  *
  * @example Run the CLI from code
  * ```ts ignore

@@ -5,8 +5,9 @@ import { dirname } from "node:path";
 /**
  * Writes `bytes` to `path` so that readers see either the old content or the new, never a
  * partial file: a temp file in the same directory (same filesystem, so the rename is atomic),
- * synced, then renamed over the target. Creates the parent directory. On failure the temp file
- * is removed and the error is rethrown as `${label}: <reason>`.
+ * synced, then renamed over the target, and the directory synced. Creates the parent
+ * directory. On failure the temp file is removed and the error is rethrown as
+ * `${label}: <reason>`.
  */
 export async function writeFileAtomic(
   path: string,
@@ -29,11 +30,29 @@ export async function writeFileAtomic(
       file.close();
     }
     await Deno.rename(temp, path);
+    created = false;
+    await syncDirectory(dirname(path));
   } catch (error) {
     if (created) await Deno.remove(temp).catch(() => {});
     throw new Error(`${label}: ${error instanceof Error ? error.message : error}`, {
       cause: error,
     });
+  }
+}
+
+/**
+ * Syncs a directory so that a rename in it survives a power loss; a system that cannot open a
+ * directory for syncing (Windows) skips it, as the rename itself has happened.
+ */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch {
+    // Best effort: the file is in place either way.
+  } finally {
+    handle?.close();
   }
 }
 

@@ -10,7 +10,13 @@
  * | n     | UTF-8 JSON `{ format: 1, meta, tensors: [{ name, shape, offset, length }] }` |
  * | 0–3   | zero padding to a multiple of 4 bytes                                    |
  * | …     | float32 data; a tensor's `offset` is in bytes from here, `length` in values |
+ * | 32    | SHA-256 of every byte before it                                           |
+ *
+ * The checksum makes any changed byte (a bad disk, a partial copy, an edit) a refusal at load
+ * rather than a run that silently diverges. Format 1 files (written before the checksum) cannot be
+ * verified and are refused with a message that says so.
  */
+import { createHash } from "node:crypto";
 import { isPlainObject } from "./_checks.ts";
 import { readFileChecked, writeFileAtomic } from "./_io.ts";
 import type { Checkpoint, SavedTensor } from "./trainer.ts";
@@ -20,10 +26,17 @@ import { isCount } from "./training_options.ts";
 export interface DecodeCheckpointOptions {
   /** Where the bytes came from (a path), named in error messages. */
   source?: string;
+  /**
+   * Accept tensors holding NaN or ±Infinity; default false: a weight that is not finite means a
+   * run that had diverged when it saved, so loading it is refused, naming the tensor.
+   */
+  allowNonFinite?: boolean;
 }
 
 const MAGIC = new TextEncoder().encode("PRXCKPT1");
-const FORMAT = 1;
+const FORMAT = 2;
+/** Bytes of the SHA-256 trailer. */
+const CHECKSUM_BYTES = 32;
 /** Bytes before the JSON header: the magic and the header length. */
 const PREAMBLE = MAGIC.length + 4;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -62,10 +75,11 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
 
 /**
  * Decodes the bytes of a checkpoint file, checking everything: the magic bytes, the header, every
- * tensor's shape and that its data lies within the file.
+ * tensor's shape and that its data lies within the file, the file's length, its SHA-256 checksum
+ * (any changed byte is refused) and, unless `allowNonFinite`, that every value is finite.
  *
  * @param bytes The file's bytes.
- * @param options `source`: the file's path, named in error messages.
+ * @param options `source`: the file's path, named in error messages; `allowNonFinite`.
  * @returns The checkpoint; every tensor's data is a fresh `Float32Array`.
  * @throws `Invalid checkpoint <source>: <what is wrong>` if the bytes are not a valid checkpoint.
  *
@@ -112,6 +126,11 @@ export function decodeCheckpoint(
     fail(`header is not valid UTF-8 JSON: ${error instanceof Error ? error.message : error}`);
   }
   if (!isPlainObject(header)) fail("header is not a JSON object");
+  if (header.format === 1) {
+    fail(
+      "format 1 has no checksum (written by an older proximal), so it cannot be verified: train again, or load it with that version",
+    );
+  }
   if (header.format !== FORMAT) {
     fail(
       `unsupported format ${JSON.stringify(header.format)} (this version reads format ${FORMAT})`,
@@ -123,6 +142,7 @@ export function decodeCheckpoint(
   const dataStart = align4(PREAMBLE + headerLength);
   const tensors: [string, SavedTensor][] = [];
   const seen = new Set<string>();
+  let end = dataStart;
   header.tensors.forEach((entry: unknown, index: number) => {
     const { name, shape, offset, length } = checkTensorEntry(entry, index, fail);
     if (seen.has(name)) fail(`duplicate tensor "${name}"`);
@@ -135,7 +155,25 @@ export function decodeCheckpoint(
       );
     }
     tensors.push([name, { shape, data: readFloats(bytes, start, length) }]);
+    end = Math.max(end, start + byteLength);
   });
+  if (bytes.length !== end + CHECKSUM_BYTES) {
+    fail(
+      `the file has ${bytes.length} bytes, its header describes ${
+        end + CHECKSUM_BYTES
+      } (truncated, or bytes appended)`,
+    );
+  }
+  const expected = bytes.subarray(end);
+  if (!sha256(bytes.subarray(0, end)).every((byte, i) => byte === expected[i])) {
+    fail("checksum mismatch: the file was changed or damaged after it was written");
+  }
+  if (options.allowNonFinite !== true) {
+    for (const [name, { data }] of tensors) {
+      const at = data.findIndex((x) => !Number.isFinite(x));
+      if (at >= 0) fail(`tensor "${name}" holds ${data[at]} at index ${at}`);
+    }
+  }
   return { meta: header.meta, tensors: Object.fromEntries(tensors) };
 }
 
@@ -237,11 +275,13 @@ function encode(checkpoint: Checkpoint, label: string): Uint8Array {
     fail(`meta is not JSON-serialisable: ${error instanceof Error ? error.message : error}`);
   }
   const dataStart = align4(PREAMBLE + header.length);
-  const bytes = new Uint8Array(dataStart + offset);
+  const end = dataStart + offset;
+  const bytes = new Uint8Array(end + CHECKSUM_BYTES);
   bytes.set(MAGIC, 0);
   new DataView(bytes.buffer).setUint32(MAGIC.length, header.length, true);
   bytes.set(header, PREAMBLE);
   entries.forEach((entry, i) => writeFloats(bytes, dataStart + entry.offset, datas[i]!));
+  bytes.set(sha256(bytes.subarray(0, end)), end);
   return bytes;
 }
 
@@ -336,6 +376,10 @@ function readFloats(bytes: Uint8Array, start: number, length: number): Float32Ar
   const view = new DataView(bytes.buffer, bytes.byteOffset + start, length * 4);
   for (let i = 0; i < length; i++) data[i] = view.getFloat32(i * 4, true);
   return data;
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(bytes).digest());
 }
 
 function align4(n: number): number {

@@ -38,6 +38,25 @@ export interface VectorStepResult {
   episodes: EpisodeRecord[];
 }
 
+/**
+ * Told of every env call a {@linkcode VectorEnv} makes, so that a watchdog on another thread can
+ * say which call hangs (a synchronous env call blocks its thread's event loop, signal listeners
+ * included). Set it with {@linkcode VectorEnv.callRecorder}.
+ */
+export interface EnvCallRecorder {
+  /**
+   * A call starts.
+   *
+   * @param env The env's name.
+   * @param copy The copy's index.
+   * @param call `reset()` or `step()`.
+   * @param step The vector env's step count.
+   */
+  enter(env: string, copy: number, call: string, step: number): void;
+  /** The call returned or threw. */
+  exit(): void;
+}
+
 /** The saved state of a {@linkcode VectorEnv}. */
 export interface VectorEnvState {
   /** Each copy's own state, or null when the env cannot save one. */
@@ -74,6 +93,22 @@ export interface VectorEnvState {
  * ```
  */
 export class VectorEnv {
+  /**
+   * Told of every env call of every vector env on this thread (the CLI's watchdog); default none.
+   *
+   * @example Count the calls
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { VectorEnv } from "@proximal/core";
+   * import { CartPole } from "@proximal/envs";
+   * let calls = 0;
+   * VectorEnv.callRecorder = { enter: () => calls++, exit: () => {} };
+   * new VectorEnv(() => new CartPole(), { numEnvs: 2 }).reset();
+   * VectorEnv.callRecorder = undefined;
+   * assert.equal(calls, 2);
+   * ```
+   */
+  static callRecorder: EnvCallRecorder | undefined = undefined;
   /** The number of copies. */
   readonly numEnvs: number;
   /** Floats per observation. */
@@ -150,7 +185,11 @@ export class VectorEnv {
    */
   reset(): Float32Array {
     for (let i = 0; i < this.numEnvs; i++) {
-      const { observation } = this.envs[i]!.reset({ seed: this.#seed + i });
+      const { observation } = this.#call(
+        i,
+        "reset()",
+        (env) => env.reset({ seed: this.#seed + i }),
+      );
       this.#writeObservation(i, observation, "reset()");
     }
     this.#returns.fill(0);
@@ -195,7 +234,7 @@ export class VectorEnv {
         }
         action = a;
       }
-      const out = this.envs[i]!.step(action);
+      const out = this.#call(i, "step()", (env) => env.step(action));
       this.#checkStep(i, out);
       const terminated = out.terminated, truncated = out.truncated && !terminated;
       result.rewards[i] = out.reward;
@@ -214,7 +253,11 @@ export class VectorEnv {
         });
         this.#returns[i] = 0;
         this.#lengths[i] = 0;
-        this.#writeObservation(i, this.envs[i]!.reset().observation, "reset()");
+        this.#writeObservation(
+          i,
+          this.#call(i, "reset()", (env) => env.reset()).observation,
+          "reset()",
+        );
       } else {
         result.finalObservations[i] = null;
         this.#writeObservation(i, out.observation, "step()");
@@ -271,7 +314,8 @@ export class VectorEnv {
         this.#returns[i] = state.returns[i] ?? 0;
         this.#lengths[i] = state.lengths[i] ?? 0;
       } else {
-        this.#writeObservation(i, env.reset({ seed: this.#seed + i }).observation, "reset()");
+        const { observation } = this.#call(i, "reset()", (e) => e.reset({ seed: this.#seed + i }));
+        this.#writeObservation(i, observation, "reset()");
         this.#returns[i] = 0;
         this.#lengths[i] = 0;
         resetAny = true;
@@ -284,6 +328,28 @@ export class VectorEnv {
   /** Closes every copy. */
   close(): void {
     for (const env of this.envs) env.close?.();
+  }
+
+  /**
+   * Calls copy `i`'s env, telling the recorder, and wraps what it throws with the env's name, the
+   * copy, the call and the step: `Env "cartpole" copy 3 threw in step() at vector step 1,024: …`.
+   */
+  #call<T>(i: number, call: string, fn: (env: Env) => T): T {
+    const recorder = VectorEnv.callRecorder;
+    recorder?.enter(this.#name, i, call, this.#stepCount);
+    try {
+      return fn(this.envs[i]!);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `Env "${this.#name}" copy ${i} threw in ${call} at vector step ${
+          this.#stepCount.toLocaleString("en-US")
+        }: ${message}`,
+        { cause: error },
+      );
+    } finally {
+      recorder?.exit();
+    }
   }
 
   #checkStep(i: number, out: unknown): void {

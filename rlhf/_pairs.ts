@@ -1,7 +1,9 @@
 // The preference pairs of the reward-model and DPO stages: read from a file, or sampled from the
 // model and labelled by the VADER judge.
+import { createHash } from "node:crypto";
 import {
   type AlgoContext,
+  type MetaReader,
   type PreferencePair,
   readPreferencePairs,
   Rng,
@@ -26,6 +28,38 @@ export const pairHelp = {
 export interface PairSplit {
   train: PreferencePair[];
   holdout: PreferencePair[];
+  /**
+   * SHA-256 (hex, 16 digits) of the pairs and their split: saved in the stage's checkpoint, so a
+   * pairs file that changed between a run's start and its resume is refused.
+   */
+  fingerprint: string;
+}
+
+/** A {@linkcode PairSplit}'s fingerprint. */
+function fingerprintOf(train: PreferencePair[], holdout: PreferencePair[]): string {
+  const text = JSON.stringify(
+    [train, holdout].map((pairs) => pairs.map((p) => [p.prompt, p.chosen, p.rejected])),
+  );
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/**
+ * Refuses to resume a stage on other pairs than its checkpoint's (a checkpoint written before
+ * fingerprints were saved is not checked).
+ */
+export function checkPairsFingerprint(
+  meta: MetaReader,
+  split: PairSplit,
+  pairsFile: string,
+): void {
+  const saved = meta.optionalString("pairsFingerprint");
+  if (saved !== undefined && saved !== split.fingerprint) {
+    meta.fail(
+      `the pairs ${
+        pairsFile === "" ? "sampled and labelled again" : `in ${pairsFile}`
+      } differ from the ones it was trained on (fingerprint ${split.fingerprint}, the checkpoint's ${saved}): resume with the same pairs file`,
+    );
+  }
 }
 
 /**
@@ -50,7 +84,8 @@ export async function preferencePairs(
         `${options.pairs} holds pairs of ${byPrompt.size} prompt(s): training needs at least 10 (a tenth is held out)`,
       );
     }
-    return { train: split.train.flat(), holdout: split.holdout.flat() };
+    const train = split.train.flat(), holdout = split.holdout.flat();
+    return { train, holdout, fingerprint: fingerprintOf(train, holdout) };
   }
   const rng = new Rng(seed);
   const { samplesPerPrompt } = options;
@@ -75,5 +110,9 @@ export async function preferencePairs(
   console.log(
     `Labelled ${train.pairs.length} training and ${holdout.pairs.length} held-out pairs with VADER → ${source}`,
   );
-  return { train: train.pairs, holdout: holdout.pairs };
+  return {
+    train: train.pairs,
+    holdout: holdout.pairs,
+    fingerprint: fingerprintOf(train.pairs, holdout.pairs),
+  };
 }

@@ -1,11 +1,12 @@
 // What every text stage's trainer adds to the library's: checkpoints that carry the tokenizer, and
 // an evaluation of the tuned model against the one it started from.
-import type {
-  AlgoContext,
-  Checkpoint,
-  IterationReport,
-  Trainer,
-  TrainerEvaluation,
+import {
+  type AlgoContext,
+  type Checkpoint,
+  type IterationReport,
+  MetaReader,
+  type Trainer,
+  type TrainerEvaluation,
 } from "@proximal/core";
 import type { GruLanguageModel } from "@proximal/models";
 import {
@@ -14,6 +15,7 @@ import {
   type SentimentTaskOptions,
 } from "@proximal/envs";
 import { describeEvaluation, evaluateCompletions, judgeWinRate, lmMeta } from "./text_eval.ts";
+import { checkPairsFingerprint, type PairSplit } from "./_pairs.ts";
 
 /** The task the env's options (the run's `--prompt-words`, `--min-count`, …) define. */
 export function taskOf(context: AlgoContext): Task {
@@ -34,6 +36,7 @@ export class TextStage implements Trainer {
   readonly #reference: GruLanguageModel | undefined;
   readonly #seed: number;
   readonly #epochs: (() => number) | undefined;
+  readonly #pairs: { split: PairSplit; file: string } | undefined;
 
   constructor(
     inner: Trainer,
@@ -47,8 +50,11 @@ export class TextStage implements Trainer {
       unit: string;
       /** The fraction of epochs done, for trainers that run epochs. */
       epochs?: () => number;
+      /** The pairs a stage trains on (and their file), checked again on resume. */
+      pairs?: { split: PairSplit; file: string };
     },
   ) {
+    this.#pairs = options.pairs;
     this.unit = options.unit;
     this.#epochs = options.epochs;
     this.#inner = inner;
@@ -79,9 +85,14 @@ export class TextStage implements Trainer {
   async save(): Promise<Checkpoint> {
     const checkpoint = await this.#inner.save();
     checkpoint.meta.lm = lmMeta(this.#model(), this.#task.tokenizer, this.#prefix);
+    if (this.#pairs) checkpoint.meta.pairsFingerprint = this.#pairs.split.fingerprint;
     return checkpoint;
   }
   restore(checkpoint: Checkpoint): Promise<void> {
+    if (this.#pairs) {
+      const meta = new MetaReader(checkpoint.meta, { owner: `the ${this.algo} stage` });
+      checkPairsFingerprint(meta, this.#pairs.split, this.#pairs.file);
+    }
     return this.#inner.restore(checkpoint);
   }
   finalEvaluation(options: { episodes: number }): Promise<TrainerEvaluation> {

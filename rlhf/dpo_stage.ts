@@ -79,6 +79,7 @@ export const dpoStage: AlgoPlugin<DpoStagePluginOptions> = defineAlgo({
         seed: context.seed,
         unit: "pairs",
         epochs: () => trainer.epoch / trainer.options.epochs,
+        pairs: { split, file: options.pairs },
       });
     } catch (e) {
       model.dispose();

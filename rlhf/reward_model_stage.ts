@@ -8,7 +8,7 @@ import { type AlgoPlugin, defineAlgo, MetaReader } from "@proximal/core";
 import type { SentimentTask as Task } from "@proximal/envs";
 import { BradleyTerryTrainer } from "@proximal/reward-models";
 import { rewardModelStageDefaults, type RewardModelStageOptions } from "./defaults.ts";
-import { pairHelp, type PairSplit, preferencePairs } from "./_pairs.ts";
+import { checkPairsFingerprint, pairHelp, type PairSplit, preferencePairs } from "./_pairs.ts";
 import { lmMeta, loadLanguageModel } from "./text_eval.ts";
 import { taskOf } from "./_text_stage.ts";
 
@@ -22,6 +22,7 @@ class RewardModelStage implements Trainer {
     readonly rewardModel: BradleyTerryTrainer,
     readonly split: PairSplit,
     readonly task: Task,
+    readonly pairsFile: string,
   ) {
     this.metricNames = rewardModel.metricNames;
   }
@@ -45,12 +46,14 @@ class RewardModelStage implements Trainer {
     const checkpoint = await this.rewardModel.save();
     checkpoint.meta.lm = lmMeta(this.rewardModel.model, this.task.tokenizer, "model");
     checkpoint.meta.stageStep = this.#step;
+    checkpoint.meta.pairsFingerprint = this.split.fingerprint;
     return checkpoint;
   }
   async restore(checkpoint: Checkpoint): Promise<void> {
     // Read before restoring the model, so a malformed checkpoint changes nothing.
     const meta = new MetaReader(checkpoint.meta, { owner: "the reward-model stage" });
     const step = meta.optionalCount("stageStep") ?? 0;
+    checkPairsFingerprint(meta, this.split, this.pairsFile);
     await this.rewardModel.restore(checkpoint);
     this.#step = step;
   }
@@ -132,7 +135,7 @@ export const rewardModelStage: AlgoPlugin<RewardModelStagePluginOptions> = defin
         patience: options.patience,
         seed: context.seed,
       });
-      return new RewardModelStage(rewardModel, split, task);
+      return new RewardModelStage(rewardModel, split, task, options.pairs);
     } catch (e) {
       model.dispose();
       throw e;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
   decodeCheckpoint,
@@ -25,7 +26,7 @@ function sample(): Checkpoint {
         shape: [2, 3],
         data: new Float32Array([-0, 0, SMALLEST_SUBNORMAL, -SMALLEST_SUBNORMAL, 1e-40, 3.4e38]),
       },
-      "actor/b0": { shape: [3], data: new Float32Array([Infinity, -Infinity, 0.1]) },
+      "actor/b0": { shape: [3], data: new Float32Array([-3.4e38, 1e-7, 0.1]) },
       "scalar": { shape: [], data: new Float32Array([7]) },
       "empty": { shape: [0, 4], data: new Float32Array(0) },
       "critic/w0": { shape: [1, 5], data: Float32Array.from({ length: 5 }, (_, i) => i / 3) },
@@ -37,16 +38,21 @@ function bits(data: Float32Array): number[] {
   return Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length));
 }
 
-/** Builds a file from a raw header, for corruption cases the encoder never produces. */
+/**
+ * Builds a file from a raw header, for corruption cases the encoder never produces, with a valid
+ * SHA-256 trailer (worked out here with node:crypto) so that the header's own checks are reached.
+ */
 function withHeader(header: unknown, dataBytes = 0): Uint8Array {
   const json = new TextEncoder().encode(
     typeof header === "string" ? header : JSON.stringify(header),
   );
   const start = Math.ceil((12 + json.length) / 4) * 4;
-  const bytes = new Uint8Array(start + dataBytes);
+  const bytes = new Uint8Array(start + dataBytes + 32);
   bytes.set(new TextEncoder().encode("PRXCKPT1"));
   new DataView(bytes.buffer).setUint32(8, json.length, true);
   bytes.set(json, 12);
+  const end = start + dataBytes;
+  bytes.set(createHash("sha256").update(bytes.subarray(0, end)).digest(), end);
   return bytes;
 }
 
@@ -97,7 +103,9 @@ Deno.test("the file starts with the magic bytes and its data is 4-byte aligned",
     assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "PRXCKPT1");
     const headerLength = new DataView(bytes.buffer).getUint32(8, true);
     const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
-    assert.equal(bytes.length, dataStart + 8);
+    assert.equal(bytes.length, dataStart + 8 + 32);
+    const digest = createHash("sha256").update(bytes.subarray(0, dataStart + 8)).digest();
+    assert.deepEqual(bytes.subarray(dataStart + 8), new Uint8Array(digest));
     const view = new DataView(bytes.buffer);
     assert.equal(view.getFloat32(dataStart, true), 1.5);
     assert.equal(view.getFloat32(dataStart + 4, true), -2);
@@ -186,7 +194,7 @@ Deno.test("decoding a truncated file names the tensor and the byte counts", () =
       "actor/w0": { shape: [16, 16], data: new Float32Array(256) },
     },
   });
-  const start = bytes.length - 1024;
+  const start = bytes.length - 32 - 1024;
   const cut = bytes.subarray(0, bytes.length - 100);
   assert.throws(
     () => decodeCheckpoint(cut, { source: "/x/final.ckpt" }),
@@ -235,10 +243,10 @@ Deno.test("decoding rejects a header length past the end of the file", () => {
 
 Deno.test("decoding rejects a header that is not valid JSON", () => {
   assert.throws(
-    () => decodeCheckpoint(withHeader('{"format": 1, "meta": {'), { source: "d.ckpt" }),
+    () => decodeCheckpoint(withHeader('{"format": 2, "meta": {'), { source: "d.ckpt" }),
     /^Error: Invalid checkpoint d\.ckpt: header is not valid UTF-8 JSON: /,
   );
-  const bytes = withHeader('{"format":1,"meta":{},"tensors":[]}');
+  const bytes = withHeader('{"format":2,"meta":{},"tensors":[]}');
   bytes[14] = 0xff;
   assert.throws(
     () => decodeCheckpoint(bytes, { source: "d.ckpt" }),
@@ -249,39 +257,43 @@ Deno.test("decoding rejects a header that is not valid JSON", () => {
 Deno.test("decoding checks the header's fields", () => {
   const cases: [unknown, string][] = [
     [[1, 2], "header is not a JSON object"],
-    [{ format: 2, meta: {}, tensors: [] }, "unsupported format 2 (this version reads format 1)"],
-    [{ meta: {}, tensors: [] }, "unsupported format undefined (this version reads format 1)"],
-    [{ format: 1, meta: [], tensors: [] }, '"meta" is not a JSON object'],
-    [{ format: 1, meta: "x", tensors: [] }, '"meta" is not a JSON object'],
-    [{ format: 1, meta: {}, tensors: {} }, '"tensors" is not an array'],
-    [{ format: 1, meta: {}, tensors: [7] }, "tensor entry 0 is not a JSON object"],
+    [{ format: 3, meta: {}, tensors: [] }, "unsupported format 3 (this version reads format 2)"],
+    [{ meta: {}, tensors: [] }, "unsupported format undefined (this version reads format 2)"],
     [
-      { format: 1, meta: {}, tensors: [{ shape: [1], offset: 0, length: 1 }] },
+      { format: 1, meta: {}, tensors: [] },
+      "format 1 has no checksum (written by an older proximal), so it cannot be verified: train again, or load it with that version",
+    ],
+    [{ format: 2, meta: [], tensors: [] }, '"meta" is not a JSON object'],
+    [{ format: 2, meta: "x", tensors: [] }, '"meta" is not a JSON object'],
+    [{ format: 2, meta: {}, tensors: {} }, '"tensors" is not an array'],
+    [{ format: 2, meta: {}, tensors: [7] }, "tensor entry 0 is not a JSON object"],
+    [
+      { format: 2, meta: {}, tensors: [{ shape: [1], offset: 0, length: 1 }] },
       'tensor entry 0 has no string "name"',
     ],
     [
-      { format: 1, meta: {}, tensors: [{ name: "w", shape: [2, 1.5], offset: 0, length: 3 }] },
+      { format: 2, meta: {}, tensors: [{ name: "w", shape: [2, 1.5], offset: 0, length: 3 }] },
       'tensor "w" shape [2,1.5] is not a list of whole numbers',
     ],
     [
-      { format: 1, meta: {}, tensors: [{ name: "w", shape: [-1], offset: 0, length: 1 }] },
+      { format: 2, meta: {}, tensors: [{ name: "w", shape: [-1], offset: 0, length: 1 }] },
       'tensor "w" shape [-1] is not a list of whole numbers',
     ],
     [
-      { format: 1, meta: {}, tensors: [{ name: "w", shape: [2, 3], offset: 0, length: 5 }] },
+      { format: 2, meta: {}, tensors: [{ name: "w", shape: [2, 3], offset: 0, length: 5 }] },
       'tensor "w" has shape [2,3] (6 values) but length 5',
     ],
     [
-      { format: 1, meta: {}, tensors: [{ name: "w", shape: [1], offset: 2, length: 1 }] },
+      { format: 2, meta: {}, tensors: [{ name: "w", shape: [1], offset: 2, length: 1 }] },
       'tensor "w" offset 2 is not a multiple of 4',
     ],
     [
-      { format: 1, meta: {}, tensors: [{ name: "w", shape: [1], offset: 0, length: "1" }] },
+      { format: 2, meta: {}, tensors: [{ name: "w", shape: [1], offset: 0, length: "1" }] },
       'tensor "w" length "1" is not a whole number',
     ],
     [
       {
-        format: 1,
+        format: 2,
         meta: {},
         tensors: [
           { name: "w", shape: [1], offset: 0, length: 1 },
@@ -300,11 +312,63 @@ Deno.test("decoding checks the header's fields", () => {
   // The same file builder makes a valid checkpoint when the header is right.
   const ok = decodeCheckpoint(
     withHeader(
-      { format: 1, meta: {}, tensors: [{ name: "w", shape: [2], offset: 0, length: 2 }] },
+      { format: 2, meta: {}, tensors: [{ name: "w", shape: [2], offset: 0, length: 2 }] },
       8,
     ),
   );
   assert.deepEqual(Array.from(ok.tensors.w!.data), [0, 0]);
+});
+
+Deno.test("a changed byte anywhere in the file is refused, naming the file", () => {
+  const bytes = encodeCheckpoint(sample());
+  assert.ok(decodeCheckpoint(bytes));
+  // Every offset, each with one flipped bit: the header, the tensors and the checksum itself.
+  for (let offset = 0; offset < bytes.length; offset++) {
+    const damaged = bytes.slice();
+    damaged[offset]! ^= 1 << (offset % 8);
+    assert.throws(
+      () => decodeCheckpoint(damaged, { source: "g.ckpt" }),
+      /^Error: Invalid checkpoint g\.ckpt: /,
+      `offset ${offset}`,
+    );
+  }
+  // A flip in the float data itself is caught by the checksum.
+  const damaged = bytes.slice();
+  damaged[bytes.length - 40]! ^= 0x10;
+  assert.throws(
+    () => decodeCheckpoint(damaged, { source: "g.ckpt" }),
+    {
+      message:
+        "Invalid checkpoint g.ckpt: checksum mismatch: the file was changed or damaged after it was written",
+    },
+  );
+  assert.throws(
+    () => decodeCheckpoint(new Uint8Array([...bytes, 0]), { source: "g.ckpt" }),
+    {
+      message: `Invalid checkpoint g.ckpt: the file has ${
+        bytes.length + 1
+      } bytes, its header describes ${bytes.length} (truncated, or bytes appended)`,
+    },
+  );
+});
+
+Deno.test("a non-finite weight is refused at load, naming the tensor, unless allowed", () => {
+  const bytes = encodeCheckpoint({
+    meta: {},
+    tensors: {
+      "actor/w0": { shape: [2], data: new Float32Array([1, 2]) },
+      "actor/b0": { shape: [3], data: new Float32Array([0, Infinity, NaN]) },
+    },
+  });
+  assert.throws(
+    () => decodeCheckpoint(bytes, { source: "h.ckpt" }),
+    { message: 'Invalid checkpoint h.ckpt: tensor "actor/b0" holds Infinity at index 1' },
+  );
+  const decoded = decodeCheckpoint(bytes, { allowNonFinite: true });
+  assert.deepEqual(
+    bits(decoded.tensors["actor/b0"]!.data),
+    bits(new Float32Array([0, Infinity, NaN])),
+  );
 });
 
 Deno.test("decoding a real file whose header shape was edited reports the mismatch", () => {

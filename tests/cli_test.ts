@@ -88,7 +88,19 @@ Deno.test("train CLI rejects an unknown --preset, listing the algorithm's preset
 
 Deno.test("train CLI --preset fast sets its options and env count, explicit flags win", async () => {
   await withTempDir(async (dir) => {
-    const run = await train(["--preset", "fast", "--learning-rate", "1e-3", ...TINY, "--out", dir]);
+    // One rollout of the preset's 32 envs × 32 steps (a smaller budget is refused).
+    const run = await train([
+      "--preset",
+      "fast",
+      "--learning-rate",
+      "1e-3",
+      "--total-timesteps",
+      "1024",
+      "--eval-episodes",
+      "0",
+      "--out",
+      dir,
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
     assert.equal(config.numEnvs, 32);

@@ -180,6 +180,32 @@ Deno.test("text-completion stages chain through checkpoints: sft → reward-mode
     });
 
     await t.step(
+      "dpo refuses to resume on a pairs file that changed since it started",
+      async () => {
+        const lines = (await Deno.readTextFile(`${dir}/rm/pairs.jsonl`)).trim().split("\n");
+        const first = JSON.parse(lines[0]!);
+        lines[0] = JSON.stringify({ ...first, chosen: first.rejected, rejected: first.chosen });
+        await Deno.writeTextFile(`${dir}/pairs-edited.jsonl`, lines.join("\n") + "\n");
+        const before = await Deno.readFile(`${dir}/dpo/latest.ckpt`);
+        const run = await train([
+          "--resume",
+          `${dir}/dpo`,
+          "--pairs",
+          `${dir}/pairs-edited.jsonl`,
+          "--epochs",
+          "3",
+          "--eval-episodes",
+          "0",
+        ]);
+        assertFails(
+          run,
+          /^error: .*Cannot resume the dpo stage: the pairs in .*pairs-edited\.jsonl differ from the ones it was trained on \(fingerprint [0-9a-f]{16}, the checkpoint's [0-9a-f]{16}\)/m,
+        );
+        assert.deepEqual(await Deno.readFile(`${dir}/dpo/latest.ckpt`), before);
+      },
+    );
+
+    await t.step(
       "a vocabulary mismatch between the checkpoint and the tokenizer is refused",
       async () => {
         const run = await train([
