@@ -44,6 +44,7 @@ import {
   UsageError,
 } from "./_flags.ts";
 import { helpText } from "./_help.ts";
+import { writeCurves } from "./_curves.ts";
 import { MetricsLog } from "./_metrics_log.ts";
 import { Progress, RETURN_WINDOW } from "./_progress.ts";
 
@@ -70,6 +71,7 @@ export async function main(args: string[]): Promise<void> {
   }
   const run = await build(plan);
   const training = await train(run);
+  await plotCurves(run);
   await evaluate(run, training);
   run.trainer.dispose();
 }
@@ -79,6 +81,8 @@ interface Plan {
   config: RunConfig;
   envPlugin: EnvPlugin;
   algoPlugin: AlgoPlugin;
+  /** `--preset`, recorded in config.json for plot legends. */
+  preset: string | undefined;
   resumed: Resumed | undefined;
   evalEpisodes: number;
   checkpointEvery: number;
@@ -159,6 +163,7 @@ async function parse(args: string[]): Promise<Plan | { help: string }> {
     config,
     envPlugin,
     algoPlugin,
+    preset: preset ? values.preset as string : undefined,
     resumed,
     evalEpisodes: intFlag(values, "eval-episodes", { min: 0 }),
     checkpointEvery: intFlag(values, "checkpoint-every", { min: 0 }),
@@ -277,10 +282,19 @@ async function build(plan: Plan): Promise<Run> {
   }
   await Deno.mkdir(outDir, { recursive: true });
   const { backend, evalEpisodes, stopAtReturn } = plan;
+  // A resumed run without --preset keeps the preset it was started with, for its plot's legend.
+  const preset = plan.preset ?? (resumed ? await recordedPreset(outDir) : undefined);
   await Deno.writeTextFile(
     `${outDir}/config.json`,
     JSON.stringify(
-      { ...config, backend, evalEpisodes, stopAtReturn: stopAtReturn ?? null },
+      {
+        ...config,
+        ...(preset === undefined ? {} : { preset }),
+        unit: unitOf(trainer),
+        backend,
+        evalEpisodes,
+        stopAtReturn: stopAtReturn ?? null,
+      },
       null,
       2,
     ),
@@ -350,6 +364,13 @@ async function train(run: Run): Promise<Training> {
   return { seconds, interrupted };
 }
 
+/** Draws the run's learning curves to `<out>/curves.svg`, or says why it could not. */
+async function plotCurves(run: Run): Promise<void> {
+  const written = await writeCurves(run.outDir);
+  if ("path" in written) console.log(`Learning curves: ${written.path}`);
+  else console.log(`No learning curves: ${written.skipped}`);
+}
+
 // ──────────────────────────────── 4. Evaluate ────────────────────────────────
 
 /**
@@ -401,6 +422,16 @@ async function evaluate(run: Run, training: Training): Promise<void> {
 /** What the trainer's `step` counts; a trainer from a JavaScript module may not say. */
 function unitOf(trainer: Trainer): string {
   return trainer.unit ?? "steps";
+}
+
+/** The `preset` an earlier config.json of this run directory recorded, if any. */
+async function recordedPreset(outDir: string): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(await Deno.readTextFile(`${outDir}/config.json`));
+    return typeof config?.preset === "string" ? config.preset : undefined;
+  } catch {
+    return undefined; // No earlier config.json (a checkpoint copied elsewhere): no preset to keep.
+  }
 }
 
 function baseName(name: string): string {

@@ -406,7 +406,10 @@ function render(
           textStyle: { fontSize: 12, fontWeight: "normal" },
         })),
       ],
-      legend: layout.legend ? { top: 30, left: MARGIN.left, type: "plain" } : undefined,
+      // SSR measures text without fonts and underestimates widths: a wider gap keeps entries apart.
+      legend: layout.legend
+        ? { top: 30, left: MARGIN.left, type: "plain", itemGap: 40 }
+        : undefined,
       grid: grids,
       xAxis: metrics.map((_, panel) => ({
         type: "value",
