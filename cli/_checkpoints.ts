@@ -21,6 +21,8 @@ export interface RunConfig {
   seed: number;
   numEnvs: number;
   totalTimesteps: number;
+  /** The env wrappers, comma-separated, innermost first (`--wrappers`); "" for none. */
+  wrappers: string;
 }
 
 /** A saved {@linkcode RunConfig}; its plugins' options are checked again when resolved. */
@@ -56,6 +58,8 @@ export async function readResumed(dir: string): Promise<Resumed> {
       seed: run.number("seed"),
       numEnvs: run.count("numEnvs"),
       totalTimesteps: run.count("totalTimesteps"),
+      // Runs from before wrappers existed had none.
+      wrappers: run.optionalString("wrappers") ?? "",
     };
     return { trainer: { meta: meta.object("trainer"), tensors: checkpoint.tensors }, config, path };
   } catch (e) {

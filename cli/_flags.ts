@@ -44,6 +44,11 @@ export const TOP_LEVEL = {
   },
   backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
   preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
+  wrappers: {
+    default: "",
+    help:
+      "env wrappers, innermost first: clip-action, rescale-action, normalize-obs, normalize-reward (none = no wrappers)",
+  },
 } as const;
 
 /** A top-level flag. */

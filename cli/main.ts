@@ -27,6 +27,7 @@ import {
   toCamelCase,
   type Trainer,
 } from "@proximal/core";
+import { withWrappers, WRAPPER_NAMES } from "@proximal/envs";
 import { builtins } from "./builtins.ts";
 import { readResumed, type Resumed, type RunConfig, saveRun } from "./_checkpoints.ts";
 import { withEnvSource } from "./_env_source.ts";
@@ -95,6 +96,8 @@ interface Plan {
 interface Run extends Plan {
   trainer: Trainer;
   makeEnv: () => Env;
+  /** Env copies for the final evaluation: the wrappers' trained statistics, frozen. */
+  makeEvalEnv: () => Env;
 }
 
 /** How training ended. */
@@ -149,6 +152,7 @@ async function parse(args: string[]): Promise<Plan | { help: string }> {
       min: 1,
       fallback: resumed?.config.totalTimesteps,
     }),
+    wrappers: wrappersFlag(values.wrappers, resumed, preset?.wrappers),
   };
   if (resumed && config.numEnvs !== resumed.config.numEnvs) {
     throw new UsageError(
@@ -233,6 +237,36 @@ function checkResumedWith(
   }
 }
 
+/**
+ * `--wrappers`, else the resumed run's, else the preset's: names joined by commas, checked against
+ * the known wrappers; `none` (or "") for none. A resumed run keeps its wrappers.
+ */
+function wrappersFlag(
+  given: string | boolean | undefined,
+  resumed: Resumed | undefined,
+  preset: readonly string[] | undefined,
+): string {
+  if (typeof given !== "string") return resumed?.config.wrappers ?? preset?.join(",") ?? "";
+  const names = given.split(",").map((name) => name.trim()).filter((n) => n !== "" && n !== "none");
+  const unknown = names.filter((name) => !(WRAPPER_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `Unknown wrapper in --wrappers: ${unknown.join(", ")} (choose from ${
+        WRAPPER_NAMES.join(", ")
+      }, or none)`,
+    );
+  }
+  const wrappers = names.join(",");
+  if (resumed && wrappers !== resumed.config.wrappers) {
+    throw new UsageError(
+      `Cannot resume from ${resumed.path}: it was trained with --wrappers ${
+        resumed.config.wrappers || "none"
+      }, not ${wrappers || "none"}`,
+    );
+  }
+  return wrappers;
+}
+
 /** The algorithm's `--preset`, if one is given. */
 function presetOf(
   algo: AlgoPlugin,
@@ -257,7 +291,7 @@ function presetOf(
 async function build(plan: Plan): Promise<Run> {
   const { config, envPlugin, algoPlugin, resumed, outDir } = plan;
   await setupBackend(plan.backend);
-  const makeEnv = () => envPlugin.create(config.envOptions);
+  const { makeEnv, makeEvalEnv, envSource } = envFactories(plan);
   let trainer: Trainer;
   try {
     trainer = await algoPlugin.create(config.algoOptions, {
@@ -268,7 +302,7 @@ async function build(plan: Plan): Promise<Run> {
       envName: envPlugin.name,
       envOptions: config.envOptions,
       outDir,
-      ...withEnvSource(config.env, envPlugin.name, config.envOptions),
+      ...envSource,
     });
   } catch (e) {
     // Bad option values and envs that fail their first reset surface here, before any training.
@@ -299,7 +333,42 @@ async function build(plan: Plan): Promise<Run> {
       2,
     ),
   );
-  return { ...plan, trainer, makeEnv };
+  return { ...plan, trainer, makeEnv, makeEvalEnv };
+}
+
+/**
+ * The env factories: the plugin's copies, wrapped in `--wrappers` (statistics per copy, frozen
+ * for evaluation), and the env's module for worker threads. Wrapped envs stay on this thread: a
+ * worker would build unwrapped copies from the module.
+ */
+function envFactories(
+  plan: Plan,
+): {
+  makeEnv: () => Env;
+  makeEvalEnv: () => Env;
+  envSource: ReturnType<typeof withEnvSource>;
+} {
+  const { config, envPlugin } = plan;
+  const makeEnv = () => envPlugin.create(config.envOptions);
+  if (config.wrappers === "") {
+    const envSource = withEnvSource(config.env, envPlugin.name, config.envOptions);
+    return { makeEnv, makeEvalEnv: makeEnv, envSource };
+  }
+  const workers = config.algoOptions.numWorkers;
+  if (typeof workers === "number" && workers > 0) {
+    throw new UsageError(
+      `Cannot use --wrappers ${config.wrappers} with --num-workers ${workers}: wrapped envs run on the main thread (use --num-workers 0)`,
+    );
+  }
+  const gamma = config.algoOptions.gamma;
+  try {
+    const wrapped = withWrappers(makeEnv, config.wrappers.split(","), {
+      ...(typeof gamma === "number" ? { gamma } : {}),
+    });
+    return { ...wrapped, envSource: {} };
+  } catch (e) {
+    throw new UsageError(`Invalid --wrappers ${config.wrappers}: ${(e as Error).message}`);
+  }
 }
 
 // ──────────────────────────────── 3. Run ────────────────────────────────
@@ -398,7 +467,7 @@ async function evaluate(run: Run, training: Training): Promise<void> {
     console.log(`Evaluation (${times.secondsSinceStart.toFixed(1)} s since start):`);
     for (const line of summary) console.log(`  ${line}`);
   } else if (trainer.policy) {
-    const result = evaluatePolicy(run.makeEnv, trainer.policy, {
+    const result = evaluatePolicy(run.makeEvalEnv, trainer.policy, {
       episodes: evalEpisodes,
       name: run.envPlugin.name,
     });

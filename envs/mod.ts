@@ -26,3 +26,4 @@ export * from "./cartpole.ts";
 export * from "./sentiment_corpus.ts";
 export * from "./sentiment_task.ts";
 export * from "./text_completion.ts";
+export * from "./wrappers.ts";
