@@ -44,6 +44,10 @@ export const TOP_LEVEL = {
   },
   backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
   preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
+  check: {
+    default: "",
+    help: "type-check the --env/--algo modules (deno check) before training; takes no value",
+  },
   wrappers: {
     default: "",
     help:
@@ -63,6 +67,7 @@ export const FIRST_PASS: ParseArgsOptionsConfig = {
   algo: { type: "string" },
   resume: { type: "string" },
   help: { type: "boolean", short: "h" },
+  check: { type: "boolean" },
 };
 
 /**
@@ -99,6 +104,7 @@ export function pluginFlags(
 export function secondPass(flags: Iterable<string>): ParseArgsOptionsConfig {
   const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
   for (const flag of [...Object.keys(TOP_LEVEL), ...flags]) options[flag] = { type: "string" };
+  options.check = { type: "boolean" };
   return options;
 }
 

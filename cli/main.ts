@@ -45,6 +45,7 @@ import {
   UsageError,
 } from "./_flags.ts";
 import { helpText } from "./_help.ts";
+import { typeCheck } from "./_type_check.ts";
 import { writeCurves } from "./_curves.ts";
 import { MetricsLog } from "./_metrics_log.ts";
 import { Progress, RETURN_WINDOW } from "./_progress.ts";
@@ -117,6 +118,7 @@ async function parse(args: string[]): Promise<Plan | { help: string }> {
     .values;
   const resumeDir = typeof first.resume === "string" ? first.resume.replace(/\/$/, "") : undefined;
   const resumed = resumeDir === undefined ? undefined : await readResumed(resumeDir);
+  if (first.check === true) await typeCheck([stringOr(first.env), stringOr(first.algo)]);
   const { envRef, algoRef, envPlugin, algoPlugin } = await selectPlugins(first, resumed);
   if (first.help) return { help: helpText(envPlugin, algoPlugin) };
 
@@ -501,6 +503,10 @@ async function recordedPreset(outDir: string): Promise<string | undefined> {
   } catch {
     return undefined; // No earlier config.json (a checkpoint copied elsewhere): no preset to keep.
   }
+}
+
+function stringOr(value: string | boolean | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
 }
 
 function baseName(name: string): string {

@@ -23,8 +23,8 @@
  */
 import {
   Box,
+  type BoxEnv,
   defineEnv,
-  type Env,
   type EnvPlugin,
   type ResetOptions,
   type ResetResult,
@@ -56,8 +56,7 @@ const FRICTION = 0.1;
 const WALL = 20;
 
 /**
- * The point-mass env: typed `Env<Float32Array, Float32Array>`, so `step` receives the force as a
- * `Float32Array` with no cast.
+ * The point-mass env: a `BoxEnv`, so `step` receives the force as a `Float32Array` with no cast.
  *
  * @example One push
  * ```ts
@@ -69,7 +68,7 @@ const WALL = 20;
  * assert.ok(step.observation[2]! > observation[2]!); // pushed along x
  * ```
  */
-export class PointMass implements Env<Float32Array, Float32Array> {
+export class PointMass implements BoxEnv<PointMassState> {
   /** Position (m) and velocity (m/s), within the walls. */
   readonly observationSpace: Box = new Box({
     low: [-WALL, -WALL, -Infinity, -Infinity],

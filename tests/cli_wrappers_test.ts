@@ -78,3 +78,26 @@ Deno.test("train CLI rejects an unknown wrapper, naming the known ones, with exi
   );
   assert.doesNotMatch(run.stderr, STACK_LINE);
 });
+
+Deno.test("train CLI --check stops on a plugin module with a type error, naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "proximal_check_" });
+  try {
+    // Runs fine (the mistyped value is never used) but does not type-check.
+    await Deno.copyFile("examples/catch_env.ts", `${dir}/env.ts`);
+    await Deno.writeTextFile(
+      `${dir}/env.ts`,
+      (await Deno.readTextFile(`${dir}/env.ts`)).replace(
+        /@proximal\/core/g,
+        `${Deno.cwd()}/core/mod.ts`,
+      ) +
+        '\nexport const broken: number = "not a number";\n',
+    );
+    const run = await train(["--check", "--env", `${dir}/env.ts`, "--out", `${dir}/run`]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^error: Type check of .*env\.ts failed \(deno check\):/m);
+    assert.match(run.stderr, /TS2322/);
+    await assert.rejects(Deno.stat(`${dir}/run`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
