@@ -26,29 +26,53 @@ export class UsageError extends Error {}
 
 /** The flags every run has, with their defaults and help lines. */
 export const TOP_LEVEL = {
-  env: { default: "cartpole", help: "env plugin: a built-in name or a module path/URL" },
-  algo: { default: "ppo", help: "algorithm plugin: a built-in name or a module path/URL" },
-  seed: { default: "1", help: "seed of everything random (envs, init, sampling)" },
-  "total-timesteps": { default: "500000", help: "env-step budget" },
-  "num-envs": { default: "4", help: "env copies stepped in lockstep" },
-  out: { default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },
-  resume: { default: "", help: "resume from a run directory's latest checkpoint" },
-  "eval-episodes": { default: "100", help: "episodes of the final evaluation (0 = none)" },
+  env: {
+    type: "<name|path>",
+    default: "cartpole",
+    help: "env plugin: a built-in name or a module path/URL",
+  },
+  algo: {
+    type: "<name|path>",
+    default: "ppo",
+    help: "algorithm plugin: a built-in name or a module path/URL",
+  },
+  seed: {
+    type: "<integer>",
+    default: "1",
+    help: "seed of everything random (envs, init, sampling)",
+  },
+  "total-timesteps": { type: "<integer>", default: "500000", help: "env-step budget" },
+  "num-envs": { type: "<integer>", default: "4", help: "env copies stepped in lockstep" },
+  out: { type: "<dir>", default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },
+  resume: { type: "<dir>", default: "", help: "resume from a run directory's latest checkpoint" },
+  "eval-episodes": {
+    type: "<integer>",
+    default: "100",
+    help: "episodes of the final evaluation (0 = none)",
+  },
   "stop-at-return": {
+    type: "<number>",
     default: "",
     help: "stop once the mean return of the last 20 training episodes reaches this",
   },
   "checkpoint-every": {
+    type: "<integer>",
     default: "100000",
     help: "steps between checkpoints, in the trainer's unit (0 = only at the end)",
   },
-  backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
-  preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
+  backend: { type: "<wasm|cpu>", default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
+  preset: {
+    type: "<name>",
+    default: "",
+    help: "a named set of the algorithm's hyperparameters (see below)",
+  },
   check: {
+    type: "",
     default: "",
     help: "type-check the --env/--algo modules (deno check) before training; takes no value",
   },
   wrappers: {
+    type: "<a,b,…>",
     default: "",
     help:
       "env wrappers, innermost first: clip-action, rescale-action, normalize-obs, normalize-reward (none = no wrappers)",
@@ -149,12 +173,74 @@ export function optionsFromFlags<O extends PluginOptions>(
   }
 }
 
-/** `node:util`'s parse errors, as one line that says what to do. */
-export function parseArgsMessage(e: Error): string {
+/** Flags that take no value. */
+const SWITCHES = new Set(["help", "check"]);
+
+/**
+ * The arguments with a negative number after a flag joined to it (`--seed -3` → `--seed=-3`):
+ * `node:util`'s parser otherwise reads `-3` as a short flag and the flag as missing its value.
+ */
+export function joinNegativeValues(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!, next = args[i + 1];
+    const flag = /^--([^=]+)$/.exec(arg)?.[1];
+    if (
+      flag !== undefined && !SWITCHES.has(flag) && next !== undefined &&
+      /^-(\d|\.\d|Infinity$)/.test(next)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/**
+ * The known flag nearest to an unknown one (`--learning_rate` → `--learning-rate`): underscores
+ * and case ignored, then the smallest edit distance, if it is small for the name's length.
+ */
+export function nearestFlag(unknown: string, known: Iterable<string>): string | undefined {
+  const wanted = unknown.replace(/^-+/, "").split("=")[0]!.toLowerCase().replace(/_/g, "-");
+  let best: string | undefined, bestDistance = Infinity;
+  for (const flag of known) {
+    const d = editDistance(wanted, flag);
+    if (d < bestDistance) [best, bestDistance] = [flag, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(wanted.length / 4))
+    ? best
+    : undefined;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/** `node:util`'s parse errors, as one line that says what to do (and the nearest known flag). */
+export function parseArgsMessage(e: Error, known: Iterable<string> = []): string {
   const code = (e as { code?: string }).code;
   const flag = e.message.match(/'(-[^']*)'/)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
-    return `Unknown flag ${flag.split("=")[0]}: see --help for the flags and plugin options`;
+    const name = flag.split("=")[0];
+    const near = nearestFlag(name!, known);
+    return near === undefined
+      ? `Unknown flag ${name}: see --help for the flags and plugin options`
+      : `Unknown flag ${name}: did you mean --${near}? (see --help)`;
   }
   if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
     return `Unexpected argument: ${e.message.match(/'([^']*)'/)?.[1] ?? ""} (flags start with --)`;

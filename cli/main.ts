@@ -25,6 +25,7 @@ import {
   resolvePlugin,
   setupBackend,
   toCamelCase,
+  toKebabCase,
   type Trainer,
 } from "@proximal/core";
 import { withWrappers, WRAPPER_NAMES } from "@proximal/envs";
@@ -36,6 +37,7 @@ import {
   FIRST_PASS,
   type FlagValues,
   intFlag,
+  joinNegativeValues,
   numberFlag,
   optionsFromFlags,
   parseArgsMessage,
@@ -113,7 +115,8 @@ interface Training {
  * Two passes over the arguments: the first finds the plugins (and a run to resume), whose options
  * decide which flags exist; the second, strict, reads every flag.
  */
-async function parse(args: string[]): Promise<Plan | { help: string }> {
+async function parse(argv: string[]): Promise<Plan | { help: string }> {
+  const args = joinNegativeValues(argv);
   const first = parseArgs({ args, options: FIRST_PASS, strict: false, allowPositionals: true })
     .values;
   const resumeDir = typeof first.resume === "string" ? first.resume.replace(/\/$/, "") : undefined;
@@ -129,7 +132,9 @@ async function parse(args: string[]): Promise<Plan | { help: string }> {
     const parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
     values = parsed.values as FlagValues;
   } catch (e) {
-    throw new UsageError(parseArgsMessage(e as Error));
+    throw new UsageError(
+      parseArgsMessage(e as Error, [...Object.keys(TOP_LEVEL), ...flags.keys()]),
+    );
   }
   const given = { env: {} as Record<string, unknown>, algo: {} as Record<string, unknown> };
   for (const [flag, kind] of flags) {
@@ -307,10 +312,13 @@ async function build(plan: Plan): Promise<Run> {
       ...envSource,
     });
   } catch (e) {
-    // Bad option values and envs that fail their first reset surface here, before any training.
-    throw new UsageError(
-      `Cannot start ${algoPlugin.name} on ${envPlugin.name}: ${(e as Error).message}`,
+    // Bad option values and envs that fail their first reset surface here, before any training;
+    // an option named by its flag (`option learningRate` → `option --learning-rate`).
+    const message = (e as Error).message.replace(
+      /\boption (\w+)\b/,
+      (whole, key: string) => key in config.algoOptions ? `option --${toKebabCase(key)}` : whole,
     );
+    throw new UsageError(`Cannot start ${algoPlugin.name} on ${envPlugin.name}: ${message}`);
   }
   if (resumed) {
     await trainer.restore(resumed.trainer);
