@@ -406,10 +406,7 @@ function render(
           textStyle: { fontSize: 12, fontWeight: "normal" },
         })),
       ],
-      // SSR measures text without fonts and underestimates widths: a wider gap keeps entries apart.
-      legend: layout.legend
-        ? { top: 30, left: MARGIN.left, type: "plain", itemGap: 40 }
-        : undefined,
+      legend: layout.legend ? { top: 30, left: MARGIN.left, type: "plain" } : undefined,
       grid: grids,
       xAxis: metrics.map((_, panel) => ({
         type: "value",
