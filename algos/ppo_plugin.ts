@@ -96,6 +96,27 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
       },
       numEnvs: 8,
     },
+    continuous: {
+      description:
+        "CleanRL's ppo_continuous_action.py for Box actions: 1 env × 2048 steps, 32 minibatches, 10 epochs, lr 3e-4, no entropy bonus, normalised observations and rewards",
+      // Its wrappers, in its order: clip actions, normalise and clip observations and rewards.
+      options: {
+        learningRate: 3e-4,
+        numSteps: 2048,
+        numMinibatches: 32,
+        updateEpochs: 10,
+        gamma: 0.99,
+        gaeLambda: 0.95,
+        clipCoef: 0.2,
+        clipVloss: true,
+        entCoef: 0,
+        vfCoef: 0.5,
+        maxGradNorm: 0.5,
+        numWorkers: 0, // the wrappers' statistics live with the envs on this thread
+      },
+      numEnvs: 1,
+      wrappers: ["clip-action", "normalize-obs", "normalize-reward"],
+    },
   },
   create: (options, context) => new Ppo(context, options),
 });

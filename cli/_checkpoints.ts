@@ -27,6 +27,8 @@ export interface RunConfig {
   evalEpisodes: number;
   checkpointEvery: number;
   stopAtReturn: number | null;
+  /** The env wrappers, comma-separated, innermost first (`--wrappers`); "" for none. */
+  wrappers: string;
 }
 
 /** The settings a checkpoint written before they were saved may lack. */
@@ -73,6 +75,8 @@ export async function readResumed(dir: string): Promise<Resumed> {
       evalEpisodes: run.optionalCount("evalEpisodes"),
       checkpointEvery: run.optionalCount("checkpointEvery"),
       stopAtReturn: run.json("stopAtReturn") === null ? null : run.optionalNumber("stopAtReturn"),
+      // Runs from before wrappers existed had none.
+      wrappers: run.optionalString("wrappers") ?? "",
     };
     return { trainer: { meta: meta.object("trainer"), tensors: checkpoint.tensors }, config, path };
   } catch (e) {

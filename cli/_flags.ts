@@ -26,28 +26,62 @@ export class UsageError extends Error {}
 
 /** The flags every run has, with their defaults and help lines. */
 export const TOP_LEVEL = {
-  env: { default: "cartpole", help: "env plugin: a built-in name or a module path/URL" },
-  algo: { default: "ppo", help: "algorithm plugin: a built-in name or a module path/URL" },
-  seed: { default: "1", help: "seed of everything random (envs, init, sampling)" },
-  "total-timesteps": { default: "500000", help: "env-step budget" },
-  "num-envs": { default: "4", help: "env copies stepped in lockstep" },
-  out: { default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },
-  resume: { default: "", help: "resume from a run directory's latest checkpoint" },
-  "eval-episodes": { default: "100", help: "episodes of the final evaluation (0 = none)" },
+  env: {
+    type: "<name|path>",
+    default: "cartpole",
+    help: "env plugin: a built-in name or a module path/URL",
+  },
+  algo: {
+    type: "<name|path>",
+    default: "ppo",
+    help: "algorithm plugin: a built-in name or a module path/URL",
+  },
+  seed: {
+    type: "<integer>",
+    default: "1",
+    help: "seed of everything random (envs, init, sampling)",
+  },
+  "total-timesteps": { type: "<integer>", default: "500000", help: "env-step budget" },
+  "num-envs": { type: "<integer>", default: "4", help: "env copies stepped in lockstep" },
+  out: { type: "<dir>", default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },
+  resume: { type: "<dir>", default: "", help: "resume from a run directory's latest checkpoint" },
+  "eval-episodes": {
+    type: "<integer>",
+    default: "100",
+    help: "episodes of the final evaluation (0 = none)",
+  },
   "stop-at-return": {
+    type: "<number>",
     default: "",
     help: "stop once the mean return of the last 20 training episodes reaches this",
   },
   "checkpoint-every": {
+    type: "<integer>",
     default: "100000",
     help: "steps between checkpoints, in the trainer's unit (0 = only at the end)",
   },
-  backend: { default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
+  backend: { type: "<wasm|cpu>", default: "wasm", help: `tfjs backend: ${BACKENDS.join(" or ")}` },
+  preset: {
+    type: "<name>",
+    default: "",
+    help: "a named set of the algorithm's hyperparameters (see below)",
+  },
   "env-call-timeout": {
+    type: "<seconds>",
     default: "300",
     help: "seconds one env call (reset, step) may take before the run is stopped (0 = no limit)",
   },
-  preset: { default: "", help: "a named set of the algorithm's hyperparameters (see below)" },
+  check: {
+    type: "",
+    default: "",
+    help: "type-check the --env/--algo modules (deno check) before training; takes no value",
+  },
+  wrappers: {
+    type: "<a,b,…>",
+    default: "",
+    help:
+      "env wrappers, innermost first: clip-action, rescale-action, normalize-obs, normalize-reward (none = no wrappers)",
+  },
 } as const;
 
 /** A top-level flag. */
@@ -62,6 +96,7 @@ export const FIRST_PASS: ParseArgsOptionsConfig = {
   algo: { type: "string" },
   resume: { type: "string" },
   help: { type: "boolean", short: "h" },
+  check: { type: "boolean" },
 };
 
 /**
@@ -98,6 +133,7 @@ export function pluginFlags(
 export function secondPass(flags: Iterable<string>): ParseArgsOptionsConfig {
   const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
   for (const flag of [...Object.keys(TOP_LEVEL), ...flags]) options[flag] = { type: "string" };
+  options.check = { type: "boolean" };
   return options;
 }
 
@@ -122,28 +158,6 @@ export function intFlag(
     );
   }
   return n;
-}
-
-/**
- * Joins a flag and a negative number written after it with a space (`--seed -3`) into
- * `--seed=-3`, which `node:util`'s parser would otherwise read as a flag of its own (and then say
- * the first "needs a value").
- */
-export function joinNegativeValues(args: readonly string[]): string[] {
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!, next = args[i + 1];
-    if (
-      arg.startsWith("--") && !arg.includes("=") && next !== undefined &&
-      /^-(\d|\.\d|Infinity$)/.test(next)
-    ) {
-      joined.push(`${arg}=${next}`);
-      i++;
-    } else {
-      joined.push(arg);
-    }
-  }
-  return joined;
 }
 
 /** A finite-number flag, or its default. */
@@ -171,12 +185,74 @@ export function optionsFromFlags<O extends PluginOptions>(
   }
 }
 
-/** `node:util`'s parse errors, as one line that says what to do. */
-export function parseArgsMessage(e: Error): string {
+/** Flags that take no value. */
+const SWITCHES = new Set(["help", "check"]);
+
+/**
+ * The arguments with a negative number after a flag joined to it (`--seed -3` → `--seed=-3`):
+ * `node:util`'s parser otherwise reads `-3` as a short flag and the flag as missing its value.
+ */
+export function joinNegativeValues(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!, next = args[i + 1];
+    const flag = /^--([^=]+)$/.exec(arg)?.[1];
+    if (
+      flag !== undefined && !SWITCHES.has(flag) && next !== undefined &&
+      /^-(\d|\.\d|Infinity$)/.test(next)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/**
+ * The known flag nearest to an unknown one (`--learning_rate` → `--learning-rate`): underscores
+ * and case ignored, then the smallest edit distance, if it is small for the name's length.
+ */
+export function nearestFlag(unknown: string, known: Iterable<string>): string | undefined {
+  const wanted = unknown.replace(/^-+/, "").split("=")[0]!.toLowerCase().replace(/_/g, "-");
+  let best: string | undefined, bestDistance = Infinity;
+  for (const flag of known) {
+    const d = editDistance(wanted, flag);
+    if (d < bestDistance) [best, bestDistance] = [flag, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(wanted.length / 4))
+    ? best
+    : undefined;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/** `node:util`'s parse errors, as one line that says what to do (and the nearest known flag). */
+export function parseArgsMessage(e: Error, known: Iterable<string> = []): string {
   const code = (e as { code?: string }).code;
   const flag = e.message.match(/'(-[^']*)'/)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
-    return `Unknown flag ${flag.split("=")[0]}: see --help for the flags and plugin options`;
+    const name = flag.split("=")[0];
+    const near = nearestFlag(name!, known);
+    return near === undefined
+      ? `Unknown flag ${name}: see --help for the flags and plugin options`
+      : `Unknown flag ${name}: did you mean --${near}? (see --help)`;
   }
   if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
     return `Unexpected argument: ${e.message.match(/'([^']*)'/)?.[1] ?? ""} (flags start with --)`;

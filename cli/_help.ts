@@ -17,10 +17,16 @@ export function helpText(env: EnvPlugin, algo: AlgoPlugin): string {
     "",
     "Flags:",
   ];
-  for (const [flag, { default: d, help }] of Object.entries(TOP_LEVEL)) {
-    lines.push(`  --${flag.padEnd(18)} ${help}${d === "" ? "" : ` (default: ${d})`}`);
+  for (const [flag, { type, default: d, help }] of Object.entries(TOP_LEVEL)) {
+    const name = `--${flag} ${type}`.trimEnd();
+    lines.push(`  ${name.padEnd(30)} ${help}${d === "" ? "" : ` (default: ${d})`}`);
   }
-  lines.push("  --help, -h           this text", "");
+  lines.push(
+    `  ${"--help, -h".padEnd(30)} this text`,
+    "",
+    "Values go as --flag value or --flag=value; negative numbers too (--seed -3).",
+    "",
+  );
   const kinds = ["env", "algo"] as const;
   for (const kind of kinds) {
     const plugins = [...builtins.values()].filter((p) => p.kind === kind);
@@ -29,6 +35,7 @@ export function helpText(env: EnvPlugin, algo: AlgoPlugin): string {
   for (const [name, preset] of Object.entries(algo.presets ?? {})) {
     const set = Object.entries(preset.options).map(([k, v]) => `--${toKebabCase(k)} ${v}`);
     if (preset.numEnvs !== undefined) set.unshift(`--num-envs ${preset.numEnvs}`);
+    if (preset.wrappers?.length) set.push(`--wrappers ${preset.wrappers.join(",")}`);
     lines.push(
       `Preset ${algo.name} --preset ${name}: ${preset.description}`,
       `  = ${set.join(" ")}`,

@@ -25,8 +25,10 @@ import {
   resolvePlugin,
   setupBackend,
   toCamelCase,
+  toKebabCase,
   type Trainer,
 } from "@proximal/core";
+import { withWrappers, WRAPPER_NAMES } from "@proximal/envs";
 import { builtins } from "./builtins.ts";
 import { readResumed, type Resumed, type RunConfig, saveRun } from "./_checkpoints.ts";
 import { withEnvSource } from "./_env_source.ts";
@@ -45,6 +47,8 @@ import {
   UsageError,
 } from "./_flags.ts";
 import { helpText } from "./_help.ts";
+import { typeCheck } from "./_type_check.ts";
+import { writeCurves } from "./_curves.ts";
 import { MetricsLog } from "./_metrics_log.ts";
 import { Progress, RETURN_WINDOW } from "./_progress.ts";
 import { checkResume } from "./_resume.ts";
@@ -81,6 +85,8 @@ export async function main(args: string[]): Promise<void> {
     watchdog.phase(`building ${plan.algoPlugin.name} on ${plan.envPlugin.name}`);
     const run = await build(plan);
     const training = await train(run, watchdog);
+    watchdog.phase("drawing the learning curves");
+    await plotCurves(run);
     watchdog.phase("the final evaluation");
     await evaluate(run, training);
     run.trainer.dispose();
@@ -98,6 +104,8 @@ interface Plan {
   config: RunConfig;
   envPlugin: EnvPlugin;
   algoPlugin: AlgoPlugin;
+  /** `--preset`, recorded in config.json for plot legends. */
+  preset: string | undefined;
   resumed: Resumed | undefined;
   /** What a resumed run changes (applied), one line each, printed when it starts. */
   resumeNotices: string[];
@@ -114,6 +122,8 @@ interface Plan {
 interface Run extends Plan {
   trainer: Trainer;
   makeEnv: () => Env;
+  /** Env copies for the final evaluation: the wrappers' trained statistics, frozen. */
+  makeEvalEnv: () => Env;
 }
 
 /** How training ended. */
@@ -135,6 +145,7 @@ async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
     .values;
   const resumeDir = typeof first.resume === "string" ? first.resume.replace(/\/$/, "") : undefined;
   const resumed = resumeDir === undefined ? undefined : await readResumed(resumeDir);
+  if (first.check === true) await typeCheck([stringOr(first.env), stringOr(first.algo)]);
   const { envRef, algoRef, envPlugin, algoPlugin } = await selectPlugins(first, resumed);
   if (first.help) return { help: helpText(envPlugin, algoPlugin) };
 
@@ -145,7 +156,9 @@ async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
     const parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
     values = parsed.values as FlagValues;
   } catch (e) {
-    throw new UsageError(parseArgsMessage(e as Error));
+    throw new UsageError(
+      parseArgsMessage(e as Error, [...Object.keys(TOP_LEVEL), ...flags.keys()]),
+    );
   }
   const given = { env: {} as Record<string, unknown>, algo: {} as Record<string, unknown> };
   for (const [flag, kind] of flags) {
@@ -182,6 +195,7 @@ async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
     stopAtReturn: values["stop-at-return"] === undefined
       ? saved?.stopAtReturn ?? null
       : numberFlag(values, "stop-at-return"),
+    wrappers: wrappersFlag(values.wrappers, resumed, preset?.wrappers),
   };
   const resumeNotices = resumed
     ? checkResume(resumed, config, {
@@ -205,6 +219,7 @@ async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
     config,
     envPlugin,
     algoPlugin,
+    preset: preset ? values.preset as string : undefined,
     resumed,
     resumeNotices,
     evalEpisodes: config.evalEpisodes,
@@ -290,6 +305,36 @@ function checkResumedWith(
   }
 }
 
+/**
+ * `--wrappers`, else the resumed run's, else the preset's: names joined by commas, checked against
+ * the known wrappers; `none` (or "") for none. A resumed run keeps its wrappers.
+ */
+function wrappersFlag(
+  given: string | boolean | undefined,
+  resumed: Resumed | undefined,
+  preset: readonly string[] | undefined,
+): string {
+  if (typeof given !== "string") return resumed?.config.wrappers ?? preset?.join(",") ?? "";
+  const names = given.split(",").map((name) => name.trim()).filter((n) => n !== "" && n !== "none");
+  const unknown = names.filter((name) => !(WRAPPER_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `Unknown wrapper in --wrappers: ${unknown.join(", ")} (choose from ${
+        WRAPPER_NAMES.join(", ")
+      }, or none)`,
+    );
+  }
+  const wrappers = names.join(",");
+  if (resumed && wrappers !== resumed.config.wrappers) {
+    throw new UsageError(
+      `Cannot resume from ${resumed.path}: it was trained with --wrappers ${
+        resumed.config.wrappers || "none"
+      }, not ${wrappers || "none"}`,
+    );
+  }
+  return wrappers;
+}
+
 /** The algorithm's `--preset`, if one is given. */
 function presetOf(
   algo: AlgoPlugin,
@@ -314,7 +359,7 @@ function presetOf(
 async function build(plan: Plan): Promise<Run> {
   const { config, envPlugin, algoPlugin, resumed, outDir } = plan;
   await setupBackend(plan.backend);
-  const makeEnv = () => envPlugin.create(config.envOptions);
+  const { makeEnv, makeEvalEnv, envSource } = envFactories(plan);
   let trainer: Trainer;
   try {
     trainer = await algoPlugin.create(config.algoOptions, {
@@ -325,13 +370,16 @@ async function build(plan: Plan): Promise<Run> {
       envName: envPlugin.name,
       envOptions: config.envOptions,
       outDir,
-      ...withEnvSource(config.env, envPlugin.name, config.envOptions),
+      ...envSource,
     });
   } catch (e) {
-    // Bad option values and envs that fail their first reset surface here, before any training.
-    throw new UsageError(
-      `Cannot start ${algoPlugin.name} on ${envPlugin.name}: ${(e as Error).message}`,
+    // Bad option values and envs that fail their first reset surface here, before any training;
+    // an option named by its flag (`option learningRate` → `option --learning-rate`).
+    const message = (e as Error).message.replace(
+      /\boption (\w+)\b/,
+      (whole, key: string) => key in config.algoOptions ? `option --${toKebabCase(key)}` : whole,
     );
+    throw new UsageError(`Cannot start ${algoPlugin.name} on ${envPlugin.name}: ${message}`);
   }
   if (resumed) {
     await trainer.restore(resumed.trainer);
@@ -357,8 +405,52 @@ async function build(plan: Plan): Promise<Run> {
     probe.close?.();
   }
   await Deno.mkdir(outDir, { recursive: true });
-  await Deno.writeTextFile(`${outDir}/config.json`, JSON.stringify(config, null, 2));
-  return { ...plan, trainer, makeEnv };
+  // A resumed run without --preset keeps the preset it was started with, for its plot's legend.
+  const preset = plan.preset ?? (resumed ? await recordedPreset(outDir) : undefined);
+  await Deno.writeTextFile(
+    `${outDir}/config.json`,
+    JSON.stringify(
+      { ...config, ...(preset === undefined ? {} : { preset }), unit: unitOf(trainer) },
+      null,
+      2,
+    ),
+  );
+  return { ...plan, trainer, makeEnv, makeEvalEnv };
+}
+
+/**
+ * The env factories: the plugin's copies, wrapped in `--wrappers` (statistics per copy, frozen
+ * for evaluation), and the env's module for worker threads. Wrapped envs stay on this thread: a
+ * worker would build unwrapped copies from the module.
+ */
+function envFactories(
+  plan: Plan,
+): {
+  makeEnv: () => Env;
+  makeEvalEnv: () => Env;
+  envSource: ReturnType<typeof withEnvSource>;
+} {
+  const { config, envPlugin } = plan;
+  const makeEnv = () => envPlugin.create(config.envOptions);
+  if (config.wrappers === "") {
+    const envSource = withEnvSource(config.env, envPlugin.name, config.envOptions);
+    return { makeEnv, makeEvalEnv: makeEnv, envSource };
+  }
+  const workers = config.algoOptions.numWorkers;
+  if (typeof workers === "number" && workers > 0) {
+    throw new UsageError(
+      `Cannot use --wrappers ${config.wrappers} with --num-workers ${workers}: wrapped envs run on the main thread (use --num-workers 0)`,
+    );
+  }
+  const gamma = config.algoOptions.gamma;
+  try {
+    const wrapped = withWrappers(makeEnv, config.wrappers.split(","), {
+      ...(typeof gamma === "number" ? { gamma } : {}),
+    });
+    return { ...wrapped, envSource: {} };
+  } catch (e) {
+    throw new UsageError(`Invalid --wrappers ${config.wrappers}: ${(e as Error).message}`);
+  }
 }
 
 // ──────────────────────────────── 3. Run ────────────────────────────────
@@ -442,6 +534,13 @@ async function train(run: Run, watchdog: Watchdog): Promise<Training> {
   return { seconds, interrupted };
 }
 
+/** Draws the run's learning curves to `<out>/curves.svg`, or says why it could not. */
+async function plotCurves(run: Run): Promise<void> {
+  const written = await writeCurves(run.outDir);
+  if ("path" in written) console.log(`Learning curves: ${written.path}`);
+  else console.log(`No learning curves: ${written.skipped}`);
+}
+
 // ──────────────────────────────── 4. Evaluate ────────────────────────────────
 
 /**
@@ -469,7 +568,7 @@ async function evaluate(run: Run, training: Training): Promise<void> {
     console.log(`Evaluation (${times.secondsSinceStart.toFixed(1)} s since start):`);
     for (const line of summary) console.log(`  ${line}`);
   } else if (trainer.policy) {
-    const result = evaluatePolicy(run.makeEnv, trainer.policy, {
+    const result = evaluatePolicy(run.makeEvalEnv, trainer.policy, {
       episodes: evalEpisodes,
       name: run.envPlugin.name,
     });
@@ -493,6 +592,20 @@ async function evaluate(run: Run, training: Training): Promise<void> {
 /** What the trainer's `step` counts; a trainer from a JavaScript module may not say. */
 function unitOf(trainer: Trainer): string {
   return trainer.unit ?? "steps";
+}
+
+/** The `preset` an earlier config.json of this run directory recorded, if any. */
+async function recordedPreset(outDir: string): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(await Deno.readTextFile(`${outDir}/config.json`));
+    return typeof config?.preset === "string" ? config.preset : undefined;
+  } catch {
+    return undefined; // No earlier config.json (a checkpoint copied elsewhere): no preset to keep.
+  }
+}
+
+function stringOr(value: string | boolean | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
 }
 
 function baseName(name: string): string {

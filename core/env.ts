@@ -4,7 +4,7 @@
  * state (`terminated`) or by a time limit (`truncated`). The difference matters:
  * a truncated episode's last state still has a value worth bootstrapping.
  */
-import type { Space } from "./spaces.ts";
+import type { Box, Discrete, Space } from "./spaces.ts";
 
 /** Extra information an env may return; never used for learning. */
 export type Info = Record<string, unknown>;
@@ -64,7 +64,7 @@ export interface ResetOptions {
  * assert.ok(coin.step(1).reward === 1);
  * ```
  */
-export interface Env<Obs = Float32Array, Act = number | Float32Array> {
+export interface Env<Obs = Float32Array, Act = number | Float32Array, State = unknown> {
   /** The space observations are drawn from. */
   readonly observationSpace: Space;
   /** The space actions are drawn from. */
@@ -73,10 +73,74 @@ export interface Env<Obs = Float32Array, Act = number | Float32Array> {
   reset(options?: ResetOptions): ResetResult<Obs>;
   /** Takes one action. */
   step(action: Act): StepResult<Obs>;
-  /** The env's full state, for checkpoints (optional). */
-  getState?(): unknown;
+  /** The env's full state, JSON-serialisable, for checkpoints (optional). */
+  getState?(): State;
   /** Restores a state returned by `getState` (optional). */
-  setState?(state: unknown): void;
+  setState?(state: State): void;
   /** Releases resources (optional). */
   close?(): void;
 }
+
+/**
+ * The action type of a space: a `number` for `Discrete`, a `Float32Array` for `Box`.
+ *
+ * @example
+ * ```ts
+ * import type { ActionOf, Box, Discrete } from "@proximal/core";
+ * const push: ActionOf<Box> = Float32Array.of(0.5);
+ * const left: ActionOf<Discrete> = 0;
+ * ```
+ */
+export type ActionOf<S extends Space> = S extends Discrete ? number
+  : S extends Box ? Float32Array
+  : number | Float32Array;
+
+/**
+ * An env typed by its action space: its `actionSpace` is an `S`, and `step` receives
+ * {@linkcode ActionOf}`<S>`; `State` types `getState`/`setState` (default `unknown`). Annotate an env plugin's `create` with it (or with
+ * {@linkcode BoxEnv} / {@linkcode DiscreteEnv}) and `step`'s action is typed with no cast.
+ *
+ * @example A Box env whose step reads its action as a Float32Array
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Box, type EnvOf } from "@proximal/core";
+ * const env: EnvOf<Box> = {
+ *   observationSpace: new Box({ low: -1, high: 1, shape: [1] }),
+ *   actionSpace: new Box({ low: -1, high: 1, shape: [1] }),
+ *   reset: () => ({ observation: new Float32Array(1), info: {} }),
+ *   step: (action) => ({
+ *     observation: new Float32Array(1),
+ *     reward: -Math.abs(action[0]!),
+ *     terminated: true,
+ *     truncated: false,
+ *     info: {},
+ *   }),
+ * };
+ * assert.equal(env.step(Float32Array.of(0.5)).reward, -0.5);
+ * ```
+ */
+export interface EnvOf<S extends Space, State = unknown>
+  extends Env<Float32Array, ActionOf<S>, State> {
+  /** The space actions are drawn from. */
+  readonly actionSpace: S;
+}
+
+/**
+ * An env with `Box` actions: `step` receives a `Float32Array`.
+ *
+ * @example See {@linkcode EnvOf}
+ * ```ts ignore
+ * create: (options): BoxEnv => ({ ... }),
+ * ```
+ */
+export type BoxEnv<State = unknown> = EnvOf<Box, State>;
+
+/**
+ * An env with `Discrete` actions: `step` receives a `number`.
+ *
+ * @example See {@linkcode EnvOf}
+ * ```ts ignore
+ * create: (options): DiscreteEnv => ({ ... }),
+ * ```
+ */
+export type DiscreteEnv<State = unknown> = EnvOf<Discrete, State>;

@@ -139,6 +139,11 @@ export interface AlgoPreset<O extends PluginOptions = PluginOptions> {
   readonly options: Readonly<Partial<O>>;
   /** The number of env copies it was tuned with, used unless `--num-envs` is given. */
   readonly numEnvs?: number;
+  /**
+   * The env wrappers it was tuned with (`withWrappers` names in `@proximal/envs`, innermost
+   * first), used unless `--wrappers` is given; default none.
+   */
+  readonly wrappers?: readonly string[];
 }
 
 /**

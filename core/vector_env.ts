@@ -244,9 +244,11 @@ export class VectorEnv {
       this.#lengths[i]!++;
       if (terminated || truncated) {
         result.finalObservations[i] = this.#toFloat32(out.observation, i, "step()");
+        // A reward-scaling wrapper reports the env's own return as Gymnasium's `info.episode`.
+        const own = isObject(out.info) && isObject(out.info.episode) ? out.info.episode : {};
         result.episodes.push({
           envIndex: i,
-          return: this.#returns[i]!,
+          return: typeof own.r === "number" ? own.r : this.#returns[i]!,
           length: this.#lengths[i]!,
           truncated,
           info: isObject(out.info) ? out.info : {},

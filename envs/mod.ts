@@ -2,7 +2,9 @@
  * Built-in environments for proximal, each a class implementing `Env` from `@proximal/core`
  * and an env plugin for the registry: CartPole-v1 with Gymnasium's exact dynamics. Also the data
  * of the RLHF loop: the 3,000 human-labelled review sentences of the UCI "Sentiment Labelled
- * Sentences" set (Kotzias et al., 2015), read from the `sentiment@5.0.2` npm package.
+ * Sentences" set (Kotzias et al., 2015), read from the `sentiment@5.0.2` npm package. And
+ * Gymnasium-style env wrappers: observation and reward normalisation, action clipping and
+ * rescaling (`withWrappers`).
  *
  * @example Run one CartPole episode with random pushes
  * ```ts
@@ -26,3 +28,4 @@ export * from "./cartpole.ts";
 export * from "./sentiment_corpus.ts";
 export * from "./sentiment_task.ts";
 export * from "./text_completion.ts";
+export * from "./wrappers.ts";

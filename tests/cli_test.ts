@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { writeCheckpoint } from "@proximal/core";
 import { type Run, STACK_LINE, train as runTrain } from "./_cli.ts";
+import { assertAffine, polylines } from "./_svg.ts";
 
 /** A run small enough for a test: one or two PPO iterations of 4 envs × 128 steps, no evaluation. */
 const TINY = ["--total-timesteps", "512", "--eval-episodes", "0"];
@@ -268,6 +269,7 @@ interface MetricsRow {
   step: number;
   time: number;
   "losses/value_loss": number | null;
+  "charts/episodic_return"?: number | null;
 }
 
 Deno.test("train CLI writes metrics, a checkpoint and an evaluation, then resumes to a larger budget", async () => {
@@ -280,7 +282,7 @@ Deno.test("train CLI writes metrics, a checkpoint and an evaluation, then resume
 
     const names = [];
     for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-    for (const file of ["metrics.jsonl", "metrics.csv", "latest.ckpt", "eval.json"]) {
+    for (const file of ["metrics.jsonl", "metrics.csv", "latest.ckpt", "eval.json", "curves.svg"]) {
       assert.ok(names.includes(file), `${file} missing from ${names.join(", ")}`);
     }
     assert.deepEqual(names.filter((name) => name.includes(".tmp")), [], "temporary files left");
@@ -332,6 +334,23 @@ Deno.test("train CLI writes metrics, a checkpoint and an evaluation, then resume
       if (entry.name.includes(".tmp")) leftovers.push(entry.name);
     }
     assert.deepEqual(leftovers, [], "temporary files left after resuming");
+
+    // The picture redrawn at the end of the resumed run holds all four rows: the return's line
+    // has one vertex per row, placed by one affine map of (step, return) to pixels.
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    assert.equal(config.unit, "env steps");
+    const svg = await Deno.readTextFile(`${dir}/curves.svg`);
+    assert.ok(svg.includes("charts/episodic_return") && svg.includes("env steps"));
+    assert.match(resumed.stdout, /Learning curves: .*curves\.svg/);
+    const line = polylines(svg, "#1f77b4")[0]!;
+    const after = jsonlAfter.map((l) => JSON.parse(l) as MetricsRow);
+    assert.equal(line.length, 4);
+    assertAffine(after.map((r) => r.step), line.map((p) => p[0]), "x");
+    assertAffine(
+      after.map((r) => r["charts/episodic_return"] as number),
+      line.map((p) => p[1]),
+      "y",
+    );
   });
 });
 

@@ -50,6 +50,11 @@ Deno.test("text-completion stages chain through checkpoints: sft → reward-mode
       await Deno.stat(`${dir}/sft/latest.ckpt`);
       const rows = (await Deno.readTextFile(`${dir}/sft/metrics.jsonl`)).trim().split("\n");
       assert.ok(Number.isFinite(JSON.parse(rows.at(-1)!)["eval/perplexity"]));
+      // Its picture: perplexity large, the losses small, against tokens.
+      const svg = await Deno.readTextFile(`${dir}/sft/curves.svg`);
+      for (const text of ["eval/perplexity", "train/loss", "eval/loss", "tokens"]) {
+        assert.ok(svg.includes(text), `curves.svg lacks ${text}`);
+      }
       const evaluation = await readJson(`${dir}/sft/eval.json`);
       assert.equal(evaluation.prompts, 32);
       assert.equal((evaluation.details as { samples: string[] }).samples.length, 5);
@@ -128,6 +133,10 @@ Deno.test("text-completion stages chain through checkpoints: sft → reward-mode
         assert.match(run.stdout, /^Stopped \(step budget reached\) after 256 tokens in /m);
         const config = await readJson(`${dir}/ppo/config.json`);
         assert.equal(config.algo, "rlhf-ppo");
+        const svg = await Deno.readTextFile(`${dir}/ppo/curves.svg`);
+        for (const text of ["objective/kl", "env/reward_mean", "losses/policy_loss", "tokens"]) {
+          assert.ok(svg.includes(text), `curves.svg lacks ${text}`);
+        }
         assert.equal((config.algoOptions as Record<string, unknown>).refKlCoef, 0.3);
         const last = JSON.parse(
           (await Deno.readTextFile(`${dir}/ppo/metrics.jsonl`)).trim().split("\n").at(-1)!,
@@ -162,6 +171,10 @@ Deno.test("text-completion stages chain through checkpoints: sft → reward-mode
       const dpo = await train(args);
       assertOk(dpo, "dpo");
       assert.match(dpo.stdout, /^Stopped \(training finished\) after [\d,]+ pairs in /m);
+      const svg = await Deno.readTextFile(`${dir}/dpo/curves.svg`);
+      for (const text of ["rewards/accuracies", "rewards/margins", "loss", "pairs"]) {
+        assert.ok(svg.includes(text), `curves.svg lacks ${text}`);
+      }
       // Resumed under the env's earlier name, which names the same plugin.
       const evaluationFree = await train([
         "--resume",
