@@ -79,6 +79,7 @@ export function startWorkerPool(
       envSource?: EnvSource;
       policy?: Policy;
       processors?: readonly RolloutProcessor[];
+      envCallRecord?: SharedArrayBuffer;
     };
     rng: Rng;
   },
@@ -118,6 +119,7 @@ export function startWorkerPool(
       : { kind: "box", size: space.size },
     hiddenSizes: new Array(o.hiddenLayers).fill(o.hiddenSize),
     envSource,
+    envCallRecord: context.envCallRecord,
     settings: {
       seed: context.seed,
       envName: context.envName ?? "env",
@@ -252,6 +254,7 @@ export class PpoWorkerPool {
         shards: config.shards.filter((s) => s.index % config.numWorkers === w),
         shareRows: config.shards.map((s) => s.numEnvs * config.settings.numSteps / m),
         memory: this.#memory,
+        envCallRecord: config.envCallRecord,
       };
       inits.push(this.#call(w, init));
     }

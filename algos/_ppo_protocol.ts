@@ -237,6 +237,8 @@ export interface WorkerInit {
   /** Every shard's rows per minibatch share, in shard order. */
   shareRows: number[];
   memory: PoolMemory;
+  /** The context's env call record: the worker records its env calls in slot `1 + index`. */
+  envCallRecord?: SharedArrayBuffer | undefined;
 }
 
 /** Messages from the pool to a worker. */

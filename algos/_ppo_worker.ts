@@ -26,6 +26,8 @@ import {
   Discrete,
   resolvePlugin,
   setupBackend,
+  SharedEnvCallRecorder,
+  VectorEnv,
 } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
 import { ppoLossValue } from "./ppo.ts";
@@ -61,6 +63,8 @@ interface Served {
   params: Float32Array;
   /** Passages through the barrier in this update. */
   barriers: number;
+  /** Records this worker's env calls for the watchdog, when the run has one. */
+  recorder: SharedEnvCallRecorder | null;
 }
 
 let served: Served | null = null;
@@ -81,7 +85,10 @@ scope.onmessage = async (event) => {
     if (request.type === "getState") {
       scope.postMessage({ type: "state", states: served.shards.map((s) => s.getState()) });
     } else if (request.type === "setState") {
-      served.shards.forEach((s, i) => s.setState(request.states[i]!));
+      served.shards.forEach((s, i) => {
+        if (served!.recorder) served!.recorder.copyOffset = s.spec.firstEnv;
+        s.setState(request.states[i]!);
+      });
       scope.postMessage({ type: "done" });
     }
   } catch (error) {
@@ -96,6 +103,11 @@ async function init(request: WorkerInit): Promise<Served> {
   const makeEnv = () => plugin.create(envSource.options);
   // MlpPolicy reads only the spaces' sizes and kinds; the weights come with every round.
   const unbounded = (size: number) => new Box({ low: -Infinity, high: Infinity, shape: [size] });
+  // Slot 0 is the main thread's; a shard's copy i is copy firstEnv + i of the run.
+  const recorder = request.envCallRecord
+    ? new SharedEnvCallRecorder(request.envCallRecord, { slot: 1 + request.index })
+    : null;
+  VectorEnv.callRecorder = recorder ?? undefined;
   const policy = new MlpPolicy(
     unbounded(observationSize),
     action.kind === "discrete" ? new Discrete(action.size) : unbounded(action.size),
@@ -108,12 +120,13 @@ async function init(request: WorkerInit): Promise<Served> {
       epsilon: request.update.adamEpsilon,
       maxGradNorm: request.update.maxGradNorm,
     }),
-    shards: request.shards.map((spec) =>
-      new PpoShard(makeEnv, spec, {
+    shards: request.shards.map((spec) => {
+      if (recorder) recorder.copyOffset = spec.firstEnv;
+      return new PpoShard(makeEnv, spec, {
         settings: request.settings,
         memory: memory.shards[spec.index]!,
-      })
-    ),
+      });
+    }),
     rows: memory.shards.map((m, i) =>
       new ShardRows(m, { action, shareRows: request.shareRows[i]! })
     ),
@@ -121,6 +134,7 @@ async function init(request: WorkerInit): Promise<Served> {
     args: new Float64Array(memory.args),
     params: new Float32Array(memory.params),
     barriers: 0,
+    recorder,
   };
 }
 
@@ -155,6 +169,7 @@ function run(s: Served, command: number): void {
 function rollout(s: Served): void {
   assignFlat(s.policy.variables, s.params);
   for (const shard of s.shards) {
+    if (s.recorder) s.recorder.copyOffset = shard.spec.firstEnv;
     shard.rollout(s.policy);
     writeEpisodes(shard.episodes, s.init.memory.shards[shard.spec.index]!);
   }

@@ -4,8 +4,16 @@
 // VectorEnv.callRecorder) and phase. A first signal asks the run to stop at the next iteration
 // boundary (with a checkpoint); a second one, a first one during a hung env call, or an env call
 // longer than --env-call-timeout ends the process at once, naming what was running.
-import { type EnvCallRecorder, VectorEnv } from "@proximal/core";
+import {
+  createEnvCallRecord,
+  type EnvCallRecorder,
+  SharedEnvCallRecorder,
+  VectorEnv,
+} from "@proximal/core";
 import { SLOTS, type WatchdogInit, writeText } from "./_watchdog_layout.ts";
+
+/** PPO workers whose env calls are recorded (a worker past this runs unrecorded). */
+const MAX_WORKERS = 16;
 
 /** The signal that asked a run to stop. */
 export type StopSignal = "SIGINT" | "SIGTERM";
@@ -16,14 +24,20 @@ export class Watchdog implements EnvCallRecorder {
   readonly #buffer: SharedArrayBuffer;
   readonly #ints: Int32Array;
   readonly #floats: Float64Array;
-  #name = "";
-  #call = "";
+  readonly #recorder: SharedEnvCallRecorder;
+  /**
+   * The env call record the watchdog reads: slot 0 is this thread's, slot `1 + w` PPO worker
+   * `w`'s (pass it as the trainer context's `envCallRecord`).
+   */
+  readonly envCallRecord: SharedArrayBuffer;
 
-  private constructor(worker: Worker, buffer: SharedArrayBuffer) {
+  private constructor(worker: Worker, init: WatchdogInit) {
     this.#worker = worker;
-    this.#buffer = buffer;
-    this.#ints = new Int32Array(buffer, 0, SLOTS.ints);
-    this.#floats = new Float64Array(buffer, SLOTS.floatsAt, SLOTS.floats);
+    this.#buffer = init.buffer;
+    this.#ints = new Int32Array(init.buffer, 0, SLOTS.ints);
+    this.#floats = new Float64Array(init.buffer, SLOTS.floatsAt, SLOTS.floats);
+    this.envCallRecord = init.calls;
+    this.#recorder = new SharedEnvCallRecorder(init.calls);
   }
 
   /** Starts the watchdog's thread and records this thread's env calls until {@link stop}. */
@@ -39,10 +53,11 @@ export class Watchdog implements EnvCallRecorder {
         reject(new Error(`Cannot start the watchdog: ${e.message}`));
       };
     });
-    const init: WatchdogInit = { buffer, ...options };
+    const calls = createEnvCallRecord(1 + MAX_WORKERS);
+    const init: WatchdogInit = { buffer, calls, ...options };
     worker.postMessage(init);
     await ready;
-    const watchdog = new Watchdog(worker, buffer);
+    const watchdog = new Watchdog(worker, init);
     VectorEnv.callRecorder = watchdog;
     return watchdog;
   }
@@ -61,23 +76,12 @@ export class Watchdog implements EnvCallRecorder {
 
   /** An env call starts (VectorEnv's recorder). */
   enter(env: string, copy: number, call: string, step: number): void {
-    if (env !== this.#name) {
-      this.#name = env;
-      writeText(this.#buffer, env, { at: SLOTS.nameAt, lengthSlot: SLOTS.nameLength });
-    }
-    if (call !== this.#call) {
-      this.#call = call;
-      writeText(this.#buffer, call, { at: SLOTS.callAt, lengthSlot: SLOTS.callLength });
-    }
-    this.#ints[SLOTS.copy] = copy;
-    this.#floats[SLOTS.step] = step;
-    this.#floats[SLOTS.callStart] = Date.now();
-    Atomics.store(this.#ints, SLOTS.inEnvCall, 1);
+    this.#recorder.enter(env, copy, call, step);
   }
 
   /** The env call returned or threw. */
   exit(): void {
-    Atomics.store(this.#ints, SLOTS.inEnvCall, 0);
+    this.#recorder.exit();
   }
 
   /** Stops recording and ends the watchdog's thread (signals get their default action again). */

@@ -1,30 +1,21 @@
-// The shared memory between the main thread and the watchdog's thread: what is running and since
-// when, and which signals arrived.
+// The shared memory between the main thread and the watchdog's thread: which signals arrived and
+// the main thread's phase; the env calls in progress are in a separate record (core's
+// env_call_record.ts) that PPO's workers write too.
+import { longestEnvCall } from "@proximal/core";
 
-/** Slots of the shared buffer: int32 slots first, then float64 slots, then two UTF-8 strings. */
+/** Slots of the shared buffer: int32 slots first, then float64 slots, then the phase's text. */
 export const SLOTS = {
   ints: 8,
   /** Signals received so far. */
   signals: 0,
   /** The first signal's number (2 SIGINT, 15 SIGTERM), 0 before one. */
   firstSignal: 1,
-  /** 1 while an env call runs. */
-  inEnvCall: 2,
-  /** The env copy being called. */
-  copy: 3,
-  /** Bytes of the env's name and of the call's name, and of the phase. */
-  nameLength: 4,
-  callLength: 5,
-  phaseLength: 6,
+  /** Bytes of the phase's text. */
+  phaseLength: 2,
   floatsAt: 64,
-  floats: 4,
-  /** When the env call started (ms since the epoch), and the vector step it was called at. */
-  callStart: 0,
-  step: 1,
-  /** When the phase started. */
-  phaseStart: 2,
-  nameAt: 128,
-  callAt: 256,
+  floats: 1,
+  /** When the phase started (ms since the epoch). */
+  phaseStart: 0,
   phaseAt: 384,
   textBytes: 128,
   bytes: 512,
@@ -33,6 +24,8 @@ export const SLOTS = {
 /** What the main thread hands the watchdog's thread. */
 export interface WatchdogInit {
   buffer: SharedArrayBuffer;
+  /** The env call record (core's `createEnvCallRecord`): slot 0 the main thread's. */
+  calls: SharedArrayBuffer;
   /** Seconds an env call may take (0 = no limit). */
   envCallTimeout: number;
   /** The run directory, named when the process is ended. */
@@ -56,24 +49,24 @@ function readText(buffer: SharedArrayBuffer, at: number, length: number): string
 }
 
 /**
- * What the main thread is doing, for a message: `env "cartpole" copy 3 was in step() at vector
- * step 1,024 for 2.5 s`, else the phase (`ppo iterate() for 0.4 s`).
+ * What the run is doing, for a message: the env call in progress that started first (`env
+ * "cartpole" copy 3 was in step() at vector step 1,024 for 2.5 s`), else the main thread's phase
+ * (`ppo iterate() was running for 0.4 s`).
  */
 export function describeCall(
   ints: Int32Array,
   floats: Float64Array,
-  buffer: SharedArrayBuffer,
+  buffers: { buffer: SharedArrayBuffer; calls: SharedArrayBuffer },
 ): string {
   const now = Date.now();
-  if (Atomics.load(ints, SLOTS.inEnvCall) === 1) {
-    const name = readText(buffer, SLOTS.nameAt, ints[SLOTS.nameLength]!);
-    const call = readText(buffer, SLOTS.callAt, ints[SLOTS.callLength]!);
-    const seconds = ((now - floats[SLOTS.callStart]!) / 1000).toFixed(1);
-    return `env "${name}" copy ${ints[SLOTS.copy]} was in ${call} at vector step ${
-      floats[SLOTS.step]!.toLocaleString("en-US")
+  const call = longestEnvCall(buffers.calls);
+  if (call) {
+    const seconds = ((now - call.startedAt) / 1000).toFixed(1);
+    return `env "${call.env}" copy ${call.copy} was in ${call.call} at vector step ${
+      call.step.toLocaleString("en-US")
     } for ${seconds} s`;
   }
-  const phase = readText(buffer, SLOTS.phaseAt, ints[SLOTS.phaseLength]!) || "the run";
+  const phase = readText(buffers.buffer, SLOTS.phaseAt, ints[SLOTS.phaseLength]!) || "the run";
   const seconds = ((now - floats[SLOTS.phaseStart]!) / 1000).toFixed(1);
   return `${phase} was running for ${seconds} s`;
 }

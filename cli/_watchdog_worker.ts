@@ -2,6 +2,7 @@
 // synchronous env call blocks the main thread's event loop and with it any listener there. It reads
 // what the main thread is doing from shared memory and can end the process on its own.
 /// <reference lib="deno.worker" />
+import { longestEnvCall } from "@proximal/core";
 import { describeCall, SLOTS, type WatchdogInit } from "./_watchdog_layout.ts";
 
 /** An env call longer than this after a first signal counts as hung: the process ends at once. */
@@ -11,7 +12,7 @@ const POLL_MS = 100;
 type Signal = "SIGINT" | "SIGTERM";
 
 self.onmessage = (event: MessageEvent<WatchdogInit>) => {
-  const { buffer, envCallTimeout, outDir } = event.data;
+  const { buffer, calls, envCallTimeout, outDir } = event.data;
   const ints = new Int32Array(buffer, 0, SLOTS.ints);
   const floats = new Float64Array(buffer, SLOTS.floatsAt, SLOTS.floats);
   let first: Signal | undefined;
@@ -57,7 +58,9 @@ self.onmessage = (event: MessageEvent<WatchdogInit>) => {
         return;
       }
       end(
-        `Stopped at once by a second ${signal} while ${describeCall(ints, floats, buffer)}`,
+        `Stopped at once by a second ${signal} while ${
+          describeCall(ints, floats, { buffer, calls })
+        }`,
         signal,
       );
     };
@@ -66,19 +69,20 @@ self.onmessage = (event: MessageEvent<WatchdogInit>) => {
   }
 
   setInterval(() => {
-    if (Atomics.load(ints, SLOTS.inEnvCall) !== 1) return;
-    const ms = Date.now() - floats[SLOTS.callStart]!;
+    const call = longestEnvCall(calls);
+    if (!call) return;
+    const ms = Date.now() - call.startedAt;
     if (first !== undefined && ms > HUNG_MS) {
       end(
         `Stopped at once after ${first}: ${
-          describeCall(ints, floats, buffer)
+          describeCall(ints, floats, { buffer, calls })
         }, so the iteration cannot end`,
         first,
       );
     } else if (envCallTimeout > 0 && ms > envCallTimeout * 1000) {
       end(
         `Stopped: ${
-          describeCall(ints, floats, buffer)
+          describeCall(ints, floats, { buffer, calls })
         }, longer than --env-call-timeout ${envCallTimeout}`,
         "timeout",
       );

@@ -83,7 +83,7 @@ export async function main(args: string[]): Promise<void> {
   });
   try {
     watchdog.phase(`building ${plan.algoPlugin.name} on ${plan.envPlugin.name}`);
-    const run = await build(plan);
+    const run = await build(plan, watchdog.envCallRecord);
     const training = await train(run, watchdog);
     watchdog.phase("drawing the learning curves");
     await plotCurves(run);
@@ -355,8 +355,11 @@ function presetOf(
 
 // ──────────────────────────────── 2. Build ────────────────────────────────
 
-/** Sets up the backend, builds the trainer (restoring a resumed run's) and writes config.json. */
-async function build(plan: Plan): Promise<Run> {
+/**
+ * Sets up the backend, builds the trainer (restoring a resumed run's) and writes config.json;
+ * threads the trainer starts record their env calls in `envCallRecord` (the watchdog's).
+ */
+async function build(plan: Plan, envCallRecord: SharedArrayBuffer): Promise<Run> {
   const { config, envPlugin, algoPlugin, resumed, outDir } = plan;
   await setupBackend(plan.backend);
   const { makeEnv, makeEvalEnv, envSource } = envFactories(plan);
@@ -370,6 +373,7 @@ async function build(plan: Plan): Promise<Run> {
       envName: envPlugin.name,
       envOptions: config.envOptions,
       outDir,
+      envCallRecord,
       ...envSource,
     });
   } catch (e) {

@@ -34,6 +34,7 @@ export * from "./adam.ts";
 export * from "./backend.ts";
 export * from "./checkpoint.ts";
 export * from "./env.ts";
+export * from "./env_call_record.ts";
 export * from "./evaluate.ts";
 export * from "./meta_reader.ts";
 export * from "./plugin.ts";

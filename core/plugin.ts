@@ -112,6 +112,17 @@ export interface AlgoContext {
    * Worker): PPO's `numWorkers` builds each worker's env copies from it. The CLI sets it.
    */
   envSource?: EnvSource;
+  /**
+   * Where threads that run env calls off the main thread (PPO's `numWorkers`) record them, so
+   * that a watchdog can name a hung one: a record from `createEnvCallRecord`, worker `w` writing
+   * its slot `1 + w` with a `SharedEnvCallRecorder`. The CLI sets it; default none (unrecorded).
+   *
+   * @example
+   * ```ts ignore
+   * const context = { makeEnv, numEnvs: 4, seed: 1, totalTimesteps: 1e5, envCallRecord: createEnvCallRecord(3) };
+   * ```
+   */
+  envCallRecord?: SharedArrayBuffer;
 }
 
 /**

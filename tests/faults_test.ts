@@ -171,8 +171,16 @@ Deno.test("SIGINT saves a checkpoint at the next iteration boundary and exits 13
   });
 });
 
-for (const signals of [["SIGTERM"], ["SIGINT", "SIGINT"]] as const) {
-  Deno.test(`${signals.join(" + ")} during a hung env step ends the process within 2 s, naming the env, copy and call`, async () => {
+// With --num-workers 1 the envs are stepped in PPO's worker, which records its calls in the
+// watchdog's env call record: the same messages, the same limits.
+for (
+  const [signals, workers] of [
+    [["SIGTERM"], "0"],
+    [["SIGINT", "SIGINT"], "0"],
+    [["SIGTERM"], "1"],
+  ] as const
+) {
+  Deno.test(`${signals.join(" + ")} during a hung env step (--num-workers ${workers}) ends the process within 2 s, naming the env, copy and call`, async () => {
     await withTempDir(async (dir) => {
       const marker = `${dir}/hanging`;
       const child = spawn([
@@ -186,9 +194,8 @@ for (const signals of [["SIGTERM"], ["SIGINT", "SIGINT"]] as const) {
         marker,
         "--total-timesteps",
         "100000",
-        // Envs stepped on the main thread, where the watchdog sees each call (not in PPO's workers).
         "--num-workers",
-        "0",
+        workers,
         "--out",
         `${dir}/run`,
       ]);
@@ -198,7 +205,10 @@ for (const signals of [["SIGTERM"], ["SIGINT", "SIGINT"]] as const) {
         child.kill(signal);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      // A process the signals did not end fails the test rather than hanging it.
+      const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
       const { status, stderr } = await finish(child);
+      clearTimeout(kill);
       const seconds = (Date.now() - start) / 1000;
       assert.ok(seconds < 2, `took ${seconds} s`);
       assert.equal(status.signal, signals[0]);
@@ -232,6 +242,35 @@ Deno.test("an env call over --env-call-timeout (a reset hung at set-up) ends the
     assertOneLineError(
       run.stderr,
       /error: Stopped: env "faulty" copy 1 was in reset\(\) at vector step 0 for 1\.\d s, longer than --env-call-timeout 1; no checkpoint was written yet/,
+    );
+  });
+});
+
+// The main thread builds and resets its own copies even with workers: a step hangs in the worker.
+Deno.test("an env step over --env-call-timeout in PPO's worker (--num-workers 1) ends the run with exit code 1, naming it", async () => {
+  await withTempDir(async (dir) => {
+    const child = spawn([
+      "--env",
+      FAULTY,
+      "--after",
+      "300",
+      "--copy",
+      "2",
+      "--env-call-timeout",
+      "1",
+      "--num-workers",
+      "1",
+      "--out",
+      `${dir}/run`,
+    ]);
+    // SIGKILL: an unrecorded hang would survive SIGTERM (the watchdog takes it as a first stop).
+    const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const { status, stderr } = await finish(child);
+    clearTimeout(kill);
+    assert.equal(status.code, 1, stderr);
+    assertOneLineError(
+      stderr,
+      /error: Stopped: env "faulty" copy 2 was in step\(\) at vector step 301 for 1\.\d s, longer than --env-call-timeout 1; no checkpoint was written yet/,
     );
   });
 });
