@@ -73,6 +73,8 @@ export class SharedEnvCallRecorder implements EnvCallRecorder {
   #call = "";
 
   /**
+   * Writes into one slot of `record`.
+   *
    * @param record A record from {@linkcode createEnvCallRecord}.
    * @param options `slot`: this thread's slot (default 0); `copyOffset` (default 0).
    */

@@ -3,7 +3,7 @@
  * that started first wins, a worker's copies are named as in the run.
  */
 import assert from "node:assert/strict";
-import { createEnvCallRecord, longestEnvCall, SharedEnvCallRecorder } from "../core/mod.ts";
+import { createEnvCallRecord, longestEnvCall, SharedEnvCallRecorder } from "@proximal/core";
 
 Deno.test("the record names the call that started first across slots, with each slot's copy offset", async () => {
   const record = createEnvCallRecord(3);
