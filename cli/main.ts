@@ -355,10 +355,7 @@ function presetOf(
 
 // ──────────────────────────────── 2. Build ────────────────────────────────
 
-/**
- * Sets up the backend, builds the trainer (restoring a resumed run's) and writes config.json;
- * threads the trainer starts record their env calls in `envCallRecord` (the watchdog's).
- */
+/** Sets up the backend, builds the trainer (restoring a resumed run's) and writes config.json. */
 async function build(plan: Plan, envCallRecord: SharedArrayBuffer): Promise<Run> {
   const { config, envPlugin, algoPlugin, resumed, outDir } = plan;
   await setupBackend(plan.backend);
