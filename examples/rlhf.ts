@@ -38,9 +38,11 @@ import {
   winRate,
 } from "@proximal/reward-models";
 import {
+  classifierWinRate,
   describeEvaluation,
   dpoStageDefaults,
   evaluateCompletions,
+  heldOutJudge,
   refKlController,
   refKlDefaults,
   rewardModelStageDefaults,
@@ -85,7 +87,6 @@ const PPO_ENVS = 32;
 const PPO_KL_COEF = refKlDefaults.refKlCoef; // fixed (refKlTarget 0)
 const PPO_ENT_COEF = rlhfPpoDefaults.entCoef;
 const DPO_EPOCHS = quick ? 1 : dpoStageDefaults.epochs;
-const EVAL_PROMPTS = 256;
 
 await setupBackend("wasm");
 await Deno.mkdir(outDir, { recursive: true });
@@ -108,7 +109,6 @@ const report: Record<string, unknown> = {
     PPO_KL_COEF,
     PPO_ENT_COEF,
     DPO_EPOCHS,
-    EVAL_PROMPTS,
   },
 };
 const stageSeconds: Record<string, number> = {};
@@ -127,7 +127,7 @@ async function stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
 const task = sentimentTask({ ...sentimentTaskDefaults, splitSeed: seed });
 const { tokenizer, train, holdout, trainPrompts, promptIds, contextLength } = task;
 const encode = (text: string) => tokenizer.encode(text);
-const evalPrompts = task.evalPrompts.slice(0, EVAL_PROMPTS);
+const evalPrompts = task.evalPrompts; // every held-out prompt
 console.log(
   `corpus: ${train.length} training and ${holdout.length} held-out sentences, vocabulary ${tokenizer.vocabSize}, ${trainPrompts.length} training prompts, ${evalPrompts.length} evaluation prompts`,
 );
@@ -357,14 +357,22 @@ const dpoModel = await stage("5. DPO", async () => {
 // ──────────────────────────────── 6. Evaluation ────────────────────────────────
 await stage("6. evaluation", () => {
   const prompts = evalPrompts.map((p) => p.prompt);
+  // A judge no stage trained on: fitted on the human labels of the training sentences.
+  const { classifier, heldOutAccuracy } = heldOutJudge(task);
+  console.log(
+    `   held-out classifier: ${(heldOutAccuracy * 100).toFixed(1)} % on held-out sentences`,
+  );
+  report.heldOutClassifier = { heldOutAccuracy, features: classifier.features.size };
+  const evaluation = { task, prompts, seed: seed + 7, classifier };
   const measured = {
-    sft: evaluateCompletions(sftModel, sftModel, { task, prompts, seed: seed + 7 }),
-    ppo: evaluateCompletions(ppoModel, sftModel, { task, prompts, seed: seed + 7 }),
-    dpo: evaluateCompletions(dpoModel, sftModel, { task, prompts, seed: seed + 7 }),
+    sft: evaluateCompletions(sftModel, sftModel, evaluation),
+    ppo: evaluateCompletions(ppoModel, sftModel, evaluation),
+    dpo: evaluateCompletions(dpoModel, sftModel, evaluation),
   };
   const results: Record<string, unknown> = {};
   for (const [name, e] of Object.entries(measured)) {
     const win = name === "sft" ? undefined : winRate(e.scores, measured.sft.scores, { seed });
+    const held = name === "sft" ? undefined : classifierWinRate(e, measured.sft, { seed });
     results[name] = {
       meanJudgeScore: e.meanJudgeScore,
       klToSftPerSequence: e.klToReferencePerSequence,
@@ -372,9 +380,17 @@ await stage("6. evaluation", () => {
       unknownTokenRate: e.unknownTokenRate,
       meanLength: e.meanLength,
       samples: e.samples,
-      ...(win ? { winRateOverSft: win } : {}),
+      ...(win ? { winRateOverSft: win, classifierWinRateOverSft: held } : {}),
     };
     console.log(`   ${describeEvaluation(name, e, win)}`);
+    if (held) {
+      const pct = (x: number) => (x * 100).toFixed(1);
+      console.log(
+        `      held-out classifier win-rate ${pct(held.rate)} % [${pct(held.interval[0])}, ${
+          pct(held.interval[1])
+        }]`,
+      );
+    }
     for (const sample of e.samples) console.log(`      ${sample}`);
   }
   report.evaluation = results;
