@@ -6,6 +6,7 @@
  */
 import { dpoDefaults, type DpoOptions, ppoDefaults, type PpoOptions } from "@proximal/algos";
 import { sftDefaults, type SftOptions } from "@proximal/algos";
+import { grpoDefaults, type GrpoOptions, rlooDefaults, type RlooOptions } from "@proximal/algos";
 import type { BradleyTerryOptions } from "@proximal/reward-models";
 
 /** The SFT stage's hyperparameters: {@linkcode SftOptions} but the seed, which is the run's. */
@@ -154,3 +155,28 @@ export const dpoStageDefaults: DpoStageOptions = {
   labelTemperature: rewardModelStageDefaults.labelTemperature,
   ...dpoShared,
 };
+
+/**
+ * The GRPO stage's hyperparameters: `GrpoOptions` (TRL's names), whose defaults it keeps; see
+ * `grpoDefaults` in `@proximal/algos` for where they differ from TRL's.
+ *
+ * @example Eight completions per prompt
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grpoStageDefaults } from "@proximal/rlhf";
+ * assert.equal(grpoStageDefaults.numGenerations, 8);
+ * ```
+ */
+export const grpoStageDefaults: GrpoOptions = { ...grpoDefaults };
+
+/**
+ * The RLOO stage's hyperparameters: `RlooOptions` (TRL's names), whose defaults it keeps.
+ *
+ * @example Two completions per prompt
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rlooStageDefaults } from "@proximal/rlhf";
+ * assert.equal(rlooStageDefaults.numGenerations, 2);
+ * ```
+ */
+export const rlooStageDefaults: RlooOptions = { ...rlooDefaults };

@@ -2,6 +2,7 @@
 import type { EnvPlugin } from "@proximal/core";
 import { type SentimentTaskOptions, textCompletion } from "@proximal/envs";
 import { dpoStage } from "./dpo_stage.ts";
+import { grpoStage, rlooStage } from "./group_stages.ts";
 import { rlhfPpoStage } from "./ppo_stage.ts";
 import { rewardModelStage } from "./reward_model_stage.ts";
 import { sftStage } from "./sft_stage.ts";
@@ -28,5 +29,5 @@ import { sftStage } from "./sft_stage.ts";
  */
 export const textCompletionWithStages: EnvPlugin<SentimentTaskOptions> = {
   ...textCompletion,
-  algos: [sftStage, rewardModelStage, rlhfPpoStage, dpoStage],
+  algos: [sftStage, rewardModelStage, rlhfPpoStage, dpoStage, grpoStage, rlooStage],
 };
