@@ -41,10 +41,16 @@ const ppo = new Ppo({
     ),
   ],
 }, { ...rlhfPpoDefaults });
+const rows: { ms: number; rollout: number; update: number }[] = [];
 while (!ppo.done) {
   const t0 = performance.now();
   const { metrics } = await ppo.iterate();
   const ms = performance.now() - t0;
+  rows.push({
+    ms,
+    rollout: metrics["perf/rollout_ms"]!,
+    update: metrics["perf/update_ms"]!,
+  });
   console.log(JSON.stringify({
     ms: Math.round(ms),
     rollout: Math.round(metrics["perf/rollout_ms"]!),
@@ -54,3 +60,12 @@ while (!ppo.done) {
     ent: metrics["losses/entropy"],
   }));
 }
+// Past the first (warm-up) iteration: tokens/s and the rollout's and update's shares.
+const steady = rows.slice(1),
+  sum = (f: (r: typeof rows[0]) => number) => steady.reduce((a, r) => a + f(r), 0);
+console.log(JSON.stringify({
+  summary: true,
+  tokensPerSecond: Math.round(512 * steady.length / (sum((r) => r.ms) / 1000)),
+  rolloutMs: Math.round(sum((r) => r.rollout) / steady.length),
+  updateMs: Math.round(sum((r) => r.update) / steady.length),
+}));

@@ -21,3 +21,4 @@ export * from "./reward_model_stage.ts";
 export * from "./sft_stage.ts";
 export * from "./stages.ts";
 export * from "./text_eval.ts";
+export * from "./complete.ts";
