@@ -21,7 +21,7 @@
  *   deno task rlhf [--out DIR] [--seed N] [--quick]
  */
 import { parseArgs } from "node:util";
-import { DpoTrainer, klPenalty, Ppo, SftTrainer, tokenizePairs } from "@proximal/algos";
+import { DpoTrainer, Grpo, klPenalty, Ppo, Rloo, SftTrainer, tokenizePairs } from "@proximal/algos";
 import { type PreferencePair, Rng, setupBackend, writePreferencePairs } from "@proximal/core";
 import { type GruLanguageModel, LmPolicy } from "@proximal/models";
 import {
@@ -42,11 +42,13 @@ import {
   describeEvaluation,
   dpoStageDefaults,
   evaluateCompletions,
+  grpoStageDefaults,
   heldOutJudge,
   refKlController,
   refKlDefaults,
   rewardModelStageDefaults,
   rlhfPpoDefaults,
+  rlooStageDefaults,
   sampleCompletions,
   sftStageDefaults,
 } from "@proximal/rlhf";
@@ -325,12 +327,51 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
       );
     }
   }
-  report.ppo = { first: history[0], last: history.at(-1) };
+  report.ppo = {
+    first: history[0],
+    last: history.at(-1),
+    tokensPerSecond: history.at(-1)?.["charts/SPS"],
+  };
   const model = (ppo.policy as LmPolicy).model.clone();
   ppo.dispose();
   reference.dispose();
   return model;
 });
+
+// ──────────────────────────────── 4b, 4c. GRPO and RLOO ────────────────────────────────
+// The same reward model and as many generated tokens as PPO, G (k) completions per prompt.
+async function groupStage(name: "grpo" | "rloo"): Promise<GruLanguageModel> {
+  const context = {
+    policy: sftModel.clone(),
+    reference: sftModel.clone(),
+    reward: rewardModel,
+    task: {
+      prompts: trainPrompts.map((p) => promptIds(p.prompt)),
+      decode: task.decode,
+      maxNewTokens: MAX_NEW_TOKENS,
+    },
+    seed,
+    totalTokens: PPO_ENVS * MAX_NEW_TOKENS * PPO_ITERATIONS,
+  };
+  const trainer = name === "grpo"
+    ? new Grpo(context, grpoStageDefaults)
+    : new Rloo(context, rlooStageDefaults);
+  const history: Record<string, number>[] = [];
+  while (!trainer.done) history.push((await trainer.iterate()).metrics);
+  const last = history.at(-1)!;
+  const score = last["reward"] ?? last["objective/scores"];
+  console.log(
+    `   ${history.length} iterations: reward ${score?.toFixed(3)}, ${
+      Math.round(last["perf/tokens_per_second"]!)
+    } tokens/s`,
+  );
+  report[name] = { first: history[0], last, tokensPerSecond: last["perf/tokens_per_second"] };
+  const model = trainer.model.clone();
+  trainer.dispose();
+  return model;
+}
+const grpoModel = await stage("4b. GRPO", () => groupStage("grpo"));
+const rlooModel = await stage("4c. RLOO", () => groupStage("rloo"));
 
 // ──────────────────────────────── 5. DPO ────────────────────────────────
 const dpoModel = await stage("5. DPO", async () => {
@@ -368,6 +409,8 @@ await stage("6. evaluation", () => {
     sft: evaluateCompletions(sftModel, sftModel, evaluation),
     ppo: evaluateCompletions(ppoModel, sftModel, evaluation),
     dpo: evaluateCompletions(dpoModel, sftModel, evaluation),
+    grpo: evaluateCompletions(grpoModel, sftModel, evaluation),
+    rloo: evaluateCompletions(rlooModel, sftModel, evaluation),
   };
   const results: Record<string, unknown> = {};
   for (const [name, e] of Object.entries(measured)) {
