@@ -3,6 +3,7 @@
  * RLOO's (`groupPolicyLoss`) average in their own ways.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Tensor } from "@proximal/core";
 
 /**
  * −min(r·A, clip(r, 1 − ε, 1 + ε)·A) for each element, written as max(−A·r, −A·clip(r)): the
@@ -16,6 +17,7 @@ import * as tf from "@tensorflow/tfjs";
  * ```ts
  * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";
+import type { Tensor } from "@proximal/core";
  * import { clippedSurrogate } from "@proximal/algos";
  * import { setupBackend } from "@proximal/core";
  * await setupBackend("cpu");
@@ -24,10 +26,10 @@ import * as tf from "@tensorflow/tfjs";
  * ```
  */
 export function clippedSurrogate(
-  ratio: tf.Tensor,
-  advantages: tf.Tensor,
+  ratio: Tensor,
+  advantages: Tensor,
   clipCoef: number,
-): tf.Tensor {
+): Tensor {
   const pg1 = tf.mul(tf.neg(advantages), ratio);
   const pg2 = tf.mul(tf.neg(advantages), tf.clipByValue(ratio, 1 - clipCoef, 1 + clipCoef));
   return tf.maximum(pg1, pg2);

@@ -212,8 +212,9 @@ export function groupPolicyLoss(
 
 /** What {@linkcode Grpo} trains and against what. */
 export interface GroupContext {
-  /** The policy (trained; the trainer owns it) and the frozen reference (owned too). */
+  /** The policy, trained; the trainer owns it. */
   policy: GruLanguageModel;
+  /** The frozen reference of the KL; the trainer owns it too. */
   reference: GruLanguageModel;
   /** Scores each (prompt, completion). */
   reward: RewardSource;
@@ -279,6 +280,8 @@ export class Grpo implements Trainer {
   readonly #loop: GroupLoop;
 
   /**
+   * Checks the options and sets up Adam on the policy's weights.
+   *
    * @param context The models, the reward, the prompts, the seed and the budget.
    * @param options Hyperparameters; missing ones take {@linkcode grpoDefaults}.
    */

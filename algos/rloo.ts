@@ -169,6 +169,8 @@ export class Rloo implements Trainer {
   readonly #loop: GroupLoop;
 
   /**
+   * Checks the options and sets up Adam on the policy's weights.
+   *
    * @param context The models, the reward, the prompts, the seed and the budget.
    * @param options Hyperparameters; missing ones take {@linkcode rlooDefaults}.
    */
