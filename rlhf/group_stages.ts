@@ -7,6 +7,7 @@
 import { type AlgoContext, type AlgoPlugin, defineAlgo } from "@proximal/core";
 import { Grpo, type GrpoOptions, Rloo, type RlooOptions } from "@proximal/algos";
 import { grpoStageDefaults, rlooStageDefaults } from "./defaults.ts";
+import { repetitionPenalty } from "@proximal/reward-models";
 import { rewardSource } from "./_reward_source.ts";
 import { loadLanguageModel } from "./text_eval.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
@@ -17,11 +18,14 @@ export type GroupStageSources = {
   model: string;
   /** `vader`, a reward model's checkpoint or run directory, or a reward plugin module; default `vader`. */
   reward: string;
+  /** Subtract this times the share of repeated words of each completion from its reward; default 0. */
+  repetitionPenalty: number;
 };
 
 const sourceHelp = {
   model: "checkpoint (file or run directory) of the SFT model: the policy and its reference",
   reward: "vader, a reward model's checkpoint (e.g. runs/rm), or a reward plugin module",
+  repetitionPenalty: "minus this × the share of repeated words of a completion, in its reward",
 };
 
 const sharedHelp = {
@@ -44,7 +48,10 @@ async function groupStage(
   ) => Grpo | Rloo,
 ): Promise<TextStage> {
   const task = taskOf(context);
-  const reward = await rewardSource(sources.reward, task);
+  const source = await rewardSource(sources.reward, task);
+  const reward = sources.repetitionPenalty > 0
+    ? repetitionPenalty(source, { coef: sources.repetitionPenalty })
+    : source;
   const { model } = await loadLanguageModel(sources.model, task.tokenizer);
   const trainer = make({
     policy: model,
@@ -85,7 +92,7 @@ export const grpoStage: AlgoPlugin<GrpoOptions & GroupStageSources> = defineAlgo
   name: "grpo",
   description:
     "GRPO: group-relative advantages over G completions per prompt, k3 KL to --model in the loss",
-  defaults: { ...grpoStageDefaults, model: "", reward: "vader" },
+  defaults: { ...grpoStageDefaults, model: "", reward: "vader", repetitionPenalty: 0 },
   help: {
     ...sharedHelp,
     ...sourceHelp,
@@ -94,8 +101,8 @@ export const grpoStage: AlgoPlugin<GrpoOptions & GroupStageSources> = defineAlgo
     scaleRewards: "divide advantages by the group's standard deviation",
   },
   create: (options, context) => {
-    const { model, reward, ...o } = options;
-    return groupStage({ model, reward }, context, (c) => new Grpo(c, o));
+    const { model, reward, repetitionPenalty, ...o } = options;
+    return groupStage({ model, reward, repetitionPenalty }, context, (c) => new Grpo(c, o));
   },
 });
 
@@ -116,7 +123,7 @@ export const rlooStage: AlgoPlugin<RlooOptions & GroupStageSources> = defineAlgo
   name: "rloo",
   description:
     "RLOO: leave-one-out baseline over k completions per prompt, KL to --model in the reward",
-  defaults: { ...rlooStageDefaults, model: "", reward: "vader" },
+  defaults: { ...rlooStageDefaults, model: "", reward: "vader", repetitionPenalty: 0 },
   help: {
     ...sharedHelp,
     ...sourceHelp,
@@ -124,7 +131,7 @@ export const rlooStage: AlgoPlugin<RlooOptions & GroupStageSources> = defineAlgo
     normalizeAdvantages: "normalise the advantages over the batch",
   },
   create: (options, context) => {
-    const { model, reward, ...o } = options;
-    return groupStage({ model, reward }, context, (c) => new Rloo(c, o));
+    const { model, reward, repetitionPenalty, ...o } = options;
+    return groupStage({ model, reward, repetitionPenalty }, context, (c) => new Rloo(c, o));
   },
 });
