@@ -36,3 +36,6 @@ export * from "./ppo_plugin.ts";
 export * from "./sft.ts";
 export * from "./kl_control.ts";
 export * from "./kl_penalty.ts";
+export * from "./clipped_surrogate.ts";
+export * from "./grpo.ts";
+export * from "./rloo.ts";

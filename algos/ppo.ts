@@ -54,6 +54,7 @@ import {
   runProcessors,
 } from "./_ppo_trainer.ts";
 import { batchEpochs, collectRollout, type PpoRollout } from "./ppo_loops.ts";
+import { clippedSurrogate } from "./clipped_surrogate.ts";
 
 export type {
   GaeOptions,
@@ -234,9 +235,7 @@ export function ppoLoss(inputs: PpoLossInputs, options: PpoLossOptions): PpoLoss
     tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), clipCoef), "float32"),
   ) as tf.Scalar;
   // The clipped surrogate: the pessimistic of the unclipped and clipped objectives.
-  const pg1 = tf.mul(tf.neg(advantages), ratio);
-  const pg2 = tf.mul(tf.neg(advantages), tf.clipByValue(ratio, 1 - clipCoef, 1 + clipCoef));
-  const policyLoss = tf.mean(tf.maximum(pg1, pg2)) as tf.Scalar;
+  const policyLoss = tf.mean(clippedSurrogate(ratio, advantages, clipCoef)) as tf.Scalar;
   const meanEntropy = tf.mean(entropy) as tf.Scalar;
   // The value loss with its ½, clipped (with clipVloss) like the surrogate around the old values.
   const vUnclipped = tf.square(tf.sub(newValue, returns));

@@ -21,7 +21,7 @@
  *   deno task rlhf [--out DIR] [--seed N] [--quick]
  */
 import { parseArgs } from "node:util";
-import { DpoTrainer, klPenalty, Ppo, SftTrainer, tokenizePairs } from "@proximal/algos";
+import { DpoTrainer, Grpo, klPenalty, Ppo, Rloo, SftTrainer, tokenizePairs } from "@proximal/algos";
 import { type PreferencePair, Rng, setupBackend, writePreferencePairs } from "@proximal/core";
 import { type GruLanguageModel, LmPolicy } from "@proximal/models";
 import {
@@ -38,13 +38,17 @@ import {
   winRate,
 } from "@proximal/reward-models";
 import {
+  classifierWinRate,
   describeEvaluation,
   dpoStageDefaults,
   evaluateCompletions,
+  grpoStageDefaults,
+  heldOutJudge,
   refKlController,
   refKlDefaults,
   rewardModelStageDefaults,
   rlhfPpoDefaults,
+  rlooStageDefaults,
   sampleCompletions,
   sftStageDefaults,
 } from "@proximal/rlhf";
@@ -85,7 +89,6 @@ const PPO_ENVS = 32;
 const PPO_KL_COEF = refKlDefaults.refKlCoef; // fixed (refKlTarget 0)
 const PPO_ENT_COEF = rlhfPpoDefaults.entCoef;
 const DPO_EPOCHS = quick ? 1 : dpoStageDefaults.epochs;
-const EVAL_PROMPTS = 256;
 
 await setupBackend("wasm");
 await Deno.mkdir(outDir, { recursive: true });
@@ -108,7 +111,6 @@ const report: Record<string, unknown> = {
     PPO_KL_COEF,
     PPO_ENT_COEF,
     DPO_EPOCHS,
-    EVAL_PROMPTS,
   },
 };
 const stageSeconds: Record<string, number> = {};
@@ -127,7 +129,7 @@ async function stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
 const task = sentimentTask({ ...sentimentTaskDefaults, splitSeed: seed });
 const { tokenizer, train, holdout, trainPrompts, promptIds, contextLength } = task;
 const encode = (text: string) => tokenizer.encode(text);
-const evalPrompts = task.evalPrompts.slice(0, EVAL_PROMPTS);
+const evalPrompts = task.evalPrompts; // every held-out prompt
 console.log(
   `corpus: ${train.length} training and ${holdout.length} held-out sentences, vocabulary ${tokenizer.vocabSize}, ${trainPrompts.length} training prompts, ${evalPrompts.length} evaluation prompts`,
 );
@@ -325,12 +327,51 @@ const ppoModel = await stage("4. PPO with a KL leash", async () => {
       );
     }
   }
-  report.ppo = { first: history[0], last: history.at(-1) };
+  report.ppo = {
+    first: history[0],
+    last: history.at(-1),
+    tokensPerSecond: history.at(-1)?.["charts/SPS"],
+  };
   const model = (ppo.policy as LmPolicy).model.clone();
   ppo.dispose();
   reference.dispose();
   return model;
 });
+
+// ──────────────────────────────── 4b, 4c. GRPO and RLOO ────────────────────────────────
+// The same reward model and as many generated tokens as PPO, G (k) completions per prompt.
+async function groupStage(name: "grpo" | "rloo"): Promise<GruLanguageModel> {
+  const context = {
+    policy: sftModel.clone(),
+    reference: sftModel.clone(),
+    reward: rewardModel,
+    task: {
+      prompts: trainPrompts.map((p) => promptIds(p.prompt)),
+      decode: task.decode,
+      maxNewTokens: MAX_NEW_TOKENS,
+    },
+    seed,
+    totalTokens: PPO_ENVS * MAX_NEW_TOKENS * PPO_ITERATIONS,
+  };
+  const trainer = name === "grpo"
+    ? new Grpo(context, grpoStageDefaults)
+    : new Rloo(context, rlooStageDefaults);
+  const history: Record<string, number>[] = [];
+  while (!trainer.done) history.push((await trainer.iterate()).metrics);
+  const last = history.at(-1)!;
+  const score = last["reward"] ?? last["objective/scores"];
+  console.log(
+    `   ${history.length} iterations: reward ${score?.toFixed(3)}, ${
+      Math.round(last["perf/tokens_per_second"]!)
+    } tokens/s`,
+  );
+  report[name] = { first: history[0], last, tokensPerSecond: last["perf/tokens_per_second"] };
+  const model = trainer.model.clone();
+  trainer.dispose();
+  return model;
+}
+const grpoModel = await stage("4b. GRPO", () => groupStage("grpo"));
+const rlooModel = await stage("4c. RLOO", () => groupStage("rloo"));
 
 // ──────────────────────────────── 5. DPO ────────────────────────────────
 const dpoModel = await stage("5. DPO", async () => {
@@ -357,14 +398,24 @@ const dpoModel = await stage("5. DPO", async () => {
 // ──────────────────────────────── 6. Evaluation ────────────────────────────────
 await stage("6. evaluation", () => {
   const prompts = evalPrompts.map((p) => p.prompt);
+  // A judge no stage trained on: fitted on the human labels of the training sentences.
+  const { classifier, heldOutAccuracy } = heldOutJudge(task);
+  console.log(
+    `   held-out classifier: ${(heldOutAccuracy * 100).toFixed(1)} % on held-out sentences`,
+  );
+  report.heldOutClassifier = { heldOutAccuracy, features: classifier.features.size };
+  const evaluation = { task, prompts, seed: seed + 7, classifier };
   const measured = {
-    sft: evaluateCompletions(sftModel, sftModel, { task, prompts, seed: seed + 7 }),
-    ppo: evaluateCompletions(ppoModel, sftModel, { task, prompts, seed: seed + 7 }),
-    dpo: evaluateCompletions(dpoModel, sftModel, { task, prompts, seed: seed + 7 }),
+    sft: evaluateCompletions(sftModel, sftModel, evaluation),
+    ppo: evaluateCompletions(ppoModel, sftModel, evaluation),
+    dpo: evaluateCompletions(dpoModel, sftModel, evaluation),
+    grpo: evaluateCompletions(grpoModel, sftModel, evaluation),
+    rloo: evaluateCompletions(rlooModel, sftModel, evaluation),
   };
   const results: Record<string, unknown> = {};
   for (const [name, e] of Object.entries(measured)) {
     const win = name === "sft" ? undefined : winRate(e.scores, measured.sft.scores, { seed });
+    const held = name === "sft" ? undefined : classifierWinRate(e, measured.sft, { seed });
     results[name] = {
       meanJudgeScore: e.meanJudgeScore,
       klToSftPerSequence: e.klToReferencePerSequence,
@@ -372,9 +423,17 @@ await stage("6. evaluation", () => {
       unknownTokenRate: e.unknownTokenRate,
       meanLength: e.meanLength,
       samples: e.samples,
-      ...(win ? { winRateOverSft: win } : {}),
+      ...(win ? { winRateOverSft: win, classifierWinRateOverSft: held } : {}),
     };
     console.log(`   ${describeEvaluation(name, e, win)}`);
+    if (held) {
+      const pct = (x: number) => (x * 100).toFixed(1);
+      console.log(
+        `      held-out classifier win-rate ${pct(held.rate)} % [${pct(held.interval[0])}, ${
+          pct(held.interval[1])
+        }]`,
+      );
+    }
     for (const sample of e.samples) console.log(`      ${sample}`);
   }
   report.evaluation = results;

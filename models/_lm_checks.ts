@@ -64,10 +64,27 @@ export function checkSameShape(
   }
 }
 
-/** Checks `nextTokenLogits`'s `lengths`: one per row of `[B, T]` tokens, each in [1, T]. */
-export function checkLengths(lengths: Int32Array, tokens: readonly [number, number]): void {
+/**
+ * Checks `nextTokenLogits`'s `lengths`, each in [1, T]: one per row of `[B, T]` tokens, or with
+ * `rows`, one per entry of `rows`, each a row index in [0, B).
+ */
+export function checkLengths(
+  lengths: Int32Array,
+  tokens: readonly [number, number],
+  rows?: Int32Array,
+): void {
   const [B, T] = tokens;
-  if (lengths.length !== B) {
+  if (rows) {
+    if (lengths.length !== rows.length) {
+      throw new RangeError(
+        `nextTokenLogits needs one length per entry of rows: got ${lengths.length} for ${rows.length}`,
+      );
+    }
+    const bad = rows.findIndex((r) => !Number.isInteger(r) || r < 0 || r >= B);
+    if (bad >= 0) {
+      throw new RangeError(`rows[${bad}] must be a row index in [0, ${B}), got ${rows[bad]}`);
+    }
+  } else if (lengths.length !== B) {
     throw new RangeError(
       `nextTokenLogits needs one length per row: got ${lengths.length} for ${B} rows`,
     );

@@ -79,3 +79,31 @@ export const targetLogProbs: (
   b: tf.Tensor1D,
   targets: tf.Tensor1D,
 ) => tf.Tensor1D;
+
+/**
+ * Rows `rows` of `x` [R, C] → [rows.length, C] (a row may be picked several times). Forward:
+ * `tf.gather`; backward: a JavaScript scatter-add, since `tf.gather`'s gradient has no WASM kernel.
+ * Where a one-hot mask over the rows and a row sum would cost a matmul over all of `x`, this
+ * costs a copy of the picked rows.
+ *
+ * @param x `[R, C]`.
+ * @param rows Indices in [0, R) (the caller checks them).
+ * @returns `[rows.length, C]`.
+ */
+export function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const [R, C] = x.shape;
+  const op = tf.customGrad(
+    ((t: tf.Tensor2D) => ({
+      value: tf.gather(t, tf.tensor1d(rows, "int32")),
+      gradFunc: (dy: tf.Tensor2D) => {
+        const d = dy.dataSync() as Float32Array, grad = new Float32Array(R * C);
+        for (let i = 0; i < rows.length; i++) {
+          const to = rows[i]! * C, from = i * C;
+          for (let j = 0; j < C; j++) grad[to + j]! += d[from + j]!;
+        }
+        return [tf.tensor2d(grad, [R, C])];
+      },
+    })) as unknown as CustomGradientFunc,
+  ) as unknown as (t: tf.Tensor2D) => tf.Tensor2D;
+  return op(x);
+}

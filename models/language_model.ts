@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { embed } from "./_embedding.ts";
 import { gruSequence } from "./_gru.ts";
-import { sumRows, targetLogProbs } from "./_lm_ops.ts";
+import { pickRows, targetLogProbs } from "./_lm_ops.ts";
 import { dense, orthogonal } from "./_ops.ts";
 import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
 import {
@@ -324,12 +324,13 @@ export class GruLanguageModel {
    */
   nextTokenLogits(tokens: Tensor2D, options: NextTokenOptions = {}): LmStep {
     const [B, T] = checkTokens(tokens, "nextTokenLogits");
-    const lengths = options.lengths;
-    if (lengths) checkLengths(lengths, [B, T]);
+    const { lengths, rows } = options;
+    if (rows && !lengths) throw new RangeError("nextTokenLogits's rows need lengths: got none");
+    if (lengths) checkLengths(lengths, [B, T], rows);
     if (options.state) checkState(this, options.state, { batch: B, method: "nextTokenLogits" });
     return tidy(() => {
       const perLayer = this.#run(tokens, options.state?.hidden);
-      const hidden = perLayer.map((hs) => this.#lastOf(hs, T, B, lengths));
+      const hidden = perLayer.map((hs) => this.#lastOf(hs, { T, B, lengths, rows }));
       return { ...this.#readout(hidden.at(-1)!), state: { hidden } };
     });
   }
@@ -544,19 +545,17 @@ export class GruLanguageModel {
     });
   }
 
-  /** Each row's state after its last real token, from a layer's [T·B, H] time-major states. */
-  #lastOf(hs: tf.Tensor2D, T: number, B: number, lengths?: Int32Array): tf.Tensor2D {
-    if (T === 1) return hs;
-    if (!lengths || lengths.every((n) => n === T)) {
-      return tf.slice(hs, [(T - 1) * B, 0], [B, this.hiddenSize]);
+  /** The state after each (row, length) pair, from a layer's [T·B, H] time-major states. */
+  #lastOf(
+    hs: tf.Tensor2D,
+    o: { T: number; B: number; lengths?: Int32Array | undefined; rows?: Int32Array | undefined },
+  ): tf.Tensor2D {
+    const { T, B, lengths, rows } = o;
+    if (!rows && (T === 1 || !lengths || lengths.every((n) => n === T))) {
+      return T === 1 ? hs : tf.slice(hs, [(T - 1) * B, 0], [B, this.hiddenSize]);
     }
-    // A one-hot mask over time picks each row's position; a mask (not a gather) keeps the
-    // gradient on ops that have fast WASM kernels.
-    const pick = new Float32Array(T * B);
-    lengths.forEach((n, b) => pick[(n - 1) * B + b] = 1);
-    const picked = tf.mul(hs, tf.tensor2d(pick, [T * B, 1]));
-    const summed = sumRows(tf.reshape(picked, [T, B * this.hiddenSize]));
-    return tf.reshape(summed, [B, this.hiddenSize]);
+    // Row b after n tokens is time-major row (n − 1)·B + b.
+    return pickRows(hs, Int32Array.from(lengths!, (n, j) => (n - 1) * B + (rows ? rows[j]! : j)));
   }
 
   /** Logits of hidden states [N, H] → [N, V], masked ids pinned to −1e9. */

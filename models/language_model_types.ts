@@ -77,6 +77,12 @@ export interface NextTokenOptions {
    * ignored. Default: every row is T tokens long.
    */
   lengths?: Int32Array;
+  /**
+   * Read several positions per row: output `j` is row `rows[j]` after `lengths[j]` tokens (so
+   * `lengths` has one entry per output, not per row). Contexts that are prefixes of one another
+   * then share one pass of the GRU. Needs `lengths`. Default: one output per row.
+   */
+  rows?: Int32Array;
   /** The state to start from; default zeros ({@linkcode GruLanguageModel.initState}). */
   state?: GruState;
 }

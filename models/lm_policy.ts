@@ -336,13 +336,19 @@ export class LmPolicy implements Policy {
     });
   }
 
-  /** Reads whole contexts from the zero state (batched, padded to the longest). */
+  /**
+   * Reads whole contexts from the zero state, batched: a context that is a prefix of another (a
+   * rollout's rows of one episode are) is read in the longer one's pass, at its own length, so
+   * the GRU runs over each episode once rather than once per token.
+   */
   #readContexts(contexts: readonly Int32Array[]): LmStep {
-    const T = Math.max(...contexts.map((c) => c.length));
-    const padded = new Int32Array(contexts.length * T);
-    contexts.forEach((c, b) => padded.set(c, b * T));
-    return this.model.nextTokenLogits(tf.tensor2d(padded, [contexts.length, T], "int32"), {
+    const { sequences, rows } = sharePrefixes(contexts);
+    const T = Math.max(...sequences.map((c) => c.length));
+    const padded = new Int32Array(sequences.length * T);
+    sequences.forEach((c, b) => padded.set(c, b * T));
+    return this.model.nextTokenLogits(tf.tensor2d(padded, [sequences.length, T], "int32"), {
       lengths: Int32Array.from(contexts, (c) => c.length),
+      rows,
     });
   }
 
@@ -443,4 +449,29 @@ function startsWith(tokens: Int32Array, prefix: Int32Array): boolean {
   if (prefix.length > tokens.length) return false;
   for (let i = 0; i < prefix.length; i++) if (tokens[i] !== prefix[i]) return false;
   return true;
+}
+
+/**
+ * The fewest sequences that hold every context as a prefix (longest first, each context joining
+ * the first sequence it begins), and the sequence each context reads from.
+ */
+function sharePrefixes(
+  contexts: readonly Int32Array[],
+): { sequences: Int32Array[]; rows: Int32Array } {
+  const order = contexts.map((_, i) => i).sort((a, b) => contexts[b]!.length - contexts[a]!.length);
+  const sequences: Int32Array[] = [], rows = new Int32Array(contexts.length);
+  // Candidates by first two tokens (prompt starts), so a context is compared with few sequences.
+  const byStart = new Map<string, number[]>();
+  for (const i of order) {
+    const c = contexts[i]!, key = `${c[0]},${c[1] ?? -1},${c[2] ?? -1}`;
+    const candidates = byStart.get(key) ?? [];
+    let found = candidates.find((s) => startsWith(sequences[s]!, c));
+    if (found === undefined) {
+      found = sequences.push(c) - 1;
+      candidates.push(found);
+      byStart.set(key, candidates);
+    }
+    rows[i] = found;
+  }
+  return { sequences, rows };
 }

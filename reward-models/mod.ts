@@ -25,3 +25,5 @@ export * from "./text_metrics.ts";
 export * from "./label_pairs.ts";
 export * from "./reward_model.ts";
 export * from "./reward_model_trainer.ts";
+export * from "./sentiment_classifier.ts";
+export * from "./repetition_penalty.ts";

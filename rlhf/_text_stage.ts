@@ -14,7 +14,14 @@ import {
   sentimentTask,
   type SentimentTaskOptions,
 } from "@proximal/envs";
-import { describeEvaluation, evaluateCompletions, judgeWinRate, lmMeta } from "./text_eval.ts";
+import {
+  classifierWinRate,
+  describeEvaluation,
+  evaluateCompletions,
+  heldOutJudge,
+  judgeWinRate,
+  lmMeta,
+} from "./text_eval.ts";
 import { checkPairsFingerprint, type PairSplit } from "./_pairs.ts";
 
 /** The task the env's options (the run's `--prompt-words`, `--min-count`, …) define. */
@@ -98,13 +105,12 @@ export class TextStage implements Trainer {
   finalEvaluation(options: { episodes: number }): Promise<TrainerEvaluation> {
     const prompts = this.#task.evalPrompts.slice(0, options.episodes).map((p) => p.prompt);
     const model = this.#model();
-    const tuned = evaluateCompletions(model, this.#reference ?? model, {
-      task: this.#task,
-      prompts,
-      seed: this.#seed + 7,
-    });
+    const { classifier, heldOutAccuracy } = heldOutJudge(this.#task);
+    const evaluation = { task: this.#task, prompts, seed: this.#seed + 7, classifier };
+    const tuned = evaluateCompletions(model, this.#reference ?? model, evaluation);
     const metrics: Record<string, number> = {
       prompts: prompts.length,
+      classifierHeldOutAccuracy: heldOutAccuracy,
       meanJudgeScore: tuned.meanJudgeScore,
       distinct2: tuned.distinct2,
       unknownTokenRate: tuned.unknownTokenRate,
@@ -112,16 +118,16 @@ export class TextStage implements Trainer {
     const summary: string[] = [];
     const details: Record<string, unknown> = { samples: tuned.samples };
     if (this.#reference) {
-      const before = evaluateCompletions(this.#reference, this.#reference, {
-        task: this.#task,
-        prompts,
-        seed: this.#seed + 7,
-      });
+      const before = evaluateCompletions(this.#reference, this.#reference, evaluation);
       const win = judgeWinRate(tuned, before, this.#seed);
+      const held = classifierWinRate(tuned, before, { seed: this.#seed });
       Object.assign(metrics, {
         winRateOverReference: win.rate,
         winRateLow: win.interval[0],
         winRateHigh: win.interval[1],
+        classifierWinRateOverReference: held.rate,
+        classifierWinRateLow: held.interval[0],
+        classifierWinRateHigh: held.interval[1],
         klToReferencePerSequence: tuned.klToReferencePerSequence,
         referenceDistinct2: before.distinct2,
         referenceUnknownTokenRate: before.unknownTokenRate,
@@ -131,6 +137,10 @@ export class TextStage implements Trainer {
         `${prompts.length} held-out prompts`,
         describeEvaluation("reference", before),
         describeEvaluation("tuned", tuned, win),
+        `held-out classifier (${(heldOutAccuracy * 100).toFixed(1)} % on held-out sentences): ` +
+          `win-rate ${(held.rate * 100).toFixed(1)} % [${(held.interval[0] * 100).toFixed(1)}, ${
+            (held.interval[1] * 100).toFixed(1)
+          }]`,
         "before → after:",
         ...before.samples.map((s, i) => `  ${s}  →  ${tuned.samples[i]}`),
       );

@@ -15,8 +15,10 @@
  */
 export * from "./defaults.ts";
 export * from "./dpo_stage.ts";
+export * from "./group_stages.ts";
 export * from "./ppo_stage.ts";
 export * from "./reward_model_stage.ts";
 export * from "./sft_stage.ts";
 export * from "./stages.ts";
 export * from "./text_eval.ts";
+export * from "./complete.ts";

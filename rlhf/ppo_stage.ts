@@ -3,18 +3,9 @@
  * language-model policy from `--model`, its completions scored by `--reward`, with a per-token KL
  * leash to the frozen `--model`.
  */
-import {
-  type AlgoPlugin,
-  createRegistry,
-  defineAlgo,
-  defineReward,
-  resolveOptions,
-  resolvePlugin,
-  type RewardSource,
-  type RolloutProcessor,
-} from "@proximal/core";
-import { assertSameVocabulary, LmPolicy } from "@proximal/models";
-import { type SentimentTask as Task, TextCompletionEnv } from "@proximal/envs";
+import { type AlgoPlugin, defineAlgo, type RolloutProcessor } from "@proximal/core";
+import { LmPolicy } from "@proximal/models";
+import { TextCompletionEnv } from "@proximal/envs";
 import {
   AdaptiveKlController,
   FixedKlController,
@@ -23,12 +14,7 @@ import {
   Ppo,
   ppo,
 } from "@proximal/algos";
-import {
-  BradleyTerryRewardModel,
-  scoreEpisodes,
-  vaderJudge,
-  whitenRewards,
-} from "@proximal/reward-models";
+import { scoreEpisodes, whitenRewards } from "@proximal/reward-models";
 import {
   refKlDefaults,
   type RefKlOptions,
@@ -36,45 +22,12 @@ import {
   type RlhfPpoOptions,
 } from "./defaults.ts";
 import { loadLanguageModel } from "./text_eval.ts";
-import { checkpointFile, readStageCheckpoint } from "./_stage_checkpoint.ts";
+import { rewardSource } from "./_reward_source.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
 // PPO's own help lines, but those of the MLP policy and its workers.
 const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoHelp } = ppo.help ??
   {};
-
-const vader = defineReward({
-  kind: "reward",
-  name: "vader",
-  description: "The VADER sentiment judge (compound score of prompt + completion)",
-  defaults: {},
-  create: () => vaderJudge(),
-});
-
-/** `vader`, a reward model's checkpoint (file or run directory), or a reward plugin module. */
-async function rewardSource(ref: string, task: Task): Promise<RewardSource> {
-  if (ref === "vader") return vaderJudge();
-  const isCheckpoint = ref.endsWith(".ckpt") ||
-    (await Deno.stat(checkpointFile(ref)).then(() => true, () => false));
-  if (isCheckpoint) {
-    const { source, checkpoint, meta } = await readStageCheckpoint(ref, "a reward model");
-    const rewardModel = BradleyTerryRewardModel.fromCheckpoint(
-      { meta: meta.object("trainer"), tensors: checkpoint.tensors },
-      { source },
-    );
-    try {
-      assertSameVocabulary(rewardModel.tokenizer.fingerprint, task.tokenizer, {
-        where: `reward model ${source}`,
-      });
-    } catch (e) {
-      rewardModel.dispose();
-      throw e;
-    }
-    return rewardModel;
-  }
-  const plugin = await resolvePlugin(createRegistry([vader]), "reward", ref);
-  return await plugin.create(resolveOptions(plugin, {}));
-}
 
 /**
  * The controller of the leash's β: fixed, or TRL's adaptive one when `refKlTarget` is above 0.

@@ -9,7 +9,7 @@ import {
   type WordTokenizer,
 } from "@proximal/models";
 import type { SentimentTask as Task } from "@proximal/envs";
-import { distinctN, vaderScore, winRate } from "@proximal/reward-models";
+import { distinctN, SentimentClassifier, vaderScore, winRate } from "@proximal/reward-models";
 import { readStageCheckpoint } from "./_stage_checkpoint.ts";
 
 /** What a language-model checkpoint carries besides its weights (in `meta.trainer.lm`). */
@@ -250,6 +250,43 @@ export interface PolicyEvaluation {
   samples: string[];
   /** The judge's score of each completion (prompt included), for win-rates. */
   scores: number[];
+  /** The held-out classifier's P(positive) of each completion (prompt included), when given one. */
+  classifierScores?: number[];
+}
+
+/** A judge training never sees: {@linkcode heldOutJudge}'s classifier and its held-out accuracy. */
+export interface HeldOutJudge {
+  /** Bag-of-words logistic regression on the task's training sentences' human labels. */
+  classifier: SentimentClassifier;
+  /** Its accuracy on the task's held-out sentences. */
+  heldOutAccuracy: number;
+}
+
+const judges = new WeakMap<Task, HeldOutJudge>();
+
+/**
+ * The judge for evaluation only: a `SentimentClassifier` fitted on the human labels of the task's
+ * training sentences (never on VADER's, never seen by a stage's training), with its accuracy on
+ * the held-out sentences. Made once per task.
+ *
+ * @param task The task: its training split fits the classifier, its held-out split scores it.
+ * @returns The classifier and its held-out accuracy.
+ * @example Better than chance on held-out sentences
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sentimentTask } from "@proximal/envs";
+ * import { heldOutJudge } from "@proximal/rlhf";
+ * assert.ok(heldOutJudge(sentimentTask()).heldOutAccuracy > 0.7);
+ * ```
+ */
+export function heldOutJudge(task: Task): HeldOutJudge {
+  let judge = judges.get(task);
+  if (!judge) {
+    const classifier = SentimentClassifier.train(task.train);
+    judge = { classifier, heldOutAccuracy: classifier.accuracy(task.holdout) };
+    judges.set(task, judge);
+  }
+  return judge;
 }
 
 /**
@@ -281,7 +318,13 @@ export interface PolicyEvaluation {
 export function evaluateCompletions(
   model: GruLanguageModel,
   reference: GruLanguageModel,
-  options: { task: Task; prompts: readonly string[]; seed: number },
+  options: {
+    task: Task;
+    prompts: readonly string[];
+    seed: number;
+    /** Also score with this judge (`classifierScores`); default none. */
+    classifier?: SentimentClassifier;
+  },
 ): PolicyEvaluation {
   const { task, prompts } = options;
   const ids = prompts.map(task.promptIds);
@@ -304,7 +347,49 @@ export function evaluateCompletions(
     meanLength: allIds.length / ids.length,
     samples: prompts.slice(0, 5).map((p, i) => p + texts[i]),
     scores,
+    ...(options.classifier
+      ? { classifierScores: texts.map((c, i) => options.classifier!.probability(prompts[i]! + c)) }
+      : {}),
   };
+}
+
+/**
+ * The held-out classifier's win-rate of `tuned` over `reference` (ties half) with its 95 %
+ * bootstrap interval; both evaluations need `classifierScores`.
+ *
+ * @param tuned The tuned policy's evaluation.
+ * @param reference The reference's, on the same prompts.
+ * @param options The bootstrap's seed.
+ * @returns The rate and its interval.
+ * @example A sure win
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { classifierWinRate, type PolicyEvaluation } from "@proximal/rlhf";
+ * const of = (classifierScores: number[]): PolicyEvaluation => ({
+ *   meanJudgeScore: 0,
+ *   klToReferencePerSequence: 0,
+ *   distinct2: 1,
+ *   unknownTokenRate: 0,
+ *   meanLength: 1,
+ *   samples: [],
+ *   scores: [0, 0],
+ *   classifierScores,
+ * });
+ * assert.equal(classifierWinRate(of([0.9, 0.8]), of([0.1, 0.2]), { seed: 1 }).rate, 1);
+ * ```
+ */
+export function classifierWinRate(
+  tuned: PolicyEvaluation,
+  reference: PolicyEvaluation,
+  options: { seed: number },
+): { rate: number; interval: [number, number] } {
+  if (!tuned.classifierScores || !reference.classifierScores) {
+    throw new Error(
+      "Cannot compute the classifier's win-rate: evaluate both policies with a classifier",
+    );
+  }
+  const w = winRate(tuned.classifierScores, reference.classifierScores, { seed: options.seed });
+  return { rate: w.rate, interval: [w.interval[0], w.interval[1]] };
 }
 
 /**

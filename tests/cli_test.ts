@@ -190,7 +190,7 @@ Deno.test("train CLI --help lists plugin aliases, and --algo ppo on the text env
   assert.match(run.stdout, /^Built-in env plugins: .*\btext-completion \(alias text-preference\)/m);
   assert.match(
     run.stdout,
-    /^Algorithms of env text-completion: sft, reward-model, rlhf-ppo \(alias ppo\), dpo$/m,
+    /^Algorithms of env text-completion: sft, reward-model, rlhf-ppo \(alias ppo\), dpo, grpo, rloo$/m,
   );
   assert.match(run.stdout, /^text-completion \(env plugin; alias text-preference\)$/m);
   assert.match(run.stdout, /^rlhf-ppo \(algo plugin; alias ppo\)$/m);

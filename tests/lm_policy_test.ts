@@ -103,6 +103,44 @@ Deno.test("the act cache steps once per new token, restarts reset rows, equals n
   scratch.dispose();
 });
 
+Deno.test("evaluate reads prefixes of one another in one pass: same numbers and gradient", () => {
+  for (const layers of [1, 2]) {
+    const policy = makePolicy({ layers });
+    // Rows 0–2 are prefixes of row 3 (one episode); row 4 shares only <bos>; row 5 repeats row 1.
+    const contexts = [[1, 5], [1, 5, 6], [1, 5, 6, 7], [1, 5, 6, 7, 9], [1, 8], [1, 5, 6]];
+    const actions = [6, 7, 9, 4, 3, 11];
+    const C = policy.observationSize;
+    // d(Σ logProb + Σ value)/d(weights), flat, and the per-row outputs, for rows read together.
+    const run = (rows: number[]) =>
+      tf.tidy(() => {
+        const obs = tf.tensor2d(observe(rows.map((r) => contexts[r]!), C), [rows.length, C]);
+        const act = tf.tensor1d(rows.map((r) => actions[r]!), "int32");
+        const { value, grads } = tf.variableGrads(() => {
+          const e = policy.evaluate(obs, act);
+          return tf.add(tf.sum(e.logProb), tf.sum(e.value)) as tf.Scalar;
+        }, policy.variables as tf.Variable[]);
+        const e = policy.evaluate(obs, act);
+        return {
+          outputs: [...e.logProb.dataSync(), ...e.value.dataSync()],
+          loss: value.dataSync()[0]!,
+          grad: Array.from(
+            tf.concat(policy.variables.map((v) => grads[v.name]!.reshape([-1])))
+              .dataSync(),
+          ),
+        };
+      });
+    const together = run([0, 1, 2, 3, 4, 5]);
+    const alone = contexts.map((_, r) => run([r]));
+    alone.forEach((one, r) => {
+      close([together.outputs[r]!], [one.outputs[0]!], 1e-5);
+      close([together.outputs[6 + r]!], [one.outputs[1]!], 1e-5);
+    });
+    const summed = together.grad.map((_, k) => alone.reduce((a, one) => a + one.grad[k]!, 0));
+    close(together.grad, summed, 1e-4);
+    policy.dispose();
+  }
+});
+
 Deno.test("the act cache is dropped when the weights change", () => {
   const policy = makePolicy();
   const adam = new Adam(policy.variables, { learningRate: 0.05 });

@@ -1,0 +1,247 @@
+// What GRPO and RLOO share (private): sample G completions of each of a batch of prompts with
+// the language model's batched, state-cached generation; score them with a reward source; read
+// the old policy's and the reference's per-token log-probs in one pass each; then take gradient
+// steps on a loss of whole sequences (`tokenLogProbs`: one GRU pass over each sequence, the
+// output layer over all its tokens at once). The algorithms differ only in their advantages and
+// in where the KL goes, which they pass in.
+import * as tf from "@tensorflow/tfjs";
+import {
+  Adam,
+  type Checkpoint,
+  type IterationReport,
+  readTrainerState,
+  type RewardSource,
+  Rng,
+  saveTrainerState,
+  type TrainerParts,
+} from "@proximal/core";
+import type { GruLanguageModel } from "@proximal/models";
+import { FlatWeights, tapeGradient } from "./_ppo_engine.ts";
+import type { Scalar, Tensor1D, Tensor2D } from "@proximal/core";
+
+/** The prompts and how to turn ids into text for the reward source. */
+export interface GroupTask {
+  /** Prompts as token ids (starting with `<bos>`); each batch draws from them. */
+  prompts: readonly Int32Array[];
+  /** Ids → text, for the reward source. */
+  decode: (ids: Int32Array) => string;
+  /** Tokens per completion at most. */
+  maxNewTokens: number;
+  /** The end-of-sequence id (dropped from the text the reward source reads); default 2. */
+  eosId?: number;
+}
+
+/** A batch of groups: `prompts × groupSize` completions, with their log-probs and scores. */
+export interface GroupBatch {
+  /** Rows (completions), `groupSize` consecutive rows per prompt. */
+  rows: number;
+  /** The reward source's score of each row. */
+  scores: Float32Array;
+  /** Σ over each row's completion tokens of log π_old − log π_ref. */
+  sequenceKl: Float32Array;
+  /** Completion tokens per row (with `<eos>` when generated). */
+  lengths: Int32Array;
+  /** `[rows, T]` inputs, targets and the mask of completion positions, batch-major. */
+  tokens: Int32Array;
+  targets: Int32Array;
+  mask: Float32Array;
+  /** `[rows, T]` log π_old and log π_ref of each target. */
+  oldLogProbs: Float32Array;
+  refLogProbs: Float32Array;
+  /** T. */
+  width: number;
+}
+
+/** The loss a group algorithm takes a gradient of, on one batch's tensors. */
+export type GroupLoss = (
+  inputs: {
+    newLogProb: Tensor2D;
+    oldLogProb: Tensor2D;
+    refLogProb: Tensor2D;
+    advantages: Tensor1D;
+    mask: Tensor2D;
+  },
+) => { loss: Scalar; metrics: Record<string, Scalar> };
+
+/**
+ * Samples a batch of groups: `promptsPerBatch` prompts drawn with `rng`, `groupSize` completions
+ * each, scored by `reward`, with the old and reference log-probs of every completion token.
+ */
+export async function sampleGroups(
+  models: { policy: GruLanguageModel; reference: GruLanguageModel },
+  options: {
+    task: GroupTask;
+    reward: RewardSource;
+    promptsPerBatch: number;
+    groupSize: number;
+    temperature: number;
+    rng: Rng;
+  },
+): Promise<GroupBatch> {
+  const { task, groupSize, rng } = options, eosId = task.eosId ?? 2;
+  const chosen = Array.from(
+    { length: options.promptsPerBatch },
+    () => task.prompts[rng.int(task.prompts.length)]!,
+  );
+  const prompts = chosen.flatMap((p) => new Array<Int32Array>(groupSize).fill(p));
+  const { completions } = models.policy.generate(prompts, {
+    maxNewTokens: task.maxNewTokens,
+    temperature: options.temperature,
+    rng,
+    eosId,
+  });
+  const scores = await options.reward.score(prompts.map((p, i) => {
+    const c = completions[i]!, text = c.at(-1) === eosId ? c.subarray(0, -1) : c;
+    return { prompt: task.decode(p), completion: task.decode(text) };
+  }));
+  const bad = scores.findIndex((s) => !Number.isFinite(s));
+  if (bad >= 0) {
+    throw new Error(`Reward source ${options.reward.name} returned ${scores[bad]} for row ${bad}`);
+  }
+  const rows = prompts.length;
+  const width = Math.max(...prompts.map((p, i) => p.length + completions[i]!.length)) - 1;
+  const tokens = new Int32Array(rows * width), targets = new Int32Array(rows * width);
+  const mask = new Float32Array(rows * width);
+  prompts.forEach((p, r) => {
+    const sequence = [...p, ...completions[r]!];
+    for (let t = 0; t < sequence.length - 1; t++) {
+      tokens[r * width + t] = sequence[t]!;
+      targets[r * width + t] = sequence[t + 1]!;
+      if (t + 1 >= p.length) mask[r * width + t] = 1;
+    }
+  });
+  const read = (model: GruLanguageModel) => {
+    const lp = tf.tidy(() =>
+      model.tokenLogProbs(
+        tf.tensor2d(tokens, [rows, width], "int32"),
+        tf.tensor2d(targets, [rows, width], "int32"),
+      )
+    );
+    const data = lp.dataSync() as Float32Array;
+    lp.dispose();
+    return data;
+  };
+  const oldLogProbs = read(models.policy), refLogProbs = read(models.reference);
+  const sequenceKl = new Float32Array(rows);
+  for (let k = 0; k < rows * width; k++) {
+    if (mask[k]) sequenceKl[Math.floor(k / width)]! += oldLogProbs[k]! - refLogProbs[k]!;
+  }
+  const lengths = Int32Array.from(completions, (c) => c.length);
+  return {
+    rows,
+    scores,
+    sequenceKl,
+    lengths,
+    tokens,
+    targets,
+    mask,
+    oldLogProbs,
+    refLogProbs,
+    width,
+  };
+}
+
+/** The loop both algorithms run: sample, advantages, `numIterations` gradient steps. */
+export class GroupLoop {
+  readonly model: GruLanguageModel;
+  readonly reference: GruLanguageModel;
+  readonly adam: Adam;
+  readonly rng: Rng;
+  readonly parts: TrainerParts;
+  readonly #weights: FlatWeights;
+  step = 0;
+  iteration = 0;
+  #startTime = 0;
+  #startStep = 0;
+
+  constructor(
+    models: { policy: GruLanguageModel; reference: GruLanguageModel },
+    options: { learningRate: number; maxGradNorm: number; adamEpsilon: number; seed: number },
+  ) {
+    this.model = models.policy;
+    this.reference = models.reference;
+    this.adam = new Adam(this.model.variables, {
+      learningRate: options.learningRate,
+      epsilon: options.adamEpsilon,
+      maxGradNorm: options.maxGradNorm,
+    });
+    this.rng = new Rng(options.seed);
+    this.parts = { variables: { policy: this.model.variables }, adam: this.adam, rng: this.rng };
+    this.#weights = new FlatWeights(this.model.variables);
+  }
+
+  /**
+   * One iteration: `batch` (already sampled), the advantages, then `numIterations` Adam steps on
+   * `loss`; reports the last step's loss terms (prefixed as given) with the timing.
+   */
+  update(
+    batch: GroupBatch,
+    options: {
+      advantages: Float32Array;
+      numIterations: number;
+      loss: GroupLoss;
+      sampleMs: number;
+    },
+  ): { metrics: Record<string, number>; gradNorm: number; updateMs: number } {
+    if (this.#startTime === 0) {
+      this.#startTime = performance.now() - options.sampleMs;
+      this.#startStep = this.step;
+    }
+    const start = performance.now();
+    const { rows, width } = batch;
+    let metrics: Record<string, number> = {}, gradNorm = 0;
+    for (let i = 0; i < options.numIterations; i++) {
+      const out = tapeGradient(this.model.variables, () => {
+        const newLogProb = this.model.tokenLogProbs(
+          tf.tensor2d(batch.tokens, [rows, width], "int32"),
+          tf.tensor2d(batch.targets, [rows, width], "int32"),
+        );
+        return options.loss({
+          newLogProb,
+          oldLogProb: tf.tensor2d(batch.oldLogProbs, [rows, width]),
+          refLogProb: tf.tensor2d(batch.refLogProbs, [rows, width]),
+          advantages: tf.tensor1d(options.advantages),
+          mask: tf.tensor2d(batch.mask, [rows, width]),
+        });
+      });
+      gradNorm = this.adam.update(this.#weights.values, out.grad, out.metrics.loss ?? 0);
+      this.#weights.load();
+      metrics = out.metrics;
+    }
+    this.step += batch.lengths.reduce((a, n) => a + n, 0);
+    this.iteration++;
+    return { metrics, gradNorm, updateMs: performance.now() - start };
+  }
+
+  /** Generated tokens per second since the first iteration. */
+  get tokensPerSecond(): number {
+    const seconds = (performance.now() - this.#startTime) / 1000;
+    return seconds > 0 ? (this.step - this.#startStep) / seconds : 0;
+  }
+
+  save(algo: string): Checkpoint {
+    return saveTrainerState(algo, this.parts, { step: this.step, iteration: this.iteration });
+  }
+
+  restore(checkpoint: Checkpoint, where: { algo: string; owner: string }): void {
+    const state = readTrainerState(checkpoint, this.parts, where);
+    const step = state.meta.count("step"), iteration = state.meta.count("iteration");
+    state.apply();
+    this.step = step;
+    this.iteration = iteration;
+    this.#startTime = 0;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.reference.dispose();
+  }
+}
+
+/** Builds an {@linkcode IterationReport} from a group iteration's metrics. */
+export function groupReport(
+  loop: GroupLoop,
+  metrics: Record<string, number>,
+): IterationReport {
+  return { step: loop.step, metrics, episodes: [] };
+}
