@@ -245,3 +245,10 @@ export function groupReport(
 ): IterationReport {
   return { step: loop.step, metrics, episodes: [] };
 }
+
+/** The mean of an array (0 when empty), for the trainers' metrics. */
+export function mean(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]!;
+  return x.length > 0 ? s / x.length : 0;
+}

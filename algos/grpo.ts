@@ -26,7 +26,7 @@ import {
 } from "@proximal/core";
 import type { GruLanguageModel } from "@proximal/models";
 import { clippedSurrogate } from "./clipped_surrogate.ts";
-import { GroupLoop, groupReport, type GroupTask, sampleGroups } from "./_group_trainer.ts";
+import { GroupLoop, groupReport, type GroupTask, mean, sampleGroups } from "./_group_trainer.ts";
 
 export type { GroupTask } from "./_group_trainer.ts";
 
@@ -383,12 +383,6 @@ export class Grpo implements Trainer {
   dispose(): void {
     this.#loop.dispose();
   }
-}
-
-function mean(x: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i]!;
-  return x.length > 0 ? s / x.length : 0;
 }
 
 /** Mean over groups of the group's (unbiased) standard deviation, as TRL logs `reward_std`. */

@@ -18,7 +18,7 @@ import {
   wholeAtLeast,
 } from "@proximal/core";
 import type { GruLanguageModel } from "@proximal/models";
-import { GroupLoop, groupReport, sampleGroups } from "./_group_trainer.ts";
+import { GroupLoop, groupReport, mean, sampleGroups } from "./_group_trainer.ts";
 import { type GroupContext, groupPolicyLoss } from "./grpo.ts";
 
 /** RLOO's hyperparameters, with TRL's names in camelCase. */
@@ -276,12 +276,6 @@ export class Rloo implements Trainer {
   dispose(): void {
     this.#loop.dispose();
   }
-}
-
-function mean(x: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i]!;
-  return x.length > 0 ? s / x.length : 0;
 }
 
 /** In place: (x − mean) / (std + 1e-8). */
