@@ -165,8 +165,10 @@ export const dpoStageDefaults: DpoStageOptions = {
 /**
  * The GRPO stage's defaults: `grpoDefaults` (TRL's names and defaults) with four gradient steps
  * per batch (TRL's `num_iterations` μ; with its 1, 30,720 tokens are 24 steps and the policy barely
- * moves), a learning rate of 5e-4 and β 0.3: measured at seed 1 (README, "The leash"), 77.7 % under
- * the held-out classifier at KL 2.8 and distinct-2 0.89 × SFT's.
+ * moves), a learning rate of 8e-4, β 0.3 and completions sampled at temperature 1.2 in training
+ * (rarer words get sampled, and those the reward likes are learned, so the policy spreads over
+ * them rather than collapsing onto one "great"): measured at seed 1 (README, "The leash"), 80.3 %
+ * under the held-out classifier at KL 3.7 and distinct-2 0.95 × SFT's (at temperature 1: 0.89 ×).
  *
  * @example Eight completions per prompt, four steps per batch
  * ```ts
@@ -174,13 +176,15 @@ export const dpoStageDefaults: DpoStageOptions = {
  * import { grpoStageDefaults } from "@proximal/rlhf";
  * assert.equal(grpoStageDefaults.numGenerations, 8);
  * assert.equal(grpoStageDefaults.numIterations, 4);
+ * assert.equal(grpoStageDefaults.temperature, 1.2);
  * ```
  */
 export const grpoStageDefaults: GrpoOptions = {
   ...grpoDefaults,
   numIterations: 4,
-  learningRate: 5e-4,
+  learningRate: 8e-4,
   beta: 0.3,
+  temperature: 1.2,
 };
 
 /**
