@@ -16,6 +16,7 @@ import {
   vaderJudge,
 } from "@proximal/reward-models";
 import { checkpointFile, readStageCheckpoint } from "./_stage_checkpoint.ts";
+import type { RewardPenalties } from "./defaults.ts";
 
 const vader = defineReward({
   kind: "reward",
@@ -49,14 +50,6 @@ export async function rewardSource(ref: string, task: Task): Promise<RewardSourc
   const plugin = await resolvePlugin(createRegistry([vader]), "reward", ref);
   return await plugin.create(resolveOptions(plugin, {}));
 }
-
-/** Penalties an RL stage subtracts from its reward: repeated words and length. */
-export type RewardPenalties = {
-  /** Subtract this times the share of repeated words of each completion; 0 = off. */
-  repetitionPenalty: number;
-  /** Subtract this times the number of words of each completion; 0 = off. */
-  lengthPenalty: number;
-};
 
 /** The help lines of {@linkcode RewardPenalties}. */
 export const penaltyHelp = {

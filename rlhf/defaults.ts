@@ -135,6 +135,17 @@ export type RefKlOptions = {
  */
 export const refKlDefaults: RefKlOptions = { refKlCoef: 0.4, refKlTarget: 0, refKlHorizon: 1000 };
 
+/**
+ * Penalties an RL stage (`rlhf-ppo`, `grpo`, `rloo`) subtracts from its reward, both off (0) by
+ * default: measured in the README's "The leash", neither raised distinct-2.
+ */
+export type RewardPenalties = {
+  /** Subtract this times the share of repeated words of each completion; default 0 (off). */
+  repetitionPenalty: number;
+  /** Subtract this times the number of words of each completion; default 0 (off). */
+  lengthPenalty: number;
+};
+
 /** The DPO stage's hyperparameters: pair labelling and {@linkcode DpoOptions} but the seed. */
 export type DpoStageOptions = PairLabelOptions & Omit<DpoOptions, "seed">;
 

@@ -18,11 +18,12 @@ import { scoreEpisodes, whitenRewards } from "@proximal/reward-models";
 import {
   refKlDefaults,
   type RefKlOptions,
+  type RewardPenalties,
   rlhfPpoDefaults,
   type RlhfPpoOptions,
 } from "./defaults.ts";
 import { loadLanguageModel } from "./text_eval.ts";
-import { penalised, penaltyHelp, type RewardPenalties, rewardSource } from "./_reward_source.ts";
+import { penalised, penaltyHelp, rewardSource } from "./_reward_source.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
 // PPO's own help lines, but those of the MLP policy and its workers.
