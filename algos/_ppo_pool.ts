@@ -57,6 +57,7 @@ export interface WorkerOptions {
   hiddenSize: number;
   hiddenLayers: number;
   gradient: string;
+  workersIfFaster: boolean;
 }
 
 /**
@@ -83,11 +84,19 @@ export function startWorkerPool(
     };
     rng: Rng;
   },
-): PpoWorkerPool {
+): PpoWorkerPool | null {
   const { options: o, numShards: shards, context } = run, n = context.numEnvs;
   const refuse = (why: string): never => {
     throw new Error(`PPO with numWorkers ${o.numWorkers} ${why}`);
   };
+  if (o.workersIfFaster) {
+    if (shards > 1) refuse("and workersIfFaster needs one shard (several draw other numbers)");
+    // Where the workers cannot serve the run or have no core of their own, this thread trains.
+    const serves = context.policy === undefined && policy instanceof MlpPolicy &&
+      (context.processors ?? []).length === 0 && o.gradient === "auto" &&
+      context.envSource !== undefined;
+    if (!serves || (navigator.hardwareConcurrency ?? 1) < 2) return null;
+  }
   if (context.policy || !(policy instanceof MlpPolicy)) {
     refuse("needs its own MLP policy (the workers rebuild it), not a custom one");
   }
@@ -143,6 +152,7 @@ export function startWorkerPool(
       rng: rng.getState(),
     })),
     sizes: paramSizes(mlp),
+    workersIfFaster: o.workersIfFaster,
   });
 }
 
@@ -150,6 +160,8 @@ export function startWorkerPool(
 export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareRows" | "index"> & {
   /** Every shard, in order. */
   shards: ShardSpec[];
+  /** Give the run back to the trainer's thread if the workers prove slower (PPO's option). */
+  workersIfFaster: boolean;
 };
 
 /**
@@ -177,6 +189,17 @@ export class PpoWorkerPool {
   #settled = false;
   /** Whether the workers run the iterations yet (see {@linkcode PpoWorkerPool.takesOver}). */
   #handedOver: boolean;
+  /** Set once the workers gave the run back and ended (`workersIfFaster`). */
+  #stopped = false;
+  /** Iteration times (ms) here before the hand-over and in the workers after, warm-ups left out. */
+  readonly #times: { here: number[]; workers: number[]; decided: boolean } = {
+    here: [],
+    workers: [],
+    decided: false,
+  };
+  /** The side that runs the current iteration, and how many each side has run. */
+  #side: "here" | "workers" = "here";
+  readonly #ran = { here: 0, workers: 0 };
   #rejectFailed: (e: Error) => void = () => {};
 
   /**
@@ -285,16 +308,57 @@ export class PpoWorkerPool {
    * @returns True when the workers run the iteration.
    */
   async takesOver(envs: VectorEnv, rng: Rng): Promise<boolean> {
-    if (this.#handedOver) return true;
-    const state = envs.getState();
-    const movable = state.envs.every((env) => env !== null)
-      ? { envs: state, rng: rng.getState() }
-      : null;
-    // `ready` settles on a message: let the event loop deliver it between iterations.
-    if (movable && !this.#settled) await new Promise((r) => setTimeout(r, 0));
-    if (movable && !this.#settled) return false;
-    if (movable) await this.setStates([movable]);
-    return this.#handedOver = true;
+    if (this.#handedOver && this.#workersSlower()) await this.#giveBack(envs, rng);
+    if (this.#stopped) return false;
+    if (!this.#handedOver) {
+      const state = envs.getState();
+      const movable = state.envs.every((env) => env !== null)
+        ? { envs: state, rng: rng.getState() }
+        : null;
+      // `ready` settles on a message: let the event loop deliver it between iterations.
+      if (movable && !this.#settled) await new Promise((r) => setTimeout(r, 0));
+      if (movable && !this.#settled) return this.#starts("here");
+      if (movable) await this.setStates([movable]);
+      this.#handedOver = true;
+    }
+    return this.#starts("workers");
+  }
+
+  /** Whether the workers gave the run back to the trainer's thread and ended. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /**
+   * Times the iteration that ends now, for `workersIfFaster` (each side's first is its warm-up).
+   *
+   * @param rolloutStart When it started (`performance.now()`).
+   */
+  timed(rolloutStart: number): void {
+    if (this.#ran[this.#side] > 1) this.#times[this.#side].push(performance.now() - rolloutStart);
+  }
+
+  #starts(side: "here" | "workers"): boolean {
+    this.#ran[this.#side = side]++;
+    return side === "workers";
+  }
+
+  /** Once, after three timed iterations in the workers: are they no faster than this thread? */
+  #workersSlower(): boolean {
+    const t = this.#times;
+    if (!this.#config.workersIfFaster || t.decided || t.workers.length < 3) return false;
+    t.decided = true;
+    return t.here.length > 0 && median(t.workers) >= median(t.here);
+  }
+
+  /** The run's envs and random stream back to the trainer's thread; the workers end. */
+  async #giveBack(envs: VectorEnv, rng: Rng): Promise<void> {
+    const [state] = await this.getStates();
+    envs.setState(state!.envs);
+    rng.setState(state!.rng);
+    this.terminate();
+    this.#stopped = true;
+    this.#handedOver = false;
   }
 
   /** The run goes back to the trainer's thread (after it restored a one-shard checkpoint). */
@@ -445,4 +509,9 @@ export class PpoWorkerPool {
       for (const waiter of queue.splice(0)) waiter.reject(this.#failure);
     }
   }
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b), mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

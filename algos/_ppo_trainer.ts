@@ -79,6 +79,7 @@ const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   gradient: oneOf(["auto", "autodiff"]),
   numWorkers: wholeAtLeast(0),
   numShards: note(wholeAtLeast(0), "0 = one per worker"),
+  workersIfFaster: flag,
 };
 
 /**

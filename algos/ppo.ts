@@ -13,36 +13,20 @@
  * autodiff through `ppoLoss`: the loss below is the loss that trains.
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  Adam,
-  type AlgoContext,
-  type Checkpoint,
-  type IterationReport,
-  type Policy,
-  readTrainerState,
-  Rng,
-  type RolloutProcessor,
-  saveTrainerState,
-  type Trainer,
-  type TrainerParts,
-  type TrainingOptions,
-  VectorEnv,
-} from "@proximal/core";
+import { Adam, type AlgoContext, type Checkpoint, type IterationReport } from "@proximal/core";
+import { type Policy, readTrainerState, Rng, type RolloutProcessor } from "@proximal/core";
+import { saveTrainerState, type Trainer, type TrainerParts } from "@proximal/core";
+import { type TrainingOptions, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
 import {
   FlatWeights,
   type GaeOptions,
   type GaeResult,
   type GradientEngine,
-  type Minibatch,
-  type PpoGradient,
-  type PpoLossInputs,
-  type PpoLossOptions,
-  type PpoLossTerms,
-  type PpoLossValues,
-  type StepResult,
-  tapeGradient,
 } from "./_ppo_engine.ts";
+import type { Minibatch, PpoGradient, PpoLossInputs, PpoLossOptions } from "./_ppo_engine.ts";
+import type { PpoLossTerms, PpoLossValues } from "./_ppo_engine.ts";
+import { type StepResult, tapeGradient } from "./_ppo_engine.ts";
 import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { type PpoWorkerPool, startWorkerPool } from "./_ppo_pool.ts";
 import { readShards, shardsMeta } from "./_ppo_checkpoint.ts";
@@ -56,18 +40,9 @@ import {
 import { batchEpochs, collectRollout, type PpoRollout } from "./ppo_loops.ts";
 import { clippedSurrogate } from "./clipped_surrogate.ts";
 
-export type {
-  GaeOptions,
-  GaeResult,
-  Minibatch,
-  PpoGradient,
-  PpoLossInputs,
-  PpoLossOptions,
-  PpoLossTerms,
-  PpoLossValues,
-  StepResult,
-  UpdateResult,
-} from "./_ppo_engine.ts";
+export type { GaeOptions, GaeResult, Minibatch, PpoGradient, StepResult } from "./_ppo_engine.ts";
+export type { PpoLossInputs, PpoLossOptions, PpoLossTerms, PpoLossValues } from "./_ppo_engine.ts";
+export type { UpdateResult } from "./_ppo_engine.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -131,6 +106,13 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
    * run the rollout in parallel but draw other random numbers. Must divide `numEnvs`; default 1.
    */
   numShards: number;
+  /**
+   * Keep the workers only where they pay: with one shard, start them only on a machine of 2 or
+   * more cores and when they can serve the run, and once they have run a few iterations, compare
+   * their time per iteration with this thread's before the hand-over; if they are not faster, take
+   * the run back and stop them. The numbers are the same either way. Default false.
+   */
+  workersIfFaster: boolean;
 };
 
 /** CleanRL's defaults for classic control. */
@@ -158,6 +140,7 @@ export const ppoDefaults: PpoOptions = {
   gradient: "auto",
   numWorkers: 0,
   numShards: 1,
+  workersIfFaster: false,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -385,8 +368,8 @@ export class Ppo implements Trainer {
   readonly #gradient: GradientEngine;
   /** The weights, flat, that Adam updates in place; the policy loads them after each step. */
   readonly #weights: FlatWeights;
-  /** With `numWorkers` > 0: the workers, which run whole iterations. */
-  readonly #workers: PpoWorkerPool | null;
+  /** With `numWorkers` > 0: the workers, which run whole iterations (null once stopped). */
+  #workers: PpoWorkerPool | null;
   /** The shards in force: `numShards`, or one per worker (1 without workers). */
   readonly #numShards: number;
   /** What a checkpoint holds besides PPO's counters and the envs. */
@@ -470,6 +453,10 @@ export class Ppo implements Trainer {
       this.#step += iteration.values.length;
       return this.#report(iteration);
     }
+    if (this.#workers?.stopped) {
+      this.#workers = null; // They gave the run back (`workersIfFaster`): its envs moved here.
+      this.#observations = Float32Array.from(this.envs.getState().observations);
+    }
     const rolloutStart = performance.now();
     const rollout = this.#rollout();
     const processorMetrics = await runProcessors(this.#processors, rollout);
@@ -518,6 +505,7 @@ export class Ppo implements Trainer {
 
   /** The KL penalty's adaptation (PPO-penalty), then the iteration's metrics. */
   #report(iteration: Iteration): IterationReport {
+    this.#workers?.timed(iteration.rolloutStart);
     const { approxKl } = iteration.update.last.terms, target = this.options.klPenaltyTarget;
     if (this.#klCoef > 0 && target > 0) {
       if (approxKl > 1.5 * target) this.#klCoef *= 2;
@@ -528,7 +516,9 @@ export class Ppo implements Trainer {
       klPenaltyCoef: this.#klCoef,
       startTime: this.#startTime,
       startStep: this.#startStep,
-      ...this.#workers && { workers: this.#workers.handedOver ? this.options.numWorkers : 0 },
+      ...this.options.numWorkers > 0 && {
+        workers: this.#workers?.handedOver ? this.options.numWorkers : 0,
+      },
     });
   }
 
