@@ -191,15 +191,16 @@ export class PpoWorkerPool {
   #handedOver: boolean;
   /** Set once the workers gave the run back and ended (`workersIfFaster`). */
   #stopped = false;
-  /** Iteration times (ms) here before the hand-over and in the workers after, warm-ups left out. */
-  readonly #times: { here: number[]; workers: number[]; decided: boolean } = {
-    here: [],
-    workers: [],
-    decided: false,
-  };
-  /** The side that runs the current iteration, and how many each side has run. */
-  #side: "here" | "workers" = "here";
-  readonly #ran = { here: 0, workers: 0 };
+  /**
+   * `workersIfFaster`'s trial, once the workers are up: their iterations, then this thread's
+   * again (both after start-up, when neither competes with tfjs loading), timed (ms).
+   */
+  readonly #trial: {
+    workers: number[];
+    here: number[];
+    side: "here" | "workers" | null;
+    warm: boolean;
+  } = { workers: [], here: [], side: null, warm: false };
   #rejectFailed: (e: Error) => void = () => {};
 
   /**
@@ -297,67 +298,76 @@ export class PpoWorkerPool {
   }
 
   /**
-   * Whether the workers run the next iteration. Several shards draw other random numbers than the
-   * trainer's thread, so they start in the workers; one shard is that thread's own run, which it
-   * trains while the workers start (~1 s: each loads tfjs) and then hands over with its envs and
-   * random stream — the same numbers as waiting for the workers.
+   * Who runs the next iteration. Several shards draw other random numbers than the trainer's
+   * thread, so they start in the workers; one shard is that thread's own run, which it trains while
+   * the workers start (~1 s: each loads tfjs) and then hands over with its envs and random stream —
+   * the same numbers as waiting for the workers. With `workersIfFaster` the workers then run
+   * three timed iterations (after one to warm up) and hand the run back for as many, and
+   * the faster side keeps it; if that is this thread, the workers end.
    *
    * @param envs The trainer's envs; if one cannot give its state (no `getState`), the workers
    * start the run from its seed instead, as with several shards.
    * @param rng The trainer's random stream.
-   * @returns True when the workers run the iteration.
+   * @returns `"workers"`, `"here"`, or `"back"` when the run has just come back to the trainer's
+   * thread (its envs and random stream restored: it should re-read its observations).
    */
-  async takesOver(envs: VectorEnv, rng: Rng): Promise<boolean> {
-    if (this.#handedOver && this.#workersSlower()) await this.#giveBack(envs, rng);
-    if (this.#stopped) return false;
-    if (!this.#handedOver) {
-      const state = envs.getState();
-      const movable = state.envs.every((env) => env !== null)
-        ? { envs: state, rng: rng.getState() }
-        : null;
-      // `ready` settles on a message: let the event loop deliver it between iterations.
-      if (movable && !this.#settled) await new Promise((r) => setTimeout(r, 0));
-      if (movable && !this.#settled) return this.#starts("here");
-      if (movable) await this.setStates([movable]);
-      this.#handedOver = true;
+  async takesOver(envs: VectorEnv, rng: Rng): Promise<"workers" | "here" | "back"> {
+    const trial = this.#trial;
+    if (this.#stopped) return "here";
+    if (this.#handedOver) {
+      if (trial.side !== "workers" || trial.workers.length < TRIAL) return "workers";
+      await this.#giveBack(envs, rng);
+      trial.side = "here";
+      return "back";
     }
-    return this.#starts("workers");
+    if (trial.side === "here") {
+      if (trial.here.length < TRIAL) return "here";
+      trial.side = null;
+      if (median(trial.workers) >= median(trial.here)) {
+        this.terminate();
+        this.#stopped = true;
+        return "here";
+      }
+    }
+    const state = envs.getState();
+    const movable = state.envs.every((env) => env !== null)
+      ? { envs: state, rng: rng.getState() }
+      : null;
+    // `ready` settles on a message: let the event loop deliver it between iterations.
+    if (movable && !this.#settled) await new Promise((r) => setTimeout(r, 0));
+    if (movable && !this.#settled) return "here";
+    if (movable) await this.setStates([movable]);
+    this.#handedOver = true;
+    // The trial starts with the first hand-over (one shard only: several cannot come back).
+    if (this.#config.workersIfFaster && trial.workers.length === 0) trial.side = "workers";
+    return "workers";
   }
 
-  /** Whether the workers gave the run back to the trainer's thread and ended. */
+  /** Whether the workers gave the run back for good and ended (`workersIfFaster`). */
   get stopped(): boolean {
     return this.#stopped;
   }
 
   /**
-   * Times the iteration that ends now, for `workersIfFaster` (each side's first is its warm-up).
+   * Times the iteration that ends now for `workersIfFaster`'s trial (the workers' first is their
+   * warm-up).
    *
    * @param rolloutStart When it started (`performance.now()`).
    */
   timed(rolloutStart: number): void {
-    if (this.#ran[this.#side] > 1) this.#times[this.#side].push(performance.now() - rolloutStart);
+    const trial = this.#trial, ms = performance.now() - rolloutStart;
+    if (trial.side === "here" && !this.#handedOver) trial.here.push(ms);
+    if (trial.side === "workers" && this.#handedOver) {
+      if (trial.warm) trial.workers.push(ms);
+      trial.warm = true;
+    }
   }
 
-  #starts(side: "here" | "workers"): boolean {
-    this.#ran[this.#side = side]++;
-    return side === "workers";
-  }
-
-  /** Once, after three timed iterations in the workers: are they no faster than this thread? */
-  #workersSlower(): boolean {
-    const t = this.#times;
-    if (!this.#config.workersIfFaster || t.decided || t.workers.length < 3) return false;
-    t.decided = true;
-    return t.here.length > 0 && median(t.workers) >= median(t.here);
-  }
-
-  /** The run's envs and random stream back to the trainer's thread; the workers end. */
+  /** The run's envs and random stream back to the trainer's thread. */
   async #giveBack(envs: VectorEnv, rng: Rng): Promise<void> {
     const [state] = await this.getStates();
     envs.setState(state!.envs);
     rng.setState(state!.rng);
-    this.terminate();
-    this.#stopped = true;
     this.#handedOver = false;
   }
 
@@ -510,6 +520,9 @@ export class PpoWorkerPool {
     }
   }
 }
+
+/** Timed iterations on each side in `workersIfFaster`'s trial. */
+const TRIAL = 3;
 
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b), mid = sorted.length >> 1;

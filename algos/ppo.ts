@@ -108,9 +108,9 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   numShards: number;
   /**
    * Keep the workers only where they pay: with one shard, start them only on a machine of 2 or
-   * more cores and when they can serve the run, and once they have run a few iterations, compare
-   * their time per iteration with this thread's before the hand-over; if they are not faster, take
-   * the run back and stop them. The numbers are the same either way. Default false.
+   * more cores and where they can serve the run; once they are up, time three of their iterations
+   * and three of this thread's, and the faster side keeps the run (if this thread, the workers
+   * end). The numbers are the same either way. Default false.
    */
   workersIfFaster: boolean;
 };
@@ -447,16 +447,16 @@ export class Ppo implements Trainer {
    */
   async iterate(): Promise<IterationReport> {
     const lr = this.#startIteration(), o = this.options;
-    if (this.#workers && await this.#workers.takesOver(this.envs, this.#rng)) {
+    const turn = await this.#workers?.takesOver(this.envs, this.#rng);
+    if (turn === "workers") {
       const { normAdv } = o, loss = this.#lossOptions(), adam = this.#adam;
-      const iteration = await this.#workers.iterate(this.#weights, { adam, loss, normAdv, lr });
+      const iteration = await this.#workers!.iterate(this.#weights, { adam, loss, normAdv, lr });
       this.#step += iteration.values.length;
       return this.#report(iteration);
     }
-    if (this.#workers?.stopped) {
-      this.#workers = null; // They gave the run back (`workersIfFaster`): its envs moved here.
-      this.#observations = Float32Array.from(this.envs.getState().observations);
-    }
+    // The workers gave the run back (`workersIfFaster`): its envs are here again.
+    if (turn === "back") this.#observations = Float32Array.from(this.envs.getState().observations);
+    if (this.#workers?.stopped) this.#workers = null;
     const rolloutStart = performance.now();
     const rollout = this.#rollout();
     const processorMetrics = await runProcessors(this.#processors, rollout);
