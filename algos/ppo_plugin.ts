@@ -53,6 +53,8 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
     numShards:
       "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",
+    workersIfFaster:
+      "with one shard: workers only with 2+ cores, and only if a timed trial finds them faster than this thread (same numbers)",
   },
   presets: {
     cleanrl: {
