@@ -43,7 +43,6 @@ import {
   type StepResult,
   tapeGradient,
 } from "./_ppo_engine.ts";
-import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { type PpoWorkerPool, startWorkerPool } from "./_ppo_pool.ts";
 import { readShards, shardsMeta } from "./_ppo_checkpoint.ts";
 import {
@@ -52,6 +51,8 @@ import {
   iterationReport,
   METRIC_NAMES,
   runProcessors,
+  type SelectedEngine,
+  selectEngine,
 } from "./_ppo_trainer.ts";
 import { batchEpochs, collectRollout, type PpoRollout } from "./ppo_loops.ts";
 import { clippedSurrogate } from "./clipped_surrogate.ts";
@@ -113,10 +114,11 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /** Number of hidden layers; default 2. */
   hiddenLayers: number;
   /**
-   * How the update takes the loss's gradient: `"auto"`, the fastest engine that fits (for PPO's
-   * MLP policy the closed form, in the workers with `numWorkers`; autodiff for other policies), or
-   * `"autodiff"`, always through {@linkcode ppoLoss} and `policy.evaluate` (the reference: slower,
-   * no workers), to check the fast path against. Default "auto".
+   * How the update takes the loss's gradient: `"auto"`, the closed form for PPO's MLP policy (in
+   * the workers with `numWorkers`; autodiff for other policies); `"packed"`, the closed form with
+   * actor and critic packed into one batch from the flat weights (MLP only, no workers: fewer
+   * tensor launches, other float rounding); or `"autodiff"`, always through {@linkcode ppoLoss}
+   * and `policy.evaluate` (the reference: slower, no workers). Default "auto".
    */
   gradient: string;
   /**
@@ -382,7 +384,7 @@ export class Ppo implements Trainer {
   readonly #processors: readonly RolloutProcessor[];
   readonly #numIterations: number;
   /** The loss's gradient on a minibatch (see the option `gradient`). */
-  readonly #gradient: GradientEngine;
+  readonly #gradient: SelectedEngine;
   /** The weights, flat, that Adam updates in place; the policy loads them after each step. */
   readonly #weights: FlatWeights;
   /** With `numWorkers` > 0: the workers, which run whole iterations. */
@@ -425,10 +427,9 @@ export class Ppo implements Trainer {
     this.#processors = context.processors ?? [];
     this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
     this.#observations = this.envs.reset().slice();
-    this.#gradient = policy instanceof MlpPolicy && o.gradient === "auto"
-      ? mlpGradient(policy)
-      : (minibatch, loss) => ppoGradient(policy, minibatch, loss);
     this.#weights = new FlatWeights(policy.variables);
+    const reference: GradientEngine = (minibatch, loss) => ppoGradient(policy, minibatch, loss);
+    this.#gradient = selectEngine(policy, o.gradient, { weights: this.#weights, reference });
     this.#parts = { variables: { policy: policy.variables }, adam: this.#adam, rng: this.#rng };
     this.#numShards = o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
     this.#workers = o.numWorkers > 0
@@ -466,6 +467,7 @@ export class Ppo implements Trainer {
     const updateStart = performance.now();
     const step = (minibatch: Minibatch) => this.#gradientStep(minibatch);
     const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step });
+    if (this.#gradient.readsFlatWeights) this.#weights.load();
     const times = { lr, rolloutStart, updateStart };
     return this.#report({ ...rollout, ...gae, ...times, update, processorMetrics });
   }
@@ -496,12 +498,13 @@ export class Ppo implements Trainer {
     return rollout;
   }
 
-  /** One Adam step on the loss's gradient; the policy then loads the new weights. */
+  /** One Adam step on the loss's gradient; the policy loads the new weights (after the update if
+   * the engine reads them flat). */
   #gradientStep(minibatch: Minibatch): StepResult {
     const loss = this.#lossOptions();
     const { grad, terms } = this.#gradient(minibatch, loss);
     const gradNorm = this.#adam.update(this.#weights.values, grad, ppoLossValue(terms, loss));
-    this.#weights.load();
+    if (!this.#gradient.readsFlatWeights) this.#weights.load();
     return { terms, gradNorm };
   }
 
