@@ -1,24 +1,23 @@
 /**
  * PPO's packed gradient engine for its MLP policy (private): the closed-form gradient of `ppoLoss`
- * (`_ppo_heads.ts`) carried through the actor and the critic at once, from PPO's flat weights
+ * (`_ppo_heads.ts`) carried through the actor and the critic together, from PPO's flat weights
  * (the ones Adam updates) rather than the policy's variables, so that the variables need loading
- * only before the next rollout. Selected by PPO's option `gradient: "packed"`.
+ * only once per update, before the next rollout. Selected by PPO's option `gradient: "packed"`.
  *
- * Why it is cheaper than the closed-form MLP engine on WASM, where each tensor launch costs
- * ~10–20 µs of JavaScript and a 128-row minibatch's arithmetic far less:
- * - The two networks run as one batch of two: layer i of both is one matMul of `[2, n, in + 1]`
- *   by `[2, in + 1, out + 1]` (the critic's one-wide head padded with zero columns).
- * - Each layer's bias is a row of its weight matrix against a constant input column, so the
- *   forward is one fused matMul + sigmoid per layer and a layer's weight and bias gradients are
- *   one matMul. Hidden layers carry the constant as an extra unit: a zero column with bias 40,
- *   whose sigmoid is exactly 1 in float32 (and whose derivative s(1 − s) is exactly 0).
+ * What it saves against the closed-form MLP engine (`_ppo_mlp_engine.ts`) on WASM:
+ * - Each layer's bias is a row of its weight matrix against a constant input column, so a layer's
+ *   forward is one fused matMul + sigmoid and its weight and bias gradients one matMul. Hidden
+ *   layers carry the constant as an extra unit: a zero column with bias 40, whose sigmoid is
+ *   exactly 1 in float32 (and whose derivative s(1 − s) is exactly 0).
  * - The hidden layers are MlpPolicy's tanh layers refolded for sigmoid ones (tanh(z) =
- *   2σ(2z) − 1, as `MlpPolicy.act` runs them), so activation and bias fuse into the matMul; the
+ *   2σ(2z) − 1, as `MlpPolicy.act` runs them), so the activation fuses into the matMul; the
  *   gradient with respect to the folded weights maps back to the tanh weights in closed form.
- * - The output layer's backward pass and the elementwise σ' products run in JavaScript on arrays
- *   read back anyway; only the hidden × hidden products stay on tfjs.
- * That is 7 launches, 8 uploads and 6 read-backs per step for two hidden layers, against ~90
- * launches, 12 read-backs and 13 assigns for the MLP engine with its weight loads.
+ * - The output layer's backward pass, the σ' products and the transposes run in JavaScript on
+ *   arrays read back anyway (tfjs-wasm's transpose costs about what the matMul does); only the
+ *   products with a hidden layer's width on both sides stay on tfjs.
+ * Both networks' arrays are packed side by side (`[2, n, width]`, the critic's one-wide head
+ * padded with zeros) so one pass of JavaScript serves both; on tfjs each network runs as its own
+ * batch-1 matMul, because tfjs-wasm's batched matMul (batch 2) takes a slow path.
  * tests/ppo_math_test.ts pins it to `ppoGradient` (autodiff through `ppoLoss`) within 1e-5.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -174,18 +173,24 @@ function packedStep(
     const input = tf.tensor3d(xa, [1, n, inSize + 1]);
     const outputs = [0, 1].map((q) => {
       let h = input;
-      return layers.map((layer, i) => {
+      return layers.slice(0, last).map((layer, i) => {
         const w = tf.tensor3d(half(folded[i]!.a, q), [1, layer.inSize + 1, widthOf(layer)]);
         return h = tf.engine().runKernel(tf._FusedMatMul, { a: h, b: w }, {
           transposeA: false,
           transposeB: false,
-          activation: layer.hidden ? "sigmoid" : "linear",
+          activation: "sigmoid",
           leakyreluAlpha: 0,
         }) as tf.Tensor3D;
       });
     });
-    const read = layers.map((_, i) => packed(outputs.map((o) => o[i]!)));
-    const out = read[last]!;
+    const read = outputs[0]!.map((_, i) => packed(outputs.map((o) => o[i]!)));
+    // The output layer in JavaScript, as its backward pass: a few columns wide.
+    const out = linear(last > 0 ? read[last - 1]! : xa, folded[last]!.a, {
+      n,
+      rows: head.inSize + 1,
+      cols: k,
+      shared: last === 0,
+    });
     // The heads: the actor's outputs are batch 0, the critic's values column 0 of batch 1.
     const actor = actorHead(space, {
       rows: minibatch,
@@ -256,6 +261,32 @@ function half(x: Float32Array, q: number): Float32Array {
 function packed(tensors: tf.Tensor[]): Float32Array {
   const size = tensors[0]!.size, out = new Float32Array(2 * size);
   tensors.forEach((t, q) => out.set(t.dataSync() as Float32Array, q * size));
+  return out;
+}
+
+/**
+ * `input·a` for both networks, `[2, n, cols]`, from their inputs (`[2, n, rows]`, or one
+ * `[n, rows]` both share) and weights `a` (`[2, rows, cols]`).
+ */
+function linear(
+  input: Float32Array,
+  a: Float32Array,
+  dims: { n: number; rows: number; cols: number; shared: boolean },
+): Float32Array {
+  const { n, rows, cols, shared } = dims, out = new Float32Array(2 * n * cols);
+  const sum = new Float64Array(cols);
+  for (let q = 0; q < 2; q++) {
+    const aBase = q * rows * cols;
+    for (let t = 0; t < n; t++) {
+      const row = (shared ? t : q * n + t) * rows;
+      sum.fill(0);
+      for (let r = 0; r < rows; r++) {
+        const x = input[row + r]!, at = aBase + r * cols;
+        for (let c = 0; c < cols; c++) sum[c] = sum[c]! + x * a[at + c]!;
+      }
+      out.set(sum, (q * n + t) * cols);
+    }
+  }
   return out;
 }
 

@@ -159,11 +159,11 @@ Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
   assert.throws(() => makePpo(1, 512, { learningRate: -1 }), /learningRate must be > 0/);
   assert.throws(
     () => makePpo(1, 512, { gradient: "tape" }),
-    /PPO option gradient must be one of auto, autodiff, got "tape"/,
+    /PPO option gradient must be one of auto, packed, autodiff, got "tape"/,
   );
 });
 
-Deno.test("gradient autodiff (the reference) trains the MLP to the closed form's numbers up to float rounding", async () => {
+Deno.test("gradient autodiff (the reference) and packed train the MLP to the closed form's numbers up to float rounding", async () => {
   const run = async (gradient: string) => {
     const ppo = makePpo(4, 2 * 512, { gradient, updateEpochs: 2 });
     const rows = [];
@@ -172,14 +172,25 @@ Deno.test("gradient autodiff (the reference) trains the MLP to the closed form's
     ppo.dispose();
     return { rows, weights };
   };
-  const auto = await run("auto"), autodiff = await run("autodiff");
-  assert.notDeepEqual(autodiff.weights, auto.weights, "the two engines ran the same arithmetic");
-  close(autodiff.weights, auto.weights, 1e-4);
-  for (const [i, row] of autodiff.rows.entries()) {
-    const keys = Object.keys(auto.rows[i]!);
-    assert.deepEqual(Object.keys(row), keys);
-    close(keys.map((k) => row[k]!), keys.map((k) => auto.rows[i]![k]!), 1e-3);
+  const auto = await run("auto");
+  // The packed engine reads Adam's flat weights and loads the variables once per update: the
+  // weights the next rollout and the report see are the same.
+  for (const other of [await run("autodiff"), await run("packed")]) {
+    assert.notDeepEqual(other.weights, auto.weights, "the two engines ran the same arithmetic");
+    close(other.weights, auto.weights, 1e-4);
+    for (const [i, row] of other.rows.entries()) {
+      const keys = Object.keys(auto.rows[i]!);
+      assert.deepEqual(Object.keys(row), keys);
+      close(keys.map((k) => row[k]!), keys.map((k) => auto.rows[i]![k]!), 1e-3);
+    }
   }
+});
+
+Deno.test("gradient packed is refused with workers, naming why", () => {
+  assert.throws(
+    () => makePpo(1, 512, { gradient: "packed", numWorkers: 1 }),
+    /PPO with numWorkers 1 computes the closed-form gradient: gradient "packed" needs numWorkers 0/,
+  );
 });
 
 Deno.test("rollout processors see the whole rollout, can rewrite rewards, and report metrics", async () => {
