@@ -22,6 +22,7 @@ import { MlpPolicy } from "@proximal/models";
 import type { FlatWeights, GradientEngine, UpdateResult } from "./_ppo_engine.ts";
 import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { packedGradient } from "./_ppo_packed_engine.ts";
+import { flatActor } from "./_ppo_flat_actor.ts";
 
 /** The metrics of an iteration, PPO's own (the processors' follow). */
 export const METRIC_NAMES: readonly string[] = [
@@ -100,13 +101,16 @@ export function checkPpoOptions(
   }
 }
 
-/** A gradient engine, and whether it reads the flat weights (then the policy loads them once per update). */
-export type SelectedEngine = GradientEngine & { readsFlatWeights: boolean };
+/**
+ * A gradient engine; whether it reads the flat weights (then the policy loads them once per
+ * update); and the policy the rollout acts with, if not the trained one.
+ */
+export type SelectedEngine = GradientEngine & { readsFlatWeights: boolean; actor: Policy | null };
 
 /**
  * The gradient engine of PPO's option `gradient` for a policy: `"auto"` the closed form for an
- * MLP (autodiff otherwise), `"packed"` the packed closed form (MLP only), `"autodiff"` the
- * reference.
+ * MLP (autodiff otherwise), `"packed"` the packed closed form with the rollout acting in
+ * JavaScript from the same flat weights (MLP only), `"autodiff"` the reference.
  *
  * @param policy The policy.
  * @param gradient The option's value.
@@ -126,10 +130,12 @@ export function selectEngine(
       );
     }
     const { weights } = engines;
-    return Object.assign(packedGradient(mlp, () => weights.values), { readsFlatWeights: true });
+    const flat = () => weights.values;
+    const actor = flatActor(mlp, flat);
+    return Object.assign(packedGradient(mlp, flat), { readsFlatWeights: true, actor });
   }
   const engine = mlp && gradient === "auto" ? mlpGradient(mlp) : engines.reference;
-  return Object.assign(engine, { readsFlatWeights: false });
+  return Object.assign(engine, { readsFlatWeights: false, actor: null });
 }
 
 /**

@@ -116,9 +116,10 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /**
    * How the update takes the loss's gradient: `"auto"`, the closed form for PPO's MLP policy (in
    * the workers with `numWorkers`; autodiff for other policies); `"packed"`, the closed form with
-   * actor and critic packed into one batch from the flat weights (MLP only, no workers: fewer
-   * tensor launches, other float rounding); or `"autodiff"`, always through {@linkcode ppoLoss}
-   * and `policy.evaluate` (the reference: slower, no workers). Default "auto".
+   * actor and critic packed from Adam's flat weights, and the rollout sampling from them in
+   * JavaScript (MLP only, no workers: fewer tensor launches, other float rounding); or
+   * `"autodiff"`, always through {@linkcode ppoLoss} and `policy.evaluate` (the reference: slower,
+   * no workers). Default "auto".
    */
   gradient: string;
   /**
@@ -486,7 +487,7 @@ export class Ppo implements Trainer {
   /** The rollout; an MLP acts without its critic, which values the whole rollout at the end. */
   #rollout(): PpoRollout {
     const o = this.options;
-    const rollout = collectRollout(this.envs, this.policy, {
+    const rollout = collectRollout(this.envs, this.#gradient.actor ?? this.policy, {
       numSteps: o.numSteps,
       gamma: o.gamma,
       bootstrapTruncated: o.bootstrapTruncated,

@@ -22,6 +22,7 @@ import {
   sumShares,
 } from "../algos/_ppo_mlp_engine.ts";
 import { packedGradient } from "../algos/_ppo_packed_engine.ts";
+import { flatActor } from "../algos/_ppo_flat_actor.ts";
 import { FlatWeights } from "../algos/_ppo_engine.ts";
 import { close } from "./_assert.ts";
 
@@ -348,6 +349,24 @@ Deno.test("the packed engine reads the flat weights it is given, not the policy'
     () => packedGradient(policy, () => flat.subarray(1))(minibatch, loss),
     /Packed PPO engine: expected \d+ flat weights/,
   );
+  policy.dispose();
+});
+
+Deno.test("the packed engine's rollout actor samples as MlpPolicy.act does, from the flat weights it is given", () => {
+  const { policy } = engineCase(new Discrete(3), 11, [8, 8]);
+  const weights = new FlatWeights(policy.variables), flat = weights.values.slice();
+  for (let i = 0; i < flat.length; i++) flat[i] = flat[i]! * 1.5;
+  const actor = flatActor(policy, () => flat);
+  const rng = new Rng(2), observations = Float32Array.from({ length: 64 * 3 }, () => rng.normal());
+  const mine = actor.act(observations, { rng: new Rng(3), values: false });
+  weights.values.set(flat);
+  weights.load();
+  const theirs = policy.act(observations, { rng: new Rng(3), values: false });
+  assert.deepEqual(Array.from(mine.actions), Array.from(theirs.actions));
+  assert.ok(new Set(mine.actions).size === 3, "every action drawn somewhere");
+  close(mine.logProbs, Array.from(theirs.logProbs), 1e-5);
+  // Values, deterministic actions: the policy's own.
+  close(actor.value(observations), Array.from(policy.value(observations)), 0);
   policy.dispose();
 });
 
