@@ -3,12 +3,14 @@
  * from PPO's flat weights, for sampling a categorical action per env copy. A rollout acts on a few
  * rows at a time (one per env copy), where a tfjs call's fixed cost — an upload, a launch per
  * layer, a read-back, and refolding the weights after every update — outweighs the arithmetic of
- * a narrow network many times over. Everything else (values, evaluation, deterministic or Gaussian
- * actions) goes to the policy itself. It samples as `MlpPolicy.act` does (one uniform draw per row,
+ * a narrow network many times over. Its values are the packed engine's forward pass from the same
+ * weights (no refolding of the variables); evaluation, deterministic and Gaussian actions go to
+ * the policy itself. It samples as `MlpPolicy.act` does (one uniform draw per row,
  * the same inverse-CDF walk), so only the logits' float rounding differs (tanh in float64 here).
  */
 import type { ActOptions, ActResult, Policy } from "@proximal/core";
 import type { MlpPolicy } from "@proximal/models";
+import { packedValues } from "./_ppo_packed_engine.ts";
 
 /** One layer's place in the flat weights. */
 interface FlatLayer {
@@ -34,8 +36,19 @@ export function flatActor(policy: MlpPolicy, weights: () => Float32Array): Polic
     layers.push({ w: offset, b: offset + inSize * outSize, inSize, outSize });
     offset += inSize * outSize + outSize;
   }
-  const width = Math.max(...layers.map((l) => l.outSize));
+  const width = Math.max(...layers.map((l) => l.outSize), layers[0]!.inSize);
   const h = new Float64Array(width), next = new Float64Array(width);
+  const logits = (params: Float32Array) => {
+    for (let l = 0; l < layers.length; l++) {
+      const { w, b, inSize, outSize } = layers[l]!, hidden = l < layers.length - 1;
+      for (let c = 0; c < outSize; c++) next[c] = params[b + c]!;
+      for (let r = 0; r < inSize; r++) {
+        const x = h[r]!, row = w + r * outSize;
+        for (let c = 0; c < outSize; c++) next[c] = next[c]! + x * params[row + c]!;
+      }
+      for (let c = 0; c < outSize; c++) h[c] = hidden ? Math.tanh(next[c]!) : next[c]!;
+    }
+  };
   const act = (observations: Float32Array, options: ActOptions = {}): ActResult => {
     if (
       options.values !== false || options.deterministic || policy.actionSpace.kind !== "discrete"
@@ -50,16 +63,7 @@ export function flatActor(policy: MlpPolicy, weights: () => Float32Array): Polic
     const values = new Float32Array(n).fill(NaN);
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < inSize; c++) h[c] = observations[i * inSize + c]!;
-      layers.forEach((layer, l) => {
-        const { w, b, outSize } = layer;
-        for (let c = 0; c < outSize; c++) next[c] = params[b + c]!;
-        for (let r = 0; r < layer.inSize; r++) {
-          const x = h[r]!, row = w + r * outSize;
-          for (let c = 0; c < outSize; c++) next[c] = next[c]! + x * params[row + c]!;
-        }
-        const hidden = l < layers.length - 1;
-        for (let c = 0; c < outSize; c++) h[c] = hidden ? Math.tanh(next[c]!) : next[c]!;
-      });
+      logits(params);
       // h[0..k) are the logits: MlpPolicy.act's categorical draw.
       let max = -Infinity;
       for (let j = 0; j < k; j++) max = Math.max(max, h[j]!);
@@ -83,7 +87,7 @@ export function flatActor(policy: MlpPolicy, weights: () => Float32Array): Polic
     actionSpace: policy.actionSpace,
     variables: policy.variables,
     act,
-    value: (observations) => policy.value(observations),
+    value: packedValues(policy, weights),
     evaluate: (observations, actions) => policy.evaluate(observations, actions),
     dispose: () => {},
   };

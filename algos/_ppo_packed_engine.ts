@@ -12,9 +12,9 @@
  * - The hidden layers are MlpPolicy's tanh layers refolded for sigmoid ones (tanh(z) =
  *   2σ(2z) − 1, as `MlpPolicy.act` runs them), so the activation fuses into the matMul; the
  *   gradient with respect to the folded weights maps back to the tanh weights in closed form.
- * - The output layer's backward pass, the σ' products and the transposes run in JavaScript on
- *   arrays read back anyway (tfjs-wasm's transpose costs about what the matMul does); only the
- *   products with a hidden layer's width on both sides stay on tfjs.
+ * - The output layer (forward and backward), the σ' products and the transposes run in
+ *   JavaScript on arrays read back anyway (tfjs-wasm's transpose costs about what the matMul
+ *   does); the hidden layers' matMuls stay on tfjs.
  * Both networks' arrays are packed side by side (`[2, n, width]`, the critic's one-wide head
  * padded with zeros) so one pass of JavaScript serves both; on tfjs each network runs as its own
  * batch-1 matMul, because tfjs-wasm's batched matMul (batch 2) takes a slow path.
@@ -65,6 +65,54 @@ export function packedGradient(policy: MlpPolicy, weights: () => Float32Array): 
       );
     }
     return packedStep(layers, { params, logStdAt, space, minibatch, loss });
+  };
+}
+
+/**
+ * The critic's values from the flat weights (the folded forward pass, as the engine runs it):
+ * spares the policy refolding its variables after each update for one call.
+ *
+ * @param policy The policy (its layer shapes).
+ * @param weights The current weights, flat in `policy.variables` order.
+ * @returns The values of a flat batch of observations.
+ */
+export function packedValues(
+  policy: MlpPolicy,
+  weights: () => Float32Array,
+): (observations: Float32Array) => Float32Array {
+  const layers = packLayers(policy), last = layers.length - 1, inSize = layers[0]!.inSize;
+  return (observations) => {
+    const params = weights(), n = observations.length / inSize;
+    const { xa } = withOnes(observations, inSize);
+    const folded = layers.map((layer, i) => foldLayer(layer, params, i === 0));
+    let input = xa;
+    if (last > 0) {
+      const out = tf.tidy(() =>
+        layers.slice(0, last).reduce(
+          (h, layer, i) =>
+            tf.engine().runKernel(tf._FusedMatMul, {
+              a: h,
+              b: tf.tensor3d(half(folded[i]!.a, 1), [1, layer.inSize + 1, widthOf(layer)]),
+            }, {
+              transposeA: false,
+              transposeB: false,
+              activation: "sigmoid",
+              leakyreluAlpha: 0,
+            }) as tf.Tensor3D,
+          tf.tensor3d(xa, [1, n, inSize + 1]),
+        )
+      );
+      input = out.dataSync() as Float32Array;
+      out.dispose();
+    }
+    const head = layers[last]!, rows = head.inSize + 1, cols = widthOf(head);
+    const a = half(folded[last]!.a, 1), values = new Float32Array(n);
+    for (let t = 0; t < n; t++) {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += input[t * rows + r]! * a[r * cols]!;
+      values[t] = sum;
+    }
+    return values;
   };
 }
 
@@ -221,27 +269,49 @@ function packedStep(
             read[i - 1]!,
           );
         }
+      } else if (i === 0) {
+        // The first layer's input is both networks': one matMul with their dz side by side.
+        const side = tf.tensor3d(sideBySide(dz, n), [1, n, 2 * cols]);
+        g = unside(tf.matMul(inputT!, side).dataSync() as Float32Array, rows);
       } else {
         const dzs = [0, 1].map((q) => tf.tensor3d(half(dz, q), [1, n, cols]));
         g = packed(dzs.map((d, q) => {
           // Transposed here from the read-back: tfjs-wasm's transpose costs as much as the matMul.
-          const inT = i > 0
-            ? tf.tensor3d(transpose(half(read[i - 1]!, q), n), [1, rows, n])
-            : inputT!;
+          const inT = tf.tensor3d(transpose(half(read[i - 1]!, q), n), [1, rows, n]);
           return tf.matMul(inT, d);
         }));
-        if (i > 0) {
-          const aT = folded[i]!.aT;
-          const ds = packed(
-            dzs.map((d, q) => tf.matMul(d, tf.tensor3d(half(aT, q), [1, cols, rows]))),
-          );
-          dz = sigmoidBackward(ds, read[i - 1]!);
-        }
+        const aT = folded[i]!.aT;
+        const ds = packed(
+          dzs.map((d, q) => tf.matMul(d, tf.tensor3d(half(aT, q), [1, cols, rows]))),
+        );
+        dz = sigmoidBackward(ds, read[i - 1]!);
       }
       unfold(layer, { g, grad, first: i === 0 });
     }
   });
   return { grad, terms: terms! };
+}
+
+/** Packed `[2, n, cols]` as `[n, 2 · cols]`: each row's two networks side by side. */
+function sideBySide(x: Float32Array, n: number): Float32Array {
+  const cols = x.length / (2 * n), out = new Float32Array(x.length);
+  for (let q = 0; q < 2; q++) {
+    for (let t = 0; t < n; t++) {
+      out.set(x.subarray((q * n + t) * cols, (q * n + t + 1) * cols), (2 * t + q) * cols);
+    }
+  }
+  return out;
+}
+
+/** `[rows, 2 · cols]` (networks side by side) as packed `[2, rows, cols]`. */
+function unside(x: Float32Array, rows: number): Float32Array {
+  const cols = x.length / (2 * rows), out = new Float32Array(x.length);
+  for (let q = 0; q < 2; q++) {
+    for (let r = 0; r < rows; r++) {
+      out.set(x.subarray((2 * r + q) * cols, (2 * r + q + 1) * cols), (q * rows + r) * cols);
+    }
+  }
+  return out;
 }
 
 /** A row-major `n × (x.length / n)` matrix, transposed. */

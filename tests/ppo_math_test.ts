@@ -21,7 +21,7 @@ import {
   paramSizes,
   sumShares,
 } from "../algos/_ppo_mlp_engine.ts";
-import { packedGradient } from "../algos/_ppo_packed_engine.ts";
+import { packedGradient, packedValues } from "../algos/_ppo_packed_engine.ts";
 import { flatActor } from "../algos/_ppo_flat_actor.ts";
 import { FlatWeights } from "../algos/_ppo_engine.ts";
 import { close } from "./_assert.ts";
@@ -317,7 +317,7 @@ Deno.test("the closed-form MLP engine matches autodiff through ppoLoss within 1e
   }
 });
 
-Deno.test("the packed engine, from flat weights, matches autodiff through ppoLoss within 1e-5 (every engine case; 0 to 3 hidden layers)", () => {
+Deno.test("the packed engine, from flat weights, matches autodiff through ppoLoss within 1e-5, and its values the policy's (every engine case; 0 to 3 hidden layers)", () => {
   const depths = [[8, 8], [], [5], [6, 7, 5]];
   for (const [c, { name, space, loss }] of ENGINE_CASES.entries()) {
     for (const hidden of c === 0 ? depths : [[8, 8]]) {
@@ -326,6 +326,8 @@ Deno.test("the packed engine, from flat weights, matches autodiff through ppoLos
       const reference = ppoGradient(policy, minibatch, loss);
       const weights = new FlatWeights(policy.variables);
       const packed = packedGradient(policy, () => weights.values)(minibatch, loss);
+      const values = packedValues(policy, () => weights.values)(minibatch.observations);
+      close(values, Array.from(policy.value(minibatch.observations)), 1e-5);
       close(packed.grad, Array.from(reference.grad), 1e-5);
       close(TERMS.map((t) => packed.terms[t]), TERMS.map((t) => reference.terms[t]), 1e-5);
       assert.ok(reference.grad.some((g) => Math.abs(g) > 1e-3), `${name}: a vanishing gradient`);
@@ -365,8 +367,8 @@ Deno.test("the packed engine's rollout actor samples as MlpPolicy.act does, from
   assert.deepEqual(Array.from(mine.actions), Array.from(theirs.actions));
   assert.ok(new Set(mine.actions).size === 3, "every action drawn somewhere");
   close(mine.logProbs, Array.from(theirs.logProbs), 1e-5);
-  // Values, deterministic actions: the policy's own.
-  close(actor.value(observations), Array.from(policy.value(observations)), 0);
+  // Its values: the packed engine's forward pass from the flat weights.
+  close(actor.value(observations), Array.from(policy.value(observations)), 1e-5);
   policy.dispose();
 });
 
