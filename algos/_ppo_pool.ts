@@ -20,7 +20,7 @@
  * wake, against ~250 µs for a message with a 36 KB buffer).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Adam, EnvSource, Policy, Rng, RolloutProcessor } from "@proximal/core";
+import type { Adam, EnvSource, Policy, Rng, RolloutProcessor, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
 import type { FlatWeights, PpoLossOptions } from "./_ppo_engine.ts";
 import type { Iteration } from "./_ppo_trainer.ts";
@@ -173,6 +173,10 @@ export class PpoWorkerPool {
   readonly #memory: PoolMemory;
   #failure: Error | null = null;
   readonly #failed: Promise<never>;
+  /** Set once every worker is up (or one has failed): `ready` has settled. */
+  #settled = false;
+  /** Whether the workers run the iterations yet (see {@linkcode PpoWorkerPool.takesOver}). */
+  #handedOver: boolean;
   #rejectFailed: (e: Error) => void = () => {};
 
   /**
@@ -182,6 +186,7 @@ export class PpoWorkerPool {
    */
   constructor(config: PoolConfig) {
     this.#config = config;
+    this.#handedOver = config.shards.length > 1;
     const { actorLayers, critic, logStd } = config.sizes;
     const paramCount = actorLayers + critic + logStd, share = shareFloats(config.sizes);
     const m = config.settings.numMinibatches;
@@ -260,7 +265,41 @@ export class PpoWorkerPool {
     }
     this.ready = Promise.all(inits).then(() => {});
     // Marked handled here; whoever awaits `ready` still sees the rejection.
-    this.ready.catch(() => {});
+    this.ready.then(() => this.#settled = true, () => this.#settled = true);
+  }
+
+  /** Whether the workers run the run: with several shards from the start, with one once handed over. */
+  get handedOver(): boolean {
+    return this.#handedOver;
+  }
+
+  /**
+   * Whether the workers run the next iteration. Several shards draw other random numbers than the
+   * trainer's thread, so they start in the workers; one shard is that thread's own run, which it
+   * trains while the workers start (~1 s: each loads tfjs) and then hands over with its envs and
+   * random stream — the same numbers as waiting for the workers.
+   *
+   * @param envs The trainer's envs; if one cannot give its state (no `getState`), the workers
+   * start the run from its seed instead, as with several shards.
+   * @param rng The trainer's random stream.
+   * @returns True when the workers run the iteration.
+   */
+  async takesOver(envs: VectorEnv, rng: Rng): Promise<boolean> {
+    if (this.#handedOver) return true;
+    const state = envs.getState();
+    const movable = state.envs.every((env) => env !== null)
+      ? { envs: state, rng: rng.getState() }
+      : null;
+    // `ready` settles on a message: let the event loop deliver it between iterations.
+    if (movable && !this.#settled) await new Promise((r) => setTimeout(r, 0));
+    if (movable && !this.#settled) return false;
+    if (movable) await this.setStates([movable]);
+    return this.#handedOver = true;
+  }
+
+  /** The run goes back to the trainer's thread (after it restored a one-shard checkpoint). */
+  release(): void {
+    this.#handedOver = false;
   }
 
   /**

@@ -44,6 +44,21 @@ export const METRIC_NAMES: readonly string[] = [
   "losses/epochs",
 ];
 
+/**
+ * PPO's metric names: its own, `perf/workers` when it has workers, then the processors'.
+ *
+ * @param numWorkers The run's workers.
+ * @param processors The rollout processors.
+ * @returns The names, in report order.
+ */
+export function ppoMetricNames(
+  numWorkers: number,
+  processors: readonly RolloutProcessor[],
+): string[] {
+  const workers = numWorkers > 0 ? ["perf/workers"] : [];
+  return [...METRIC_NAMES, ...workers, ...processors.flatMap((p) => p.metricNames ?? [])];
+}
+
 /** The range of every option of `PpoOptions`. */
 const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   learningRate: trainingRules.learningRate,
@@ -183,12 +198,20 @@ export interface Iteration {
  * The iteration's report: its metrics under CleanRL's names, then the processors'.
  *
  * @param it The iteration.
- * @param run The trainer's step count, its β, and when and at which step it started timing.
+ * @param run The trainer's step count, its β, when and at which step it started timing, and with
+ * workers how many ran the iteration (`perf/workers`: 0 while the trainer's thread trains before
+ * handing over).
  * @returns The report.
  */
 export function iterationReport(
   it: Iteration,
-  run: { step: number; klPenaltyCoef: number; startTime: number; startStep: number },
+  run: {
+    step: number;
+    klPenaltyCoef: number;
+    startTime: number;
+    startStep: number;
+    workers?: number;
+  },
 ): IterationReport {
   const { terms, gradNorm } = it.update.last, episodes = it.episodes;
   const now = performance.now(), seconds = (now - run.startTime) / 1000;
@@ -209,6 +232,7 @@ export function iterationReport(
     "losses/epochs": it.update.epochs,
     ...it.processorMetrics,
   };
+  if (run.workers !== undefined) metrics["perf/workers"] = run.workers;
   if (episodes.length > 0) {
     metrics["charts/episodic_return"] = episodes.reduce((a, e) => a + e.return, 0) /
       episodes.length;

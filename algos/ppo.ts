@@ -49,7 +49,7 @@ import {
   checkPpoOptions,
   type Iteration,
   iterationReport,
-  METRIC_NAMES,
+  ppoMetricNames,
   runProcessors,
   type SelectedEngine,
   selectEngine,
@@ -426,7 +426,7 @@ export class Ppo implements Trainer {
     });
     this.#klCoef = o.klPenaltyCoef;
     this.#processors = context.processors ?? [];
-    this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
+    this.metricNames = ppoMetricNames(o.numWorkers, this.#processors);
     this.#observations = this.envs.reset().slice();
     this.#weights = new FlatWeights(policy.variables);
     const reference: GradientEngine = (minibatch, loss) => ppoGradient(policy, minibatch, loss);
@@ -448,9 +448,15 @@ export class Ppo implements Trainer {
     return this.#iteration >= this.#numIterations;
   }
 
+  /** Settles once the workers are up (at once without); iterations before it run in this thread. */
+  get ready(): Promise<void> {
+    return this.#workers?.ready ?? Promise.resolve();
+  }
+
   /**
    * One PPO iteration: the rollout, the processors' reward shaping, GAE, then the update's epochs
-   * (with workers, the workers run all of it: they refuse processors).
+   * (with workers, the workers run all of it once up — `PpoWorkerPool.takesOver` — and refuse
+   * processors).
    *
    * @returns The step count, the metrics and the episodes that finished.
    * @example See {@linkcode Ppo}
@@ -459,9 +465,14 @@ export class Ppo implements Trainer {
    * ```
    */
   async iterate(): Promise<IterationReport> {
-    const lr = this.#startIteration();
-    if (this.#workers) return this.#report(await this.#iterateInWorkers(lr));
-    const o = this.options, rolloutStart = performance.now();
+    const lr = this.#startIteration(), o = this.options;
+    if (this.#workers && await this.#workers.takesOver(this.envs, this.#rng)) {
+      const { normAdv } = o, loss = this.#lossOptions(), adam = this.#adam;
+      const iteration = await this.#workers.iterate(this.#weights, { adam, loss, normAdv, lr });
+      this.#step += iteration.values.length;
+      return this.#report(iteration);
+    }
+    const rolloutStart = performance.now();
     const rollout = this.#rollout();
     const processorMetrics = await runProcessors(this.#processors, rollout);
     const gae = computeGae(rollout, { gamma: o.gamma, lambda: o.gaeLambda });
@@ -521,18 +532,11 @@ export class Ppo implements Trainer {
       klPenaltyCoef: this.#klCoef,
       startTime: this.#startTime,
       startStep: this.#startStep,
+      ...this.#workers && { workers: this.#workers.handedOver ? this.options.numWorkers : 0 },
     });
   }
 
   // ──────────────── Plumbing: workers, checkpoints, disposal ────────────────
-
-  /** One iteration in the workers (`_ppo_pool.ts`), which hand back the weights and Adam. */
-  async #iterateInWorkers(lr: number): Promise<Iteration> {
-    const { normAdv } = this.options, loss = this.#lossOptions(), adam = this.#adam;
-    const iteration = await this.#workers!.iterate(this.#weights, { adam, loss, normAdv, lr });
-    this.#step += iteration.values.length;
-    return iteration;
-  }
 
   #lossOptions(): PpoLossOptions {
     const { clipCoef, clipVloss, entCoef, vfCoef } = this.options;
@@ -550,7 +554,7 @@ export class Ppo implements Trainer {
    * ```
    */
   async save(): Promise<Checkpoint> {
-    const shards = this.#workers ? await this.#workers.getStates() : null;
+    const shards = this.#workers?.handedOver ? await this.#workers.getStates() : null;
     // One shard draws from the run's stream, which then lives in its worker.
     if (shards?.length === 1) this.#rng.setState(shards[0]!.rng);
     return saveTrainerState(this.algo, this.#parts, {
@@ -582,7 +586,9 @@ export class Ppo implements Trainer {
     const klCoef = meta.optionalNumber("klPenaltyCoef") ?? meta.optionalNumber("klCoef");
     state.apply();
     this.#observations = this.envs.setState(envs).slice();
-    if (this.#workers) await this.#workers.setStates(shards);
+    // One shard's run goes back to this thread, which hands it over again.
+    if (this.#workers && this.#numShards > 1) await this.#workers.setStates(shards);
+    else this.#workers?.release();
     this.#step = step;
     this.#iteration = iteration;
     this.#klCoef = klCoef ?? this.options.klPenaltyCoef;

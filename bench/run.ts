@@ -253,51 +253,90 @@ if (parts.has("heldOut") && heldOutSeeds.length > 0) {
 // ──────────────────────────── 1c. Start-up ────────────────────────────
 
 /**
- * Process start to the end of the first training iteration through the CLI (`deno task train
- * --preset fast` for one iteration, no evaluation), measured outside from spawn to exit, with and
- * without workers, taking turns.
+ * Process start to the end of the first training iteration through the CLI (`deno run -A
+ * cli/mod.ts --preset fast` for two iterations, no evaluation): from spawn to the progress line the
+ * first iteration prints, and to exit (which adds the second iteration, the checkpoint and the
+ * learning curves). With no workers and with 2, and with `--baseline DIR` that checkout's CLI too,
+ * taking turns round by round.
  */
 async function measureStartup(rounds: number): Promise<Record<string, unknown>> {
   const fast = ppo.presets!.fast!;
   const oneIteration = (fast.numEnvs ?? 4) * (fast.options.numSteps ?? 128);
   const dir = await Deno.makeTempDir({ prefix: "proximal_bench_startup_" });
-  const times = new Map<number, number[]>([[0, []], [2, []]]);
+  const contenders = [
+    { key: "workers0", root: ROOT, workers: 0 },
+    { key: "workers2", root: ROOT, workers: 2 },
+    ...(values.baseline === "" ? [] : [{ key: "baseline", root: values.baseline, workers: 0 }]),
+  ];
+  const times = new Map(
+    contenders.map((c) => [c.key, { first: [] as number[], exit: [] as number[] }]),
+  );
   for (let round = 0; round < rounds; round++) {
-    for (const [workers, list] of times) {
+    for (const { key, root, workers } of contenders) {
       const start = performance.now();
-      const output = await new Deno.Command(Deno.execPath(), {
+      const child = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "-A",
           "cli/mod.ts",
-          ...["--preset", "fast", "--num-workers", String(workers)],
-          ...["--total-timesteps", String(oneIteration), "--eval-episodes", "0"],
-          ...["--out", `${dir}/w${workers}-${round}`],
+          ...["--preset", "fast", "--num-workers", String(workers), "--seed", "1"],
+          ...["--total-timesteps", String(2 * oneIteration), "--eval-episodes", "0"],
+          ...["--out", `${dir}/${key}-${round}`],
         ],
-        cwd: ROOT,
+        cwd: root,
         stdout: "piped",
         stderr: "piped",
-      }).output();
-      if (!output.success) {
-        throw new Error(`Start-up run failed: ${new TextDecoder().decode(output.stderr)}`);
+      }).spawn();
+      let first = NaN, text = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stdout) {
+        text += decoder.decode(chunk, { stream: true });
+        if (Number.isNaN(first) && / env steps \(/.test(text)) first = performance.now() - start;
       }
-      list.push((performance.now() - start) / 1000);
+      const status = await child.status;
+      if (!status.success || Number.isNaN(first)) {
+        const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
+        throw new Error(`Start-up run ${key} failed: ${stderr || text}`);
+      }
+      await child.stderr.cancel();
+      const entry = times.get(key)!;
+      entry.first.push(first / 1000);
+      entry.exit.push((performance.now() - start) / 1000);
     }
   }
   await Deno.remove(dir, { recursive: true });
+  const summary = (key: string) => {
+    const entry = times.get(key);
+    return entry
+      ? {
+        firstIterationSeconds: round(middle(entry.first)),
+        exitSeconds: round(middle(entry.exit)),
+      }
+      : null;
+  };
+  const workers0 = summary("workers0")!, baseline = summary("baseline");
   return {
     rounds,
     iterationEnvSteps: oneIteration,
-    cliFirstIterationSeconds: round(middle(times.get(0)!)),
-    cliFirstIterationSecondsWorkers2: round(middle(times.get(2)!)),
+    cliFirstIterationSeconds: workers0.firstIterationSeconds,
+    cliExitSeconds: workers0.exitSeconds,
+    cliFirstIterationSecondsWorkers2: summary("workers2")!.firstIterationSeconds,
+    baseline: baseline && {
+      root: values.baseline,
+      ...baseline,
+      firstIterationRatio: round(workers0.firstIterationSeconds / baseline.firstIterationSeconds),
+    },
   };
 }
 
 let startup: Record<string, unknown> | null = null;
 if (parts.has("startup")) {
-  startup = await measureStartup(5);
+  startup = await measureStartup(7);
+  const versus = startup.baseline as { firstIterationSeconds: number } | null;
   console.log(
-    `\nStart-up, CLI --preset fast, spawn to exit after one iteration: ${startup.cliFirstIterationSeconds} s (0 workers), ${startup.cliFirstIterationSecondsWorkers2} s (2 workers)`,
+    `\nStart-up, CLI --preset fast, spawn to the first iteration's end: ${startup.cliFirstIterationSeconds} s (0 workers), ${startup.cliFirstIterationSecondsWorkers2} s (2 workers)${
+      versus ? `; the baseline ${versus.firstIterationSeconds} s` : ""
+    }`,
   );
 }
 

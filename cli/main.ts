@@ -69,14 +69,16 @@ export async function main(args: string[]): Promise<void> {
     console.log(plan.help);
     return;
   }
-  // From here a signal stops the run cleanly, and a hung env call is named (see _watchdog.ts).
-  const watchdog = await Watchdog.start({
+  // Once the watchdog is up (its thread starts beside the build), a signal stops the run cleanly
+  // and a hung env call is named (see _watchdog.ts).
+  const watchdog = Watchdog.start({
     envCallTimeout: plan.envCallTimeout,
     outDir: plan.outDir,
   });
   try {
     watchdog.phase(`building ${plan.algoPlugin.name} on ${plan.envPlugin.name}`);
     const run = await build(plan, watchdog.envCallRecord);
+    await watchdog.ready;
     const training = await train(run, watchdog);
     watchdog.phase("drawing the learning curves");
     await plotCurves(run);

@@ -45,8 +45,9 @@ function weights(ppo: Ppo): number[][] {
   return ppo.policy.variables.map((v) => Array.from(v.dataSync()));
 }
 
-/** Every iteration's metrics, then the weights; disposes the trainer. */
+/** Every iteration's metrics, then the weights; disposes the trainer. The workers run them all. */
 async function run(ppo: Ppo) {
+  await ppo.ready;
   const rows = [];
   while (!ppo.done) rows.push(deterministicPart((await ppo.iterate()).metrics));
   const result = { rows, weights: weights(ppo) };
@@ -224,10 +225,41 @@ Deno.test("set-ups the workers cannot serve are refused with the reason", () => 
   );
 });
 
-Deno.test("a worker that cannot build the env fails the first iteration with its reason", async () => {
+Deno.test("a worker that cannot build the env fails the run with its reason", async () => {
   const ppo = cartpolePpo(1, 512, {}, {
     envSource: { module: "file:///nonexistent/env.ts#cartpole", options: {} },
   });
+  await assert.rejects(() => ppo.ready, /PPO worker 0: .*env.*file not found/);
   await assert.rejects(() => ppo.iterate(), /PPO worker 0: .*env.*file not found/);
   ppo.dispose();
+});
+
+Deno.test("one shard: this thread trains while the workers start, then hands over, same numbers", async () => {
+  const budget = 400 * 256;
+  const here = cartpolePpo(0, budget);
+  const moving = cartpolePpo(2, budget);
+  const rows = [], workers = [];
+  // Until the workers have run three iterations (each loads tfjs first: ~1 s of iterations here).
+  while (workers.filter((w) => w > 0).length < 3) {
+    const { metrics } = await moving.iterate();
+    workers.push(metrics["perf/workers"]!);
+    rows.push(deterministicPart(metrics));
+    assert.ok(!moving.done, "the workers never took over");
+  }
+  const expected = [];
+  for (let i = 0; i < rows.length; i++) {
+    expected.push(deterministicPart((await here.iterate()).metrics));
+  }
+  assert.equal(workers[0], 0, "the first iteration ran in this thread");
+  assert.deepEqual(workers.slice(-3), [2, 2, 2]);
+  assert.deepEqual(rows, expected);
+  assert.deepEqual(weights(moving), weights(here));
+  // A checkpoint after the hand-over reads the workers' envs and stream: it resumes here exactly.
+  const resumed = cartpolePpo(0, budget);
+  await resumed.restore(decodeCheckpoint(encodeCheckpoint(await moving.save())));
+  assert.deepEqual(
+    deterministicPart((await resumed.iterate()).metrics),
+    deterministicPart((await here.iterate()).metrics),
+  );
+  for (const ppo of [here, moving, resumed]) ppo.dispose();
 });
