@@ -19,7 +19,7 @@ import {
 } from "@proximal/core";
 import type { Policy } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import type { FlatWeights, GradientEngine, UpdateResult } from "./_ppo_engine.ts";
+import type { FlatWeights, GradientEngine, PpoGradient, UpdateResult } from "./_ppo_engine.ts";
 import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { packedGradient } from "./_ppo_packed_engine.ts";
 import { flatActor } from "./_ppo_flat_actor.ts";
@@ -129,13 +129,16 @@ export type SelectedEngine = GradientEngine & { readsFlatWeights: boolean; actor
  *
  * @param policy The policy.
  * @param gradient The option's value.
- * @param engines The flat weights the packed engine reads, and the reference engine.
+ * @param engines The flat weights the packed engine reads, and the reference (`ppoGradient`).
  * @returns The engine.
  */
 export function selectEngine(
   policy: Policy,
   gradient: string,
-  engines: { weights: FlatWeights; reference: GradientEngine },
+  engines: {
+    weights: FlatWeights;
+    ppoGradient: (policy: Policy, ...rest: Parameters<GradientEngine>) => PpoGradient;
+  },
 ): SelectedEngine {
   const mlp = policy instanceof MlpPolicy ? policy : null;
   if (gradient === "packed") {
@@ -149,7 +152,9 @@ export function selectEngine(
     const actor = flatActor(mlp, flat);
     return Object.assign(packedGradient(mlp, flat), { readsFlatWeights: true, actor });
   }
-  const engine = mlp && gradient === "auto" ? mlpGradient(mlp) : engines.reference;
+  const reference: GradientEngine = (minibatch, loss) =>
+    engines.ppoGradient(policy, minibatch, loss);
+  const engine = mlp && gradient === "auto" ? mlpGradient(mlp) : reference;
   return Object.assign(engine, { readsFlatWeights: false, actor: null });
 }
 

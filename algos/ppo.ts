@@ -33,7 +33,6 @@ import {
   FlatWeights,
   type GaeOptions,
   type GaeResult,
-  type GradientEngine,
   type Minibatch,
   type PpoGradient,
   type PpoLossInputs,
@@ -115,11 +114,9 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   hiddenLayers: number;
   /**
    * How the update takes the loss's gradient: `"auto"`, the closed form for PPO's MLP policy (in
-   * the workers with `numWorkers`; autodiff for other policies); `"packed"`, the closed form with
-   * actor and critic packed from Adam's flat weights, and the rollout sampling from them in
-   * JavaScript (MLP only, no workers: fewer tensor launches, other float rounding); or
-   * `"autodiff"`, always through {@linkcode ppoLoss} and `policy.evaluate` (the reference: slower,
-   * no workers). Default "auto".
+   * the workers with `numWorkers`; else autodiff); `"packed"`, the closed form from Adam's flat
+   * weights in fewer tensor launches, acting from them in JavaScript (MLP only, no workers); or
+   * `"autodiff"`, through {@linkcode ppoLoss} (the reference: slower, no workers). Default "auto".
    */
   gradient: string;
   /**
@@ -429,8 +426,7 @@ export class Ppo implements Trainer {
     this.metricNames = ppoMetricNames(o.numWorkers, this.#processors);
     this.#observations = this.envs.reset().slice();
     this.#weights = new FlatWeights(policy.variables);
-    const reference: GradientEngine = (minibatch, loss) => ppoGradient(policy, minibatch, loss);
-    this.#gradient = selectEngine(policy, o.gradient, { weights: this.#weights, reference });
+    this.#gradient = selectEngine(policy, o.gradient, { weights: this.#weights, ppoGradient });
     this.#parts = { variables: { policy: policy.variables }, adam: this.#adam, rng: this.#rng };
     this.#numShards = o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
     this.#workers = o.numWorkers > 0
@@ -510,8 +506,7 @@ export class Ppo implements Trainer {
     return rollout;
   }
 
-  /** One Adam step on the loss's gradient; the policy loads the new weights (after the update if
-   * the engine reads them flat). */
+  /** One Adam step; the policy loads the new weights now (or, `packed`, after the update). */
   #gradientStep(minibatch: Minibatch): StepResult {
     const loss = this.#lossOptions();
     const { grad, terms } = this.#gradient(minibatch, loss);

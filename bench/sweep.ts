@@ -262,6 +262,33 @@ function packedRound(): Candidate[] {
     gaeLambda: 0.9,
   });
   add("8x32-4x3-lr4e-3-h32", 8, { ...h32, numMinibatches: 4, updateEpochs: 3, learningRate: 4e-3 });
+  // Narrower still.
+  for (const h of [24, 16]) {
+    add(`8x32-2x4-lr5e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 4, learningRate: 5e-3 });
+    add(`8x32-2x5-lr5e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 5, learningRate: 5e-3 });
+    add(`8x32-2x4-lr4e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 4, learningRate: 4e-3 });
+  }
+  add("8x32-2x5-lr4e-3-h16", 8, { hiddenSize: 16, updateEpochs: 5, learningRate: 4e-3 });
+  // Fewer, larger gradient steps per env step (each costs about the same launches).
+  add("8x32-1x4-lr5e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 4, learningRate: 5e-3 });
+  add("8x32-1x4-lr6e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 4, learningRate: 6e-3 });
+  add("8x32-1x5-lr4e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 5, learningRate: 4e-3 });
+  add("8x32-1x3-lr6e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 3, learningRate: 6e-3 });
+  add("16x32-2x4-lr5e-3-h32", 16, { ...h32, updateEpochs: 4, learningRate: 5e-3 });
+  add("16x32-2x3-lr6e-3-h32", 16, { ...h32, updateEpochs: 3, learningRate: 6e-3 });
+  add("8x64-2x4-lr5e-3-h32", 8, { ...h32, numSteps: 64, updateEpochs: 4, learningRate: 5e-3 });
+  add("8x32-2x4-lr5e-3-h32-gae.9", 8, {
+    ...h32,
+    updateEpochs: 4,
+    learningRate: 5e-3,
+    gaeLambda: 0.9,
+  });
+  add("16x16-2x5-lr4e-3-h24", 16, {
+    hiddenSize: 24,
+    numSteps: 16,
+    updateEpochs: 5,
+    learningRate: 4e-3,
+  });
   return out;
 }
 
