@@ -238,6 +238,7 @@ function packedStep(
       rows: head.inSize + 1,
       cols: k,
       shared: last === 0,
+      outOf: head.outOf,
     });
     // The heads: the actor's outputs are batch 0, the critic's values column 0 of batch 1.
     const actor = actorHead(space, {
@@ -336,25 +337,24 @@ function packed(tensors: tf.Tensor[]): Float32Array {
 
 /**
  * `input·a` for both networks, `[2, n, cols]`, from their inputs (`[2, n, rows]`, or one
- * `[n, rows]` both share) and weights `a` (`[2, rows, cols]`).
+ * `[n, rows]` both share) and weights `a` (`[2, rows, cols]`); only network q's first `outOf[q]`
+ * columns (the rest are the critic's zero padding).
  */
 function linear(
   input: Float32Array,
   a: Float32Array,
-  dims: { n: number; rows: number; cols: number; shared: boolean },
+  dims: { n: number; rows: number; cols: number; shared: boolean; outOf: [number, number] },
 ): Float32Array {
-  const { n, rows, cols, shared } = dims, out = new Float32Array(2 * n * cols);
-  const sum = new Float64Array(cols);
+  const { n, rows, cols, shared, outOf } = dims, out = new Float32Array(2 * n * cols);
   for (let q = 0; q < 2; q++) {
-    const aBase = q * rows * cols;
+    const aBase = q * rows * cols, outQ = outOf[q]!;
     for (let t = 0; t < n; t++) {
-      const row = (shared ? t : q * n + t) * rows;
-      sum.fill(0);
-      for (let r = 0; r < rows; r++) {
-        const x = input[row + r]!, at = aBase + r * cols;
-        for (let c = 0; c < cols; c++) sum[c] = sum[c]! + x * a[at + c]!;
+      const row = (shared ? t : q * n + t) * rows, at = (q * n + t) * cols;
+      for (let c = 0; c < outQ; c++) {
+        let sum = 0;
+        for (let r = 0; r < rows; r++) sum += input[row + r]! * a[aBase + r * cols + c]!;
+        out[at + c] = sum;
       }
-      out.set(sum, (q * n + t) * cols);
     }
   }
   return out;

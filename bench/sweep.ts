@@ -283,6 +283,11 @@ function packedRound(): Candidate[] {
     learningRate: 5e-3,
     gaeLambda: 0.9,
   });
+  // Widths whose packed layers (the units plus the engine's constant one) fill a multiple of 8
+  // columns, which tfjs-wasm's matMul runs fastest (31 + 1 = 32: ~30 % less per step than 33).
+  for (const h of [31, 23, 39]) {
+    add(`8x32-2x5-lr5e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 5, learningRate: 5e-3 });
+  }
   add("16x16-2x5-lr4e-3-h24", 16, {
     hiddenSize: 24,
     numSteps: 16,
