@@ -273,17 +273,17 @@ function packedStep(
       } else if (i === 0) {
         // The first layer's input is both networks': one matMul with their dz side by side.
         const side = tf.tensor3d(sideBySide(dz, n), [1, n, 2 * cols]);
-        g = unside(tf.matMul(inputT!, side).dataSync() as Float32Array, rows);
+        g = unside(matMul(inputT!, side).dataSync() as Float32Array, rows);
       } else {
         const dzs = [0, 1].map((q) => tf.tensor3d(half(dz, q), [1, n, cols]));
         g = packed(dzs.map((d, q) => {
           // Transposed here from the read-back: tfjs-wasm's transpose costs as much as the matMul.
           const inT = tf.tensor3d(transpose(half(read[i - 1]!, q), n), [1, rows, n]);
-          return tf.matMul(inT, d);
+          return matMul(inT, d);
         }));
         const aT = folded[i]!.aT;
         const ds = packed(
-          dzs.map((d, q) => tf.matMul(d, tf.tensor3d(half(aT, q), [1, cols, rows]))),
+          dzs.map((d, q) => matMul(d, tf.tensor3d(half(aT, q), [1, cols, rows]))),
         );
         dz = sigmoidBackward(ds, read[i - 1]!);
       }
@@ -313,6 +313,19 @@ function unside(x: Float32Array, rows: number): Float32Array {
     }
   }
   return out;
+}
+
+/**
+ * `a·b` of two `[1, rows, cols]` tensors through the fused matMul kernel without bias or
+ * activation: tfjs-wasm's plain BatchMatMul reshapes both operands first and costs more per call.
+ */
+function matMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  return tf.engine().runKernel(tf._FusedMatMul, { a, b }, {
+    transposeA: false,
+    transposeB: false,
+    activation: "linear",
+    leakyreluAlpha: 0,
+  }) as tf.Tensor3D;
 }
 
 /** A row-major `n × (x.length / n)` matrix, transposed. */
