@@ -2,10 +2,11 @@
  * `deno task bench`: proximal's performance on this machine, as one JSON file (default
  * `bench/results/bench.json`; keys documented in the README) and short tables on stdout.
  *
- *  1. CartPole PPO, presets `fast` and `cleanrl`, seeds 1–3, each run in a fresh process: the
- *     anchors' measure (training seconds and env steps until the mean of the last 20 training
- *     episodes first reaches 475), time to solve (a 100-episode deterministic evaluation ≥ 475),
- *     from process start, throughput, rollout and update cost, peak memory.
+ *  1. CartPole PPO, presets `quick`, `fast` and `cleanrl`, seeds 1–3, each run in a fresh
+ *     process: the anchors' measure (training seconds and env steps until the mean of the last 20
+ *     training episodes first reaches 475), time to solve (a 100-episode deterministic evaluation
+ *     ≥ 475), from process start, throughput, rollout and update cost, peak memory; then the same
+ *     on held-out seeds 11–20, beside another checkout's `fast` (`--baseline DIR`).
  *  2. Scaling of throughput, rollout and update cost with `--num-envs` (1 … 64) and hidden width
  *     (64 … 512).
  *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
@@ -124,7 +125,7 @@ console.log("CartPole-v1 PPO, one process per run (seconds; steps in thousands)"
 console.log(
   "preset   seed  20-ep mean ≥ 475: train s / steps   eval ≥ 475: since start s / steps   steps/s",
 );
-for (const name of parts.has("presets") ? ["fast", "cleanrl"] : []) {
+for (const name of parts.has("presets") ? ["quick", "fast", "cleanrl"] : []) {
   const preset = ppo.presets![name]!;
   const runs: SolveRun[] = [];
   for (const seed of seeds) {
