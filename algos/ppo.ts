@@ -18,16 +18,10 @@ import { type Policy, readTrainerState, Rng, type RolloutProcessor } from "@prox
 import { saveTrainerState, type Trainer, type TrainerParts } from "@proximal/core";
 import { type TrainingOptions, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import {
-  FlatWeights,
-  type GaeOptions,
-  type GaeResult,
-  type GradientEngine,
-} from "./_ppo_engine.ts";
+import { FlatWeights, type GaeOptions, type GaeResult } from "./_ppo_engine.ts";
 import type { Minibatch, PpoGradient, PpoLossInputs, PpoLossOptions } from "./_ppo_engine.ts";
 import type { PpoLossTerms, PpoLossValues } from "./_ppo_engine.ts";
 import { type StepResult, tapeGradient } from "./_ppo_engine.ts";
-import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { type PpoWorkerPool, startWorkerPool } from "./_ppo_pool.ts";
 import { readShards, shardsMeta } from "./_ppo_checkpoint.ts";
 import {
@@ -36,6 +30,8 @@ import {
   iterationReport,
   ppoMetricNames,
   runProcessors,
+  type SelectedEngine,
+  selectEngine,
 } from "./_ppo_trainer.ts";
 import { batchEpochs, collectRollout, type PpoRollout } from "./ppo_loops.ts";
 import { clippedSurrogate } from "./clipped_surrogate.ts";
@@ -88,10 +84,10 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /** Number of hidden layers; default 2. */
   hiddenLayers: number;
   /**
-   * How the update takes the loss's gradient: `"auto"`, the fastest engine that fits (for PPO's
-   * MLP policy the closed form, in the workers with `numWorkers`; autodiff for other policies), or
-   * `"autodiff"`, always through {@linkcode ppoLoss} and `policy.evaluate` (the reference: slower,
-   * no workers), to check the fast path against. Default "auto".
+   * How the update takes the loss's gradient: `"auto"`, the closed form for PPO's MLP policy (in
+   * the workers with `numWorkers`; else autodiff); `"packed"`, the closed form from Adam's flat
+   * weights in fewer tensor launches, acting from them in JavaScript (MLP only, no workers); or
+   * `"autodiff"`, through {@linkcode ppoLoss} (the reference: slower, no workers). Default "auto".
    */
   gradient: string;
   /**
@@ -365,7 +361,7 @@ export class Ppo implements Trainer {
   readonly #processors: readonly RolloutProcessor[];
   readonly #numIterations: number;
   /** The loss's gradient on a minibatch (see the option `gradient`). */
-  readonly #gradient: GradientEngine;
+  readonly #gradient: SelectedEngine;
   /** The weights, flat, that Adam updates in place; the policy loads them after each step. */
   readonly #weights: FlatWeights;
   /** With `numWorkers` > 0: the workers, which run whole iterations (null once stopped). */
@@ -408,10 +404,8 @@ export class Ppo implements Trainer {
     this.#processors = context.processors ?? [];
     this.metricNames = ppoMetricNames(o.numWorkers, this.#processors);
     this.#observations = this.envs.reset().slice();
-    this.#gradient = policy instanceof MlpPolicy && o.gradient === "auto"
-      ? mlpGradient(policy)
-      : (minibatch, loss) => ppoGradient(policy, minibatch, loss);
     this.#weights = new FlatWeights(policy.variables);
+    this.#gradient = selectEngine(policy, o.gradient, { weights: this.#weights, ppoGradient });
     this.#parts = { variables: { policy: policy.variables }, adam: this.#adam, rng: this.#rng };
     this.#numShards = o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
     this.#workers = o.numWorkers > 0
@@ -464,6 +458,7 @@ export class Ppo implements Trainer {
     const updateStart = performance.now();
     const step = (minibatch: Minibatch) => this.#gradientStep(minibatch);
     const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step });
+    if (this.#gradient.readsFlatWeights) this.#weights.load();
     const times = { lr, rolloutStart, updateStart };
     return this.#report({ ...rollout, ...gae, ...times, update, processorMetrics });
   }
@@ -482,7 +477,7 @@ export class Ppo implements Trainer {
   /** The rollout; an MLP acts without its critic, which values the whole rollout at the end. */
   #rollout(): PpoRollout {
     const o = this.options;
-    const rollout = collectRollout(this.envs, this.policy, {
+    const rollout = collectRollout(this.envs, this.#gradient.actor ?? this.policy, {
       numSteps: o.numSteps,
       gamma: o.gamma,
       bootstrapTruncated: o.bootstrapTruncated,
@@ -494,12 +489,12 @@ export class Ppo implements Trainer {
     return rollout;
   }
 
-  /** One Adam step on the loss's gradient; the policy then loads the new weights. */
+  /** One Adam step; the policy loads the new weights now (or, `packed`, after the update). */
   #gradientStep(minibatch: Minibatch): StepResult {
     const loss = this.#lossOptions();
     const { grad, terms } = this.#gradient(minibatch, loss);
     const gradNorm = this.#adam.update(this.#weights.values, grad, ppoLossValue(terms, loss));
-    this.#weights.load();
+    if (!this.#gradient.readsFlatWeights) this.#weights.load();
     return { terms, gradNorm };
   }
 

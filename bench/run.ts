@@ -2,10 +2,11 @@
  * `deno task bench`: proximal's performance on this machine, as one JSON file (default
  * `bench/results/bench.json`; keys documented in the README) and short tables on stdout.
  *
- *  1. CartPole PPO, presets `fast` and `cleanrl`, seeds 1–3, each run in a fresh process: the
- *     anchors' measure (training seconds and env steps until the mean of the last 20 training
- *     episodes first reaches 475), time to solve (a 100-episode deterministic evaluation ≥ 475),
- *     from process start, throughput, rollout and update cost, peak memory.
+ *  1. CartPole PPO, presets `quick`, `fast` and `cleanrl`, seeds 1–3, each run in a fresh
+ *     process: the anchors' measure (training seconds and env steps until the mean of the last 20
+ *     training episodes first reaches 475), time to solve (a 100-episode deterministic evaluation
+ *     ≥ 475), from process start, throughput, rollout and update cost, peak memory; then the same
+ *     on held-out seeds 11–20, beside another checkout's `fast` (`--baseline DIR`).
  *  2. Scaling of throughput, rollout and update cost with `--num-envs` (1 … 64) and hidden width
  *     (64 … 512).
  *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     seeds: { type: "string", default: "1,2,3" },
     "held-out": { type: "string", default: "11,12,13,14,15,16,17,18,19,20" },
     baseline: { type: "string", default: "" },
+    "held-out-presets": { type: "string", default: "quick,fast,sample-efficient" },
     parts: { type: "string", default: PARTS.join(",") },
     "no-rlhf": { type: "boolean", default: false },
   },
@@ -123,7 +125,7 @@ console.log("CartPole-v1 PPO, one process per run (seconds; steps in thousands)"
 console.log(
   "preset   seed  20-ep mean ≥ 475: train s / steps   eval ≥ 475: since start s / steps   steps/s",
 );
-for (const name of parts.has("presets") ? ["fast", "cleanrl"] : []) {
+for (const name of parts.has("presets") ? ["quick", "fast", "cleanrl"] : []) {
   const preset = ppo.presets![name]!;
   const runs: SolveRun[] = [];
   for (const seed of seeds) {
@@ -196,17 +198,23 @@ function heldOutSummary(runs: SolveRun[]): Record<string, unknown> {
   };
 }
 
-// Seeds no sweep saw: `fast` and `sample-efficient` (issue 16's preset for fewer env steps), and
+// Seeds no sweep saw: `--held-out-presets` (default `quick`, `fast` and `sample-efficient`), and
 // with `--baseline DIR` another checkout's `fast` (say, the previous main), taking turns seed by seed
-// so that the machine's load falls on each alike.
+// (the baseline first, then each preset) so that the machine's load falls on each alike.
 const heldOut: Record<string, unknown> = {};
 if (parts.has("heldOut") && heldOutSeeds.length > 0) {
-  const contenders: { key: string; preset: string; root: string }[] = [
-    { key: "fast", preset: "fast", root: ROOT },
-    { key: "sample-efficient", preset: "sample-efficient", root: ROOT },
-  ];
+  const heldOutPresets = values["held-out-presets"].split(",").filter((p) => p !== "");
+  for (const name of heldOutPresets) {
+    if (!ppo.presets?.[name]) {
+      console.error(`error: Unknown PPO preset "${name}" in --held-out-presets`);
+      Deno.exit(2);
+    }
+  }
+  const contenders: { key: string; preset: string; root: string }[] = heldOutPresets.map((
+    name,
+  ) => ({ key: name, preset: name, root: ROOT }));
   if (values.baseline !== "") {
-    contenders.push({ key: "baseline", preset: "fast", root: values.baseline });
+    contenders.unshift({ key: "baseline", preset: "fast", root: values.baseline });
   }
   const runs = new Map(contenders.map((c) => [c.key, [] as SolveRun[]]));
   console.log(
@@ -228,15 +236,19 @@ if (parts.has("heldOut") && heldOutSeeds.length > 0) {
   for (const c of contenders) heldOut[c.key] = heldOutSummary(runs.get(c.key)!);
   heldOut.seeds = heldOutSeeds;
   heldOut.baselineRoot = values.baseline === "" ? null : values.baseline;
-  const anchorSeconds = (
-    key: string,
-  ) => ((heldOut[key] as { median: { anchorTrainSeconds: number } } | undefined)?.median
-    .anchorTrainSeconds);
-  // The sample-efficient preset's wall time against the baseline's `fast` (else this `fast`).
-  const versus = anchorSeconds(values.baseline === "" ? "fast" : "baseline");
-  heldOut.speedupVsBaseline = versus === undefined
-    ? null
-    : round(versus / anchorSeconds("sample-efficient")!);
+  // Each preset's median time to 475 (training; from process start to the evaluation ≥ 475)
+  // against the baseline's `fast` (else this `fast`).
+  const reference = values.baseline === "" ? "fast" : "baseline";
+  const speedups = (field: "anchorTrainSeconds" | "solveSecondsSinceStart") => {
+    const of = (key: string) =>
+      (heldOut[key] as { median: Record<string, number> } | undefined)?.median[field];
+    const versus = of(reference);
+    return versus === undefined
+      ? null
+      : Object.fromEntries(heldOutPresets.map((name) => [name, round(versus / of(name)!)]));
+  };
+  heldOut.speedupVsBaseline = speedups("anchorTrainSeconds");
+  heldOut.solveSpeedupVsBaseline = speedups("solveSecondsSinceStart");
 }
 
 // ──────────────────────────── 1c. Start-up ────────────────────────────
