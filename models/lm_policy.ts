@@ -75,7 +75,9 @@ interface CacheEntry {
  * such rows. Contexts are compared token by token, which costs what hashing them would and cannot
  * collide. The cache is dropped when any variable is reassigned (an optimizer step, a checkpoint
  * restore), detected from the variables' data ids, because its states belong to the old weights.
- * `value` uses the cache but does not update it.
+ * `value` uses the cache but does not update it, and looks a row's entry up among all rows', so
+ * that a batch in another order (PPO values the final observations of truncated episodes) also
+ * steps from the cached states.
  *
  * `evaluate` runs the GRU over the padded contexts and picks each row's last real position with
  * a mask, so its log-probs and values equal `act`'s up to float rounding.
@@ -387,23 +389,27 @@ export class LmPolicy implements Policy {
     if (weights.some((id, i) => id !== this.#cacheWeights[i])) this.#cache = [];
 
     const advanced: number[] = [], reused: number[] = [], fresh: number[] = [];
+    // The cache entry each row starts from: its own row's; for `value`, else any entry it extends
+    // by at most one token (a batch in another order: the final observations of truncated episodes).
+    const sources: (CacheEntry | undefined)[] = new Array(n);
     contexts.forEach((tokens, i) => {
-      const entry = this.#useCache ? this.#cache[i] : undefined;
-      if (entry && startsWith(tokens, entry.tokens)) {
-        if (tokens.length === entry.tokens.length) reused.push(i);
-        else if (tokens.length === entry.tokens.length + 1) advanced.push(i);
-        else fresh.push(i);
-      } else {
-        fresh.push(i);
-      }
+      const own = this.#useCache ? this.#cache[i] : undefined;
+      const entry = own && extendsBy(tokens, own) <= 1
+        ? own
+        : this.#useCache && !forAct
+        ? this.#cache.find((e) => e !== undefined && extendsBy(tokens, e) <= 1)
+        : undefined;
+      sources[i] = entry;
+      const extra = entry ? extendsBy(tokens, entry) : -1;
+      if (extra === 0) reused.push(i);
+      else if (extra === 1) advanced.push(i);
+      else fresh.push(i);
     });
     const storeStates = forAct && this.#useCache;
     const cachedState = (rows: number[]) => ({
       hidden: Array.from({ length: L }, (_, l) => {
         const data = new Float32Array(rows.length * H);
-        rows.forEach((i, j) =>
-          data.set(this.#cache[i]!.hidden.subarray(l * H, (l + 1) * H), j * H)
-        );
+        rows.forEach((i, j) => data.set(sources[i]!.hidden.subarray(l * H, (l + 1) * H), j * H));
         return tf.tensor2d(data, [rows.length, H]);
       }),
     });
@@ -462,6 +468,11 @@ export class LmPolicy implements Policy {
     }
     return { probs, values };
   }
+}
+
+/** How many tokens `tokens` adds to the entry's context (Infinity unless it begins with it). */
+function extendsBy(tokens: Int32Array, entry: CacheEntry): number {
+  return startsWith(tokens, entry.tokens) ? tokens.length - entry.tokens.length : Infinity;
 }
 
 /** Whether `tokens` begins with `prefix`. */

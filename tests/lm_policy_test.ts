@@ -220,6 +220,12 @@ Deno.test("value equals act's values and leaves the cache alone", () => {
     1e-5,
   );
   assert.deepEqual(policy.cacheStats, stats);
+  // Rows in another order, one token past the cached contexts (PPO's truncated finals), and a
+  // row matching no entry: the values of reading each from scratch.
+  const shuffled = observe([[1, 6, 7, 3], [1, 9], [1, 4], [1, 5, 2]], 8);
+  const scratch = new LmPolicy(policy.model.clone(), { contextLength: 8, cache: false });
+  close(policy.value(shuffled), scratch.value(shuffled), 1e-5);
+  scratch.dispose();
   policy.dispose();
 });
 
