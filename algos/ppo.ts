@@ -90,6 +90,13 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   numMinibatches: number;
   /** Passes over each rollout; default 4. */
   updateEpochs: number;
+  /**
+   * What a minibatch is made of: `"step"`, env steps shuffled across the rollout (CleanRL's), or
+   * `"env"`, whole env copies' rollouts (TRL's whole sequences): a language-model policy then
+   * reads each episode in the minibatches that hold it rather than in all of them. `"env"` needs
+   * `numMinibatches` to divide `numEnvs` and no workers; default "step".
+   */
+  minibatchUnit: string;
   /** Normalise advantages within each minibatch; default true. */
   normAdv: boolean;
   /** The surrogate's clipping range ε; default 0.2. */
@@ -142,6 +149,7 @@ export const ppoDefaults: PpoOptions = {
   gaeLambda: 0.95,
   numMinibatches: 4,
   updateEpochs: 4,
+  minibatchUnit: "step",
   normAdv: true,
   clipCoef: 0.2,
   clipVloss: true,
@@ -465,7 +473,12 @@ export class Ppo implements Trainer {
     const gae = computeGae(rollout, { gamma: o.gamma, lambda: o.gaeLambda });
     const updateStart = performance.now();
     const step = (minibatch: Minibatch) => this.#gradientStep(minibatch);
-    const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step });
+    const update = batchEpochs({ ...rollout, ...gae }, {
+      ...o,
+      rng: this.#rng,
+      step,
+      envs: o.minibatchUnit === "env" ? rollout.numEnvs : 0,
+    });
     const times = { lr, rolloutStart, updateStart };
     return this.#report({ ...rollout, ...gae, ...times, update, processorMetrics });
   }
