@@ -8,7 +8,8 @@
 //   entropy as logsumexp − Σ p·x; backward
 //     ∂ log p_a / ∂x = oneHot(a) − p,   ∂H / ∂x = −p ⊙ (log p + H) = −p ⊙ (x − (lse − H)).
 //   Masked logits (−1e9) have p = 0 exactly, so they add nothing forward or backward.
-// tests/lm_policy_test.ts pins the two to each other, values and gradients, on wasm.
+// `fusedLogProb` is the log-prob half alone (∂/∂x = oneHot(a) − p), for callers without an entropy
+// term (`completionLogProbs`). tests/lm_policy_test.ts pins them to the autodiff reference on wasm.
 import * as tf from "@tensorflow/tfjs";
 
 type Save = (tensors: tf.Tensor[]) => void;
@@ -70,3 +71,23 @@ const headOp: (logits: tf.Tensor2D, actions: tf.Tensor1D) => tf.Tensor2D = tf.cu
     };
   }) as unknown as CustomGradientFunc,
 ) as unknown as (logits: tf.Tensor2D, actions: tf.Tensor1D) => tf.Tensor2D;
+
+/** log softmax(logits)[action] per row, as {@linkcode fusedHead}'s `logProb` without the entropy. */
+export const fusedLogProb: (logits: tf.Tensor2D, actions: tf.Tensor1D) => tf.Tensor1D = tf
+  .customGrad(
+    ((x: tf.Tensor2D, actions: tf.Tensor1D, save: Save) => {
+      const [n, v] = x.shape;
+      const p = tf.softmax(x);
+      const lse = tf.sub(tf.max(x, 1), tf.log(tf.max(p, 1)));
+      const flat = tf.add(actions, tf.range(0, n * v, v, "int32"));
+      save([p, actions]);
+      return {
+        value: tf.sub(tf.gather(tf.reshape(x, [n * v]), flat), lse),
+        gradFunc: (dy: tf.Tensor1D, saved: tf.Tensor[]) => {
+          const [ps, a] = saved as [tf.Tensor2D, tf.Tensor1D];
+          const onehot = tf.cast(tf.oneHot(a, v), "float32");
+          return [tf.mul(tf.sub(onehot, ps), tf.reshape(dy, [n, 1])), tf.zerosLike(a)];
+        },
+      };
+    }) as unknown as CustomGradientFunc,
+  ) as unknown as (logits: tf.Tensor2D, actions: tf.Tensor1D) => tf.Tensor1D;
