@@ -90,12 +90,8 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   numMinibatches: number;
   /** Passes over each rollout; default 4. */
   updateEpochs: number;
-  /**
-   * What a minibatch is made of: `"step"`, env steps shuffled across the rollout (CleanRL's), or
-   * `"env"`, whole env copies' rollouts (TRL's whole sequences): a language-model policy then
-   * reads each episode in the minibatches that hold it rather than in all of them. `"env"` needs
-   * `numMinibatches` to divide `numEnvs` and no workers; default "step".
-   */
+  /** Minibatches of shuffled env steps ("step", CleanRL's) or of whole env copies ("env", TRL's
+   * sequences; numMinibatches must divide numEnvs; no workers); default "step". */
   minibatchUnit: string;
   /** Normalise advantages within each minibatch; default true. */
   normAdv: boolean;
@@ -472,13 +468,9 @@ export class Ppo implements Trainer {
     const processorMetrics = await runProcessors(this.#processors, rollout);
     const gae = computeGae(rollout, { gamma: o.gamma, lambda: o.gaeLambda });
     const updateStart = performance.now();
-    const step = (minibatch: Minibatch) => this.#gradientStep(minibatch);
-    const update = batchEpochs({ ...rollout, ...gae }, {
-      ...o,
-      rng: this.#rng,
-      step,
-      envs: o.minibatchUnit === "env" ? rollout.numEnvs : 0,
-    });
+    const step = (mb: Minibatch) => this.#gradientStep(mb);
+    const envs = o.minibatchUnit === "env" ? rollout.numEnvs : 0;
+    const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step, envs });
     const times = { lr, rolloutStart, updateStart };
     return this.#report({ ...rollout, ...gae, ...times, update, processorMetrics });
   }

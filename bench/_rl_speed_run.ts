@@ -11,7 +11,7 @@
 // and the iteration's rollout (PPO: generation, reward and KL leash; GRPO/RLOO: sampling) and
 // update milliseconds from the trainer's `perf/*` metrics.
 import process from "node:process";
-import { resolveOptions, setupBackend } from "@proximal/core";
+import { type AlgoPlugin, type PluginOptions, resolveOptions, setupBackend } from "@proximal/core";
 import { textCompletion } from "@proximal/envs";
 import { grpoStage, rlhfPpoStage, rlooStage } from "@proximal/rlhf";
 
@@ -26,12 +26,16 @@ const args = JSON.parse(Deno.args[0] ?? "{}") as {
   options?: Record<string, unknown>;
 };
 await setupBackend("wasm");
-const plugins = { "rlhf-ppo": rlhfPpoStage, grpo: grpoStage, rloo: rlooStage } as const;
+const plugins: Record<string, AlgoPlugin<PluginOptions>> = {
+  "rlhf-ppo": rlhfPpoStage as unknown as AlgoPlugin<PluginOptions>,
+  grpo: grpoStage as unknown as AlgoPlugin<PluginOptions>,
+  rloo: rlooStage as unknown as AlgoPlugin<PluginOptions>,
+};
 const plugin = plugins[args.algo];
 if (!plugin) throw new Error(`Unknown algo "${args.algo}": choose rlhf-ppo, grpo or rloo`);
 const envOptions = textCompletion.defaults;
 const trainer = await plugin.create(
-  resolveOptions(plugin, { model: args.model, reward: args.reward, ...args.options }) as never,
+  resolveOptions(plugin, { model: args.model, reward: args.reward, ...args.options }),
   {
     makeEnv: () => textCompletion.create(envOptions),
     numEnvs: args.numEnvs ?? 32,
@@ -46,11 +50,19 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const rows = [];
+interface Row {
+  iteration: number;
+  tokens: number;
+  wallMs: number;
+  cpuMs: number;
+  rolloutMs: number;
+  updateMs: number;
+}
+const rows: Row[] = [];
 for (let i = 0; i < (args.iterations ?? 4) && !trainer.done; i++) {
   const before = trainer.step, wall0 = performance.now(), cpu0 = cpuMs();
   const { metrics } = await trainer.iterate();
-  const row = {
+  const row: Row = {
     iteration: i,
     tokens: trainer.step - before,
     wallMs: performance.now() - wall0,
@@ -63,7 +75,7 @@ for (let i = 0; i < (args.iterations ?? 4) && !trainer.done; i++) {
 }
 // Past the first iteration, which also compiles the kernels and fills the caches.
 const steady = rows.length > 1 ? rows.slice(1) : rows;
-const sum = (f: (r: typeof rows[number]) => number) => steady.reduce((a, r) => a + f(r), 0);
+const sum = (f: (r: Row) => number) => steady.reduce((a, r) => a + f(r), 0);
 const tokens = sum((r) => r.tokens);
 console.log(JSON.stringify({
   summary: true,
