@@ -68,6 +68,7 @@ const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   gaeLambda: unitInterval,
   numMinibatches: wholeAtLeast(1),
   updateEpochs: wholeAtLeast(1),
+  minibatchUnit: oneOf(["step", "env"]),
   normAdv: flag,
   clipCoef: positive,
   clipVloss: flag,
@@ -98,6 +99,7 @@ export function checkPpoOptions(
   o: Readonly<Record<string, unknown>> & {
     numSteps: number;
     numMinibatches: number;
+    minibatchUnit: string;
     numWorkers: number;
     numShards: number;
   },
@@ -108,6 +110,11 @@ export function checkPpoOptions(
   if (batch % o.numMinibatches !== 0) {
     throw new RangeError(
       `PPO's batch of ${batch} (numEnvs ${numEnvs} × numSteps ${o.numSteps}) does not split into ${o.numMinibatches} equal minibatches`,
+    );
+  }
+  if (o.minibatchUnit === "env" && (numEnvs % o.numMinibatches !== 0 || o.numWorkers > 0)) {
+    throw new RangeError(
+      `PPO's minibatchUnit "env" needs numMinibatches (${o.numMinibatches}) to divide numEnvs (${numEnvs}) and no workers (numWorkers ${o.numWorkers})`,
     );
   }
   if (o.numWorkers === 0 && o.numShards > 1) {

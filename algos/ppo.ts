@@ -61,6 +61,9 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   numMinibatches: number;
   /** Passes over each rollout; default 4. */
   updateEpochs: number;
+  /** Minibatches of shuffled env steps ("step", CleanRL's) or of whole env copies ("env", TRL's
+   * sequences; numMinibatches must divide numEnvs; no workers); default "step". */
+  minibatchUnit: string;
   /** Normalise advantages within each minibatch; default true. */
   normAdv: boolean;
   /** The surrogate's clipping range ε; default 0.2. */
@@ -120,6 +123,7 @@ export const ppoDefaults: PpoOptions = {
   gaeLambda: 0.95,
   numMinibatches: 4,
   updateEpochs: 4,
+  minibatchUnit: "step",
   normAdv: true,
   clipCoef: 0.2,
   clipVloss: true,
@@ -456,8 +460,9 @@ export class Ppo implements Trainer {
     const processorMetrics = await runProcessors(this.#processors, rollout);
     const gae = computeGae(rollout, { gamma: o.gamma, lambda: o.gaeLambda });
     const updateStart = performance.now();
-    const step = (minibatch: Minibatch) => this.#gradientStep(minibatch);
-    const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step });
+    const step = (mb: Minibatch) => this.#gradientStep(mb);
+    const envs = o.minibatchUnit === "env" ? rollout.numEnvs : 0;
+    const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step, envs });
     if (this.#gradient.readsFlatWeights) this.#weights.load();
     const times = { lr, rolloutStart, updateStart };
     return this.#report({ ...rollout, ...gae, ...times, update, processorMetrics });

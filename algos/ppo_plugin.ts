@@ -36,6 +36,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     gaeLambda: "GAE lambda",
     numMinibatches: "minibatches per epoch",
     updateEpochs: "epochs per rollout",
+    minibatchUnit: "minibatches of env steps (step) or of whole env copies' rollouts (env)",
     normAdv: "normalise advantages per minibatch",
     clipCoef: "surrogate clipping range",
     clipVloss: "clip the value loss",

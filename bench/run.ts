@@ -12,7 +12,9 @@
  *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
  *  4. Kernels: tfjs-wasm's act and update cost per sample beside a plain Float32Array MLP.
  *  5. Generation throughput of the RLHF language model with and without its state cache.
- *  6. RLHF: the whole loop (`examples/rlhf.ts`), its stage times and figures (skip: --no-rlhf).
+ *  6. RL speed on the text env (`rlSpeed`): PPO/GRPO/RLOO training tokens/s, rollout and update
+ *     apart, against `--baseline` taking turns (bench/_rl_speed.ts).
+ *  7. RLHF: the whole loop (`examples/rlhf.ts`), its stage times and figures (skip: --no-rlhf).
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -22,6 +24,7 @@ import { GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";
+import { measureRlSpeed } from "./_rl_speed.ts";
 
 /** The bench's parts, in the order they run (`--parts` picks some). */
 const PARTS = [
@@ -32,6 +35,7 @@ const PARTS = [
   "workers",
   "kernels",
   "generation",
+  "rlSpeed",
   "rlhf",
 ] as const;
 
@@ -45,6 +49,9 @@ const { values } = parseArgs({
     "held-out-presets": { type: "string", default: "quick,fast,sample-efficient" },
     parts: { type: "string", default: PARTS.join(",") },
     "no-rlhf": { type: "boolean", default: false },
+    "rl-model": { type: "string", default: "" },
+    "rl-reward": { type: "string", default: "" },
+    "rl-rounds": { type: "string", default: "3" },
   },
 });
 const seeds = seedList("--seeds", values.seeds);
@@ -493,7 +500,72 @@ for (const r of generation.rows as Record<string, number>[]) {
   );
 }
 
-// ──────────────────────────────── 6. RLHF ────────────────────────────────
+// ──────────────────────────────── 6. RL speed ────────────────────────────────
+
+/** `--rl-model` and `--rl-reward`, else an SFT model and a reward model trained here (~5 min). */
+async function rlSources(): Promise<{ model: string; reward: string; made: string | null }> {
+  if (values["rl-model"] !== "" && values["rl-reward"] !== "") {
+    return { model: values["rl-model"], reward: values["rl-reward"], made: null };
+  }
+  const dir = await Deno.makeTempDir({ prefix: "proximal_bench_rl_" });
+  for (
+    const args of [
+      ["--algo", "sft", "--out", `${dir}/sft`],
+      ["--algo", "reward-model", "--model", `${dir}/sft`, "--out", `${dir}/rm`],
+    ]
+  ) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "cli/mod.ts", "--env", "text-completion", ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `RL speed's ${args[1]} run failed: ${new TextDecoder().decode(output.stderr)}`,
+      );
+    }
+  }
+  return { model: `${dir}/sft`, reward: `${dir}/rm`, made: dir };
+}
+
+let rlSpeed: Record<string, unknown> | null = null;
+if (parts.has("rlSpeed")) {
+  const rounds = Number(values["rl-rounds"]);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    console.error(`error: --rl-rounds takes a whole number >= 1, got ${values["rl-rounds"]}`);
+    Deno.exit(2);
+  }
+  console.log(
+    `\nRL speed on the text env (32 envs), tokens/s wall (CPU)${
+      values.baseline === "" ? "" : `, against ${values.baseline}`
+    } …`,
+  );
+  const sources = await rlSources();
+  rlSpeed = await measureRlSpeed(ROOT, {
+    model: sources.model,
+    reward: sources.reward,
+    baseline: values.baseline,
+    rounds,
+    log: (line) => console.log(line),
+  });
+  if (sources.made) await Deno.remove(sources.made, { recursive: true });
+  type Row = Record<string, number | null>;
+  type Case = { versus: string; new: { median: Row }; speedup: Row };
+  for (const [key, c] of Object.entries(rlSpeed.cases as Record<string, Case>)) {
+    const m = c.new.median, s = c.speedup;
+    console.log(
+      `  ${
+        key.padEnd(26)
+      }${m.tokensPerSecond} tok/s (rollout ${m.rolloutTokensPerSecond}, update ${m.updateTokensPerSecond}; CPU ${m.tokensPerCpuSecond})` +
+        (s.tokensPerSecond === null
+          ? ""
+          : `  ×${s.tokensPerSecond} vs old ${c.versus} (CPU ×${s.tokensPerCpuSecond})`),
+    );
+  }
+}
+
+// ──────────────────────────────── 7. RLHF ────────────────────────────────
 
 let rlhf: unknown = null;
 if (parts.has("rlhf")) {
@@ -530,6 +602,7 @@ const result = {
   workers,
   kernels,
   generation,
+  rlSpeed,
   rlhf,
 };
 await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });

@@ -87,8 +87,9 @@ const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoS
 /**
  * The RLHF PPO stage's defaults: one rollout step per generated token (16, the longest
  * completion), no discount over a completion, a smaller learning rate and gradient clipping at 1 for
- * the language model, and an entropy bonus of 0.02 that keeps the policy from collapsing onto the
- * reward model's favourite words; CleanRL's values otherwise.
+ * the language model, an entropy bonus of 0.02 that keeps the policy from collapsing onto the
+ * reward model's favourite words, and minibatches of whole env copies (TRL's whole sequences), so
+ * that each minibatch's GRU pass reads only its own episodes; CleanRL's values otherwise.
  *
  * @example Undiscounted
  * ```ts
@@ -104,6 +105,7 @@ export const rlhfPpoDefaults: RlhfPpoOptions = {
   gamma: 1,
   entCoef: 0.02,
   maxGradNorm: 1,
+  minibatchUnit: "env",
 };
 
 /**

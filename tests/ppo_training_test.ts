@@ -2,11 +2,12 @@
 // flat, and a checkpoint resumes to exactly the numbers an uninterrupted run produces.
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { Ppo, ppo as ppoPlugin, type PpoOptions } from "@proximal/algos";
+import { batchEpochs, Ppo, ppo as ppoPlugin, type PpoOptions } from "@proximal/algos";
 import {
   decodeCheckpoint,
   encodeCheckpoint,
   evaluatePolicy,
+  Rng,
   type Rollout,
   type RolloutProcessor,
   setupBackend,
@@ -179,6 +180,60 @@ Deno.test("PPO rejects out-of-range hyperparameters by name", () => {
     () => makePpo(1, 512, { gradient: "tape" }),
     /PPO option gradient must be one of auto, packed, autodiff, got "tape"/,
   );
+  assert.throws(
+    () => makePpo(1, 512, { minibatchUnit: "env", numMinibatches: 8 }),
+    /minibatchUnit "env" needs numMinibatches \(8\) to divide numEnvs \(4\)/,
+  );
+});
+
+Deno.test("batchEpochs with envs: each minibatch holds whole env copies, each copy once per epoch", () => {
+  // 3 steps of 4 copies, time-major: row t·4 + i; advantages carry the row index.
+  const rows = 12, n = 4;
+  const index = Float32Array.from({ length: rows }, (_, k) => k);
+  const batch = {
+    observations: index.slice(),
+    actions: Int32Array.from(index),
+    logProbs: index.slice(),
+    values: index.slice(),
+    advantages: index.slice(),
+    returns: index.slice(),
+  };
+  const terms = {
+    policyLoss: 0,
+    valueLoss: 0,
+    entropy: 0,
+    oldApproxKl: 0,
+    approxKl: 0,
+    clipfrac: 0,
+  };
+  const seen: number[][] = [];
+  batchEpochs(batch, {
+    updateEpochs: 3,
+    numMinibatches: 2,
+    targetKl: 0,
+    normAdv: false,
+    rng: new Rng(5),
+    envs: n,
+    step: (minibatch) => (seen.push(Array.from(minibatch.logProbs)), { terms, gradNorm: 0 }),
+  });
+  assert.equal(seen.length, 6);
+  const orders = new Set<string>();
+  for (let epoch = 0; epoch < 3; epoch++) {
+    const copies = seen.slice(2 * epoch, 2 * epoch + 2).map((mb) => {
+      const ids = [...new Set(mb.map((k) => k % n))];
+      // Two whole copies: all three steps of each.
+      assert.equal(ids.length, 2);
+      assert.deepEqual(
+        [...mb].sort((a, b) => a - b),
+        ids.flatMap((i) => [i, i + 4, i + 8]).sort((a, b) => a - b),
+      );
+      return ids;
+    });
+    assert.deepEqual(copies.flat().sort(), [0, 1, 2, 3]);
+    orders.add(JSON.stringify(copies));
+  }
+  // Shuffled anew each epoch.
+  assert.ok(orders.size > 1);
 });
 
 Deno.test("gradient autodiff (the reference) and packed train the MLP to the closed form's numbers up to float rounding", async () => {
