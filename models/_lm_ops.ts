@@ -107,3 +107,44 @@ export function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
   ) as unknown as (t: tf.Tensor2D) => tf.Tensor2D;
   return op(x);
 }
+
+/**
+ * Σ_t mask[b, t] · log p(targets[b, t]) for each row b of a `[B, T]` batch, from the top layer's
+ * time-major hidden states: {@linkcode targetLogProbs} over every position, weighted by the mask
+ * and summed over t, up to float rounding — but the output op, the widest of the model, runs only
+ * at the positions whose weight is not 0, so right-padding (and e.g. DPO's prompt tokens) costs
+ * no [·, V] work. Each row's terms are then summed by one small [B, M] · [M] matmul.
+ *
+ * @param hidden `[T·B, H]` time-major hidden states (row t·B + b is row b after t + 1 tokens).
+ * @param w `[H, V]`.
+ * @param b `[V]`.
+ * @param batch Row-major `[B, T]` target ids and weights, and the shape.
+ * @returns `[B]` weighted sums.
+ */
+export function maskedTargetSums(
+  hidden: tf.Tensor2D,
+  w: tf.Tensor2D,
+  b: tf.Tensor1D,
+  batch: { targets: ArrayLike<number>; mask: ArrayLike<number>; rows: number; length: number },
+): tf.Tensor1D {
+  const { targets, mask, rows: B, length: T } = batch;
+  const positions: number[] = [], ids: number[] = [], weights: number[] = [], owners: number[] = [];
+  for (let t = 0; t < T; t++) {
+    for (let row = 0; row < B; row++) {
+      const weight = mask[row * T + t]!;
+      if (weight === 0) continue;
+      positions.push(t * B + row);
+      ids.push(targets[row * T + t]!);
+      weights.push(weight);
+      owners.push(row);
+    }
+  }
+  const M = positions.length;
+  if (M === 0) return tf.zeros([B]);
+  const picked = M === T * B ? hidden : pickRows(hidden, Int32Array.from(positions));
+  const logProbs = targetLogProbs(picked, w, b, tf.tensor1d(ids, "int32"));
+  // sums[b] = Σ_m S[b, m] · logProbs[m], S[b, m] = the weight of position m when row b owns it.
+  const S = new Float32Array(B * M);
+  for (let m = 0; m < M; m++) S[owners[m]! * M + m] = weights[m]!;
+  return tf.reshape(tf.matMul(tf.tensor2d(S, [B, M]), tf.reshape(logProbs, [M, 1])), [B]);
+}

@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { embed } from "./_embedding.ts";
 import { gruSequence } from "./_gru.ts";
-import { pickRows, targetLogProbs } from "./_lm_ops.ts";
+import { maskedTargetSums, pickRows, targetLogProbs } from "./_lm_ops.ts";
 import { dense, orthogonal } from "./_ops.ts";
 import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
 import {
@@ -261,7 +261,8 @@ export class GruLanguageModel {
   /**
    * Each sequence's summed log-probability of its targets over the positions where `mask` is 1:
    * the quantity SFT maximises and DPO compares. The per-token terms are those of
-   * {@linkcode GruLanguageModel.tokenLogProbs}.
+   * {@linkcode GruLanguageModel.tokenLogProbs}, but only positions of nonzero weight reach the
+   * output layer, so padding (and unscored prompt tokens) cost it nothing.
    *
    * @param tokens `[B, T]` input ids.
    * @param targets `[B, T]` the ids to score; usually the inputs shifted left by one.
@@ -289,11 +290,10 @@ export class GruLanguageModel {
     const [B, T] = checkTokens(tokens, "sequenceLogProbs");
     checkSameShape(targets, tokens.shape, { method: "sequenceLogProbs", name: "targets" });
     checkSameShape(mask, tokens.shape, { method: "sequenceLogProbs", name: "mask" });
-    return tf.tidy(() => {
-      const logProbs = this.#timeMajorLogProbs(tokens, targets);
-      const weights = tf.reshape(tf.transpose(tf.cast(mask, "float32")), [T * B]);
-      return tf.sum(tf.reshape(tf.mul(logProbs, weights), [T, B]), 0) as tf.Tensor1D;
-    });
+    const batch = { rows: B, length: T, targets: targets.dataSync(), mask: mask.dataSync() };
+    return tf.tidy(() =>
+      maskedTargetSums(this.#run(tokens).at(-1)!, this.#wOut, this.#outBias(), batch)
+    );
   }
 
   /**

@@ -140,7 +140,9 @@ Deno.test("the hand-written gradients equal tfjs autodiff of the model in plain 
   const vars = model.variables as tf.Variable[];
   const rows = [[1, 4, 5, 6, 2], [1, 7, 8, 0, 0], [1, 3, 3, 9, 10]];
   const targets = [[4, 5, 6, 2, 0], [7, 8, 2, 0, 0], [3, 3, 9, 10, 2]];
-  const mask = [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 1]];
+  // Padding, unscored prompt positions and a fractional weight: sequenceLogProbs sends only the
+  // positions of nonzero weight through the output layer.
+  const mask = [[1, 1, 1, 1, 0], [0, 1, 0.5, 0, 0], [0, 0, 1, 1, 1]];
   const weights = tf.tensor1d([1, -2, 0.5]);
   const tokens = ints(rows), targetTensor = ints(targets), maskTensor = tf.tensor2d(mask);
   // The reference: one-hot embedding, per-step GRU cells and tf.logSoftmax, all autodiffed.
