@@ -8,6 +8,7 @@
 // backward, take ~50 ms with `targetLogProbs` against ~80 ms as `dense` + `oneHot ·
 // tf.logSoftmax`; three [768 × 128 × 2000] matmuls, ~12 ms each, are the floor.
 import * as tf from "@tensorflow/tfjs";
+import type { Packing } from "./_packing.ts";
 
 type Save = (tensors: tf.Tensor[]) => void;
 type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
@@ -110,38 +111,40 @@ export function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
 
 /**
  * Σ_t mask[b, t] · log p(targets[b, t]) for each row b of a `[B, T]` batch, from the top layer's
- * time-major hidden states: {@linkcode targetLogProbs} over every position, weighted by the mask
- * and summed over t, up to float rounding — but the output op, the widest of the model, runs only
- * at the positions whose weight is not 0, so right-padding (and e.g. DPO's prompt tokens) costs
- * no [·, V] work. Each row's terms are then summed by one small [B, M] · [M] matmul.
+ * packed hidden states: {@linkcode targetLogProbs} over every position, weighted by the mask and
+ * summed over t, up to float rounding — but the output op, the widest of the model, runs only at
+ * the positions whose weight is not 0, so padding (and e.g. DPO's prompt tokens) costs no [·, V]
+ * work. Each row's terms are then summed by one small [B, M] · [M] matmul.
  *
- * @param hidden `[T·B, H]` time-major hidden states (row t·B + b is row b after t + 1 tokens).
+ * @param hidden `[layout.size, H]` packed hidden states (see `_packing.ts`); every position of
+ * nonzero weight must be in the layout.
  * @param w `[H, V]`.
  * @param b `[V]`.
- * @param batch Row-major `[B, T]` target ids and weights, and the shape.
+ * @param batch Row-major `[B, T]` target ids and weights, and the layout.
  * @returns `[B]` weighted sums.
  */
 export function maskedTargetSums(
   hidden: tf.Tensor2D,
   w: tf.Tensor2D,
   b: tf.Tensor1D,
-  batch: { targets: ArrayLike<number>; mask: ArrayLike<number>; rows: number; length: number },
+  batch: { targets: ArrayLike<number>; mask: ArrayLike<number>; length: number; layout: Packing },
 ): tf.Tensor1D {
-  const { targets, mask, rows: B, length: T } = batch;
+  const { targets, mask, length: T, layout } = batch, B = layout.order.length;
   const positions: number[] = [], ids: number[] = [], weights: number[] = [], owners: number[] = [];
-  for (let t = 0; t < T; t++) {
-    for (let row = 0; row < B; row++) {
-      const weight = mask[row * T + t]!;
+  layout.batchSizes.forEach((k, t) => {
+    for (let j = 0; j < k; j++) {
+      const row = layout.order[j]!, weight = mask[row * T + t]!;
       if (weight === 0) continue;
-      positions.push(t * B + row);
+      positions.push(layout.offsets[t]! + j);
       ids.push(targets[row * T + t]!);
       weights.push(weight);
       owners.push(row);
     }
-  }
+  });
   const M = positions.length;
   if (M === 0) return tf.zeros([B]);
-  const picked = M === T * B ? hidden : pickRows(hidden, Int32Array.from(positions));
+  // Every packed row scored (SFT's batches): no gather.
+  const picked = M === hidden.shape[0] ? hidden : pickRows(hidden, Int32Array.from(positions));
   const logProbs = targetLogProbs(picked, w, b, tf.tensor1d(ids, "int32"));
   // sums[b] = Σ_m S[b, m] · logProbs[m], S[b, m] = the weight of position m when row b owns it.
   const S = new Float32Array(B * M);
