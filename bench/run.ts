@@ -11,7 +11,9 @@
  *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
  *  4. Kernels: tfjs-wasm's act and update cost per sample beside a plain Float32Array MLP.
  *  5. Generation throughput of the RLHF language model with and without its state cache.
- *  6. RLHF: the whole loop (`examples/rlhf.ts`), its stage times and figures (skip: --no-rlhf).
+ *  6. RLHF: the README's four stage commands, each a CLI process (`bench/_stages.ts`, part
+ *     `stages`), and the whole loop (`examples/rlhf.ts`), their times and figures (skip both:
+ *     --no-rlhf).
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -21,6 +23,7 @@ import { GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";
+import { measureStages } from "./_stages.ts";
 
 /** The bench's parts, in the order they run (`--parts` picks some). */
 const PARTS = [
@@ -31,6 +34,7 @@ const PARTS = [
   "workers",
   "kernels",
   "generation",
+  "stages",
   "rlhf",
 ] as const;
 
@@ -56,7 +60,7 @@ for (const part of parts) {
     Deno.exit(2);
   }
 }
-if (values["no-rlhf"]) parts.delete("rlhf");
+if (values["no-rlhf"]) { for (const part of ["stages", "rlhf"]) parts.delete(part); }
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** A list of seeds from a flag: whole numbers separated by commas (empty: none). */
@@ -442,6 +446,16 @@ for (const r of generation.rows as Record<string, number>[]) {
   );
 }
 
+// ──────────────────────── The README's four RLHF stages ────────────────────────
+
+let stages: unknown = null;
+if (parts.has("stages")) {
+  console.log(
+    "\nThe README's four RLHF stage commands (sft, reward-model, rlhf-ppo, dpo), seed 1 …",
+  );
+  stages = await measureStages(1);
+}
+
 // ──────────────────────────────── 6. RLHF ────────────────────────────────
 
 let rlhf: unknown = null;
@@ -479,6 +493,7 @@ const result = {
   workers,
   kernels,
   generation,
+  stages,
   rlhf,
 };
 await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
