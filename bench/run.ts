@@ -14,7 +14,9 @@
  *  5. Generation throughput of the RLHF language model with and without its state cache.
  *  6. RL speed on the text env (`rlSpeed`): PPO/GRPO/RLOO training tokens/s, rollout and update
  *     apart, against `--baseline` taking turns (bench/_rl_speed.ts).
- *  7. RLHF: the whole loop (`examples/rlhf.ts`), its stage times and figures (skip: --no-rlhf).
+ *  7. RLHF: the README's four stage commands, each a CLI process (`bench/_stages.ts`, part
+ *     `stages`), and the whole loop (`examples/rlhf.ts`), their times and figures (skip both:
+ *     --no-rlhf).
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -25,6 +27,7 @@ import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";
 import { measureRlSpeed } from "./_rl_speed.ts";
+import { measureStages } from "./_stages.ts";
 
 /** The bench's parts, in the order they run (`--parts` picks some). */
 const PARTS = [
@@ -36,6 +39,7 @@ const PARTS = [
   "kernels",
   "generation",
   "rlSpeed",
+  "stages",
   "rlhf",
 ] as const;
 
@@ -65,7 +69,7 @@ for (const part of parts) {
     Deno.exit(2);
   }
 }
-if (values["no-rlhf"]) parts.delete("rlhf");
+if (values["no-rlhf"]) { for (const part of ["stages", "rlhf"]) parts.delete(part); }
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** A list of seeds from a flag: whole numbers separated by commas (empty: none). */
@@ -565,7 +569,17 @@ if (parts.has("rlSpeed")) {
   }
 }
 
-// ──────────────────────────────── 7. RLHF ────────────────────────────────
+// ──────────────────────── 7. RLHF: the README's four stages ────────────────────────
+
+let stages: unknown = null;
+if (parts.has("stages")) {
+  console.log(
+    "\nThe README's four RLHF stage commands (sft, reward-model, rlhf-ppo, dpo), seed 1 …",
+  );
+  stages = await measureStages(1);
+}
+
+// ──────────────────────────────── 7. RLHF: the loop ────────────────────────────────
 
 let rlhf: unknown = null;
 if (parts.has("rlhf")) {
@@ -603,6 +617,7 @@ const result = {
   kernels,
   generation,
   rlSpeed,
+  stages,
   rlhf,
 };
 await Deno.mkdir(values.out.replace(/\/[^/]*$/, "") || ".", { recursive: true });
