@@ -8,6 +8,7 @@
 // backward, take ~50 ms with `targetLogProbs` against ~80 ms as `dense` + `oneHot ·
 // tf.logSoftmax`; three [768 × 128 × 2000] matmuls, ~12 ms each, are the floor.
 import * as tf from "@tensorflow/tfjs";
+import type { Packing } from "./_packing.ts";
 
 type Save = (tensors: tf.Tensor[]) => void;
 type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
@@ -106,4 +107,47 @@ export function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
     })) as unknown as CustomGradientFunc,
   ) as unknown as (t: tf.Tensor2D) => tf.Tensor2D;
   return op(x);
+}
+
+/**
+ * Σ_t mask[b, t] · log p(targets[b, t]) for each row b of a `[B, T]` batch, from the top layer's
+ * packed hidden states: {@linkcode targetLogProbs} over every position, weighted by the mask and
+ * summed over t, up to float rounding — but the output op, the widest of the model, runs only at
+ * the positions whose weight is not 0, so padding (and e.g. DPO's prompt tokens) costs no [·, V]
+ * work. Each row's terms are then summed by one small [B, M] · [M] matmul.
+ *
+ * @param hidden `[layout.size, H]` packed hidden states (see `_packing.ts`); every position of
+ * nonzero weight must be in the layout.
+ * @param w `[H, V]`.
+ * @param b `[V]`.
+ * @param batch Row-major `[B, T]` target ids and weights, and the layout.
+ * @returns `[B]` weighted sums.
+ */
+export function maskedTargetSums(
+  hidden: tf.Tensor2D,
+  w: tf.Tensor2D,
+  b: tf.Tensor1D,
+  batch: { targets: ArrayLike<number>; mask: ArrayLike<number>; length: number; layout: Packing },
+): tf.Tensor1D {
+  const { targets, mask, length: T, layout } = batch, B = layout.order.length;
+  const positions: number[] = [], ids: number[] = [], weights: number[] = [], owners: number[] = [];
+  layout.batchSizes.forEach((k, t) => {
+    for (let j = 0; j < k; j++) {
+      const row = layout.order[j]!, weight = mask[row * T + t]!;
+      if (weight === 0) continue;
+      positions.push(layout.offsets[t]! + j);
+      ids.push(targets[row * T + t]!);
+      weights.push(weight);
+      owners.push(row);
+    }
+  });
+  const M = positions.length;
+  if (M === 0) return tf.zeros([B]);
+  // Every packed row scored (SFT's batches): no gather.
+  const picked = M === hidden.shape[0] ? hidden : pickRows(hidden, Int32Array.from(positions));
+  const logProbs = targetLogProbs(picked, w, b, tf.tensor1d(ids, "int32"));
+  // sums[b] = Σ_m S[b, m] · logProbs[m], S[b, m] = the weight of position m when row b owns it.
+  const S = new Float32Array(B * M);
+  for (let m = 0; m < M; m++) S[owners[m]! * M + m] = weights[m]!;
+  return tf.reshape(tf.matMul(tf.tensor2d(S, [B, M]), tf.reshape(logProbs, [M, 1])), [B]);
 }

@@ -9,7 +9,9 @@
  *   matmul for the input projections of every step, then one fused matmul per step for the three
  *   recurrent gates; dense layers use the explicit-transpose gradient of `_ops.ts`;
  * - layouts are time-major inside, so no op slices a large tensor (a WASM `slice` copies its whole
- *   input) and the output projection and log-softmax run once over all positions;
+ *   input) and the output projection and log-softmax run once over all positions; rows of
+ *   different lengths are packed (`_packing.ts`, longest first, each GRU step only the rows still
+ *   running) and only the positions a loss weighs reach the output layer, so padding costs nothing;
  * - the embedding lookup and its gradient run in JavaScript (`_embedding.ts`): `tf.gather`'s
  *   gradient has no WASM kernel in tfjs 4.22, and a one-hot product costs ~50× more;
  * - the output projection is fused with the log-softmax of the targets (`_lm_ops.ts`), on the
@@ -20,8 +22,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { embed } from "./_embedding.ts";
 import { gruSequence } from "./_gru.ts";
-import { pickRows, targetLogProbs } from "./_lm_ops.ts";
-import { dense, orthogonal } from "./_ops.ts";
+import { maskedTargetSums, pickRows, targetLogProbs } from "./_lm_ops.ts";
+import { dense } from "./_ops.ts";
+import { type GruLayer, initialWeights } from "./_lm_init.ts";
 import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
 import {
   checkGenerateOptions,
@@ -33,6 +36,8 @@ import {
   checkTokens,
 } from "./_lm_checks.ts";
 import { disposeStep, readProbs, tidy, timeMajorIds } from "./_lm_tensors.ts";
+import { isTimeMajor, maskLengths, packedRow, packIds, packing } from "./_packing.ts";
+import { type Packing, runLengths } from "./_packing.ts";
 import {
   type GenerateOptions,
   type Generation,
@@ -43,14 +48,7 @@ import {
   type NextToken,
   type NextTokenOptions,
 } from "./language_model_types.ts";
-import { Rng, type Tensor, type Tensor1D, type Tensor2D, type Variable } from "@proximal/core";
-
-interface GruLayer {
-  wx: tf.Variable<tf.Rank.R2>;
-  wh: tf.Variable<tf.Rank.R2>;
-  bx: tf.Variable<tf.Rank.R1>;
-  bh: tf.Variable<tf.Rank.R1>;
-}
+import type { Tensor, Tensor1D, Tensor2D, Variable } from "@proximal/core";
 
 let nextId = 0;
 
@@ -136,45 +134,14 @@ export class GruLanguageModel {
     this.maskedTokens = [...o.maskedTokens];
     this.#seed = o.seed;
 
-    const V = vocabSize, E = o.embeddingSize, H = o.hiddenSize;
-    const rng = new Rng(o.seed);
-    const normal = () => rng.normal();
-    const glorot = (rows: number, cols: number) => {
-      const limit = Math.sqrt(6 / (rows + cols));
-      return Float32Array.from({ length: rows * cols }, () => rng.range(-limit, limit));
-    };
-    const prefix = `lm${nextId++}`;
-    const variable = <R extends tf.Rank>(values: tf.Tensor<R>, name: string) => {
-      const v = tf.variable(values, true, `${prefix}/${name}`) as tf.Variable<R>;
-      values.dispose(); // the variable keeps the data
-      return v;
-    };
-
-    this.#embedding = variable(
-      tf.tensor2d(Float32Array.from({ length: V * E }, normal), [V, E]),
-      "embedding",
-    );
-    this.#gru = Array.from({ length: o.layers }, (_, l) => {
-      const inSize = l === 0 ? E : H;
-      // One orthogonal H × H block per gate, side by side: [r | z | n].
-      const blocks = [0, 1, 2].map(() => orthogonal(H, H, { gain: 1, normal }));
-      const wh = new Float32Array(H * 3 * H);
-      for (let i = 0; i < H; i++) {
-        blocks.forEach((block, g) => wh.set(block.subarray(i * H, (i + 1) * H), i * 3 * H + g * H));
-      }
-      return {
-        wx: variable(tf.tensor2d(glorot(inSize, 3 * H), [inSize, 3 * H]), `gru${l}/wx`),
-        wh: variable(tf.tensor2d(wh, [H, 3 * H]), `gru${l}/wh`),
-        bx: variable(tf.zeros([3 * H]) as tf.Tensor1D, `gru${l}/bx`),
-        bh: variable(tf.zeros([3 * H]) as tf.Tensor1D, `gru${l}/bh`),
-      };
-    });
-    this.#wOut = variable(tf.tensor2d(glorot(H, V), [H, V]), "out/w");
-    this.#bOut = variable(tf.zeros([V]) as tf.Tensor1D, "out/b");
-    this.#wValue = o.valueHead
-      ? variable(tf.tensor2d(orthogonal(H, 1, { gain: 1, normal }), [H, 1]), "value/w")
-      : null;
-    this.#bValue = o.valueHead ? variable(tf.zeros([1]) as tf.Tensor1D, "value/b") : null;
+    const V = vocabSize;
+    const weights = initialWeights(V, { ...o, prefix: `lm${nextId++}` });
+    this.#embedding = weights.embedding;
+    this.#gru = weights.gru;
+    this.#wOut = weights.wOut;
+    this.#bOut = weights.bOut;
+    this.#wValue = weights.wValue;
+    this.#bValue = weights.bValue;
     if (this.maskedTokens.length > 0) {
       const mask = new Float32Array(V);
       for (const id of this.maskedTokens) mask[id] = MASKED_LOGIT;
@@ -213,7 +180,7 @@ export class GruLanguageModel {
   logits(tokens: Tensor2D): Tensor {
     const [B, T] = checkTokens(tokens, "logits");
     return tf.tidy(() => {
-      const top = this.#run(tokens).at(-1)!;
+      const top = this.#run(tokens).layers.at(-1)!;
       // Time-major [T·B, H] → batch-major, on the narrow hidden states rather than the logits.
       const batchMajor = tf.reshape(
         tf.transpose(tf.reshape(top, [T, B, this.hiddenSize]), [1, 0, 2]),
@@ -261,7 +228,8 @@ export class GruLanguageModel {
   /**
    * Each sequence's summed log-probability of its targets over the positions where `mask` is 1:
    * the quantity SFT maximises and DPO compares. The per-token terms are those of
-   * {@linkcode GruLanguageModel.tokenLogProbs}.
+   * {@linkcode GruLanguageModel.tokenLogProbs}, but only positions of nonzero weight reach the
+   * output layer, so padding (and unscored prompt tokens) cost it nothing.
    *
    * @param tokens `[B, T]` input ids.
    * @param targets `[B, T]` the ids to score; usually the inputs shifted left by one.
@@ -289,10 +257,12 @@ export class GruLanguageModel {
     const [B, T] = checkTokens(tokens, "sequenceLogProbs");
     checkSameShape(targets, tokens.shape, { method: "sequenceLogProbs", name: "targets" });
     checkSameShape(mask, tokens.shape, { method: "sequenceLogProbs", name: "mask" });
+    const maskData = mask.dataSync(), lengths = maskLengths(maskData, [B, T]);
+    if (lengths.every((n) => n === 0)) return tf.zeros([B]);
     return tf.tidy(() => {
-      const logProbs = this.#timeMajorLogProbs(tokens, targets);
-      const weights = tf.reshape(tf.transpose(tf.cast(mask, "float32")), [T * B]);
-      return tf.sum(tf.reshape(tf.mul(logProbs, weights), [T, B]), 0) as tf.Tensor1D;
+      const { layers, layout } = this.#run(tokens, { lengths });
+      const batch = { length: T, targets: targets.dataSync(), mask: maskData, layout };
+      return maskedTargetSums(layers.at(-1)!, this.#wOut, this.#outBias(), batch);
     });
   }
 
@@ -329,8 +299,12 @@ export class GruLanguageModel {
     if (lengths) checkLengths(lengths, [B, T], rows);
     if (options.state) checkState(this, options.state, { batch: B, method: "nextTokenLogits" });
     return tidy(() => {
-      const perLayer = this.#run(tokens, options.state?.hidden);
-      const hidden = perLayer.map((hs) => this.#lastOf(hs, { T, B, lengths, rows }));
+      const runs = lengths && runLengths(B, lengths, rows);
+      const { layers, layout } = this.#run(tokens, {
+        initial: options.state?.hidden,
+        lengths: runs,
+      });
+      const hidden = layers.map((hs) => this.#lastOf(hs, { T, B, lengths, rows }, layout));
       return { ...this.#readout(hidden.at(-1)!), state: { hidden } };
     });
   }
@@ -534,28 +508,38 @@ export class GruLanguageModel {
 
   // ── Internals. Every tensor below is created inside the caller's tf.tidy.
 
-  /** Runs every GRU layer over `tokens` [B, T]; returns each layer's [T·B, H] time-major states. */
-  #run(tokens: tf.Tensor2D, initial?: readonly tf.Tensor2D[]): tf.Tensor2D[] {
-    const B = tokens.shape[0];
-    let x = embed(this.#embedding, timeMajorIds(tokens, this.vocabSize));
-    return this.#gru.map((layer, l) => {
-      const h0 = initial?.[l] ?? tf.zeros([B, this.hiddenSize]) as tf.Tensor2D;
-      x = gruSequence(dense(x, layer.wx, layer.bx), h0, layer.wh, layer.bh);
+  /**
+   * Runs every GRU layer over `tokens` [B, T], row b for `lengths[b]` steps (default T), packed
+   * (`_packing.ts`: with every row at T, the time-major layout); returns each layer's states.
+   */
+  #run(
+    tokens: tf.Tensor2D,
+    o: { initial?: readonly tf.Tensor2D[] | undefined; lengths?: Int32Array | undefined } = {},
+  ): { layers: tf.Tensor2D[]; layout: Packing } {
+    const [B, T] = tokens.shape;
+    const layout = packing(o.lengths ?? new Int32Array(B).fill(T));
+    let x = embed(this.#embedding, packIds(timeMajorIds(tokens, this.vocabSize), layout));
+    const layers = this.#gru.map((layer, l) => {
+      let h0 = o.initial?.[l] ?? tf.zeros([B, this.hiddenSize]) as tf.Tensor2D;
+      if (o.initial && !isTimeMajor(layout)) h0 = pickRows(h0, layout.order);
+      x = gruSequence(dense(x, layer.wx, layer.bx), h0, layer.wh, layer.bh, layout.batchSizes);
       return x;
     });
+    return { layers, layout };
   }
 
-  /** The state after each (row, length) pair, from a layer's [T·B, H] time-major states. */
+  /** The state after each (row, length) pair, from a layer's packed states. */
   #lastOf(
     hs: tf.Tensor2D,
     o: { T: number; B: number; lengths?: Int32Array | undefined; rows?: Int32Array | undefined },
+    layout: Packing,
   ): tf.Tensor2D {
     const { T, B, lengths, rows } = o;
     if (!rows && (T === 1 || !lengths || lengths.every((n) => n === T))) {
       return T === 1 ? hs : tf.slice(hs, [(T - 1) * B, 0], [B, this.hiddenSize]);
     }
-    // Row b after n tokens is time-major row (n − 1)·B + b.
-    return pickRows(hs, Int32Array.from(lengths!, (n, j) => (n - 1) * B + (rows ? rows[j]! : j)));
+    const at = (n: number, j: number) => packedRow(layout, rows ? rows[j]! : j, n - 1);
+    return pickRows(hs, Int32Array.from(lengths!, at));
   }
 
   /** Logits of hidden states [N, H] → [N, V], masked ids pinned to −1e9. */
@@ -578,7 +562,7 @@ export class GruLanguageModel {
   #timeMajorLogProbs(tokens: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor1D {
     const [B, T] = tokens.shape;
     const ids = tf.reshape(tf.transpose(tf.cast(targets, "int32")), [T * B]) as tf.Tensor1D;
-    return targetLogProbs(this.#run(tokens).at(-1)!, this.#wOut, this.#outBias(), ids);
+    return targetLogProbs(this.#run(tokens).layers.at(-1)!, this.#wOut, this.#outBias(), ids);
   }
 
   /** Reads padded prefixes from the zero state: the prefill of generation. */

@@ -140,7 +140,9 @@ Deno.test("the hand-written gradients equal tfjs autodiff of the model in plain 
   const vars = model.variables as tf.Variable[];
   const rows = [[1, 4, 5, 6, 2], [1, 7, 8, 0, 0], [1, 3, 3, 9, 10]];
   const targets = [[4, 5, 6, 2, 0], [7, 8, 2, 0, 0], [3, 3, 9, 10, 2]];
-  const mask = [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 1]];
+  // Padding, unscored prompt positions and a fractional weight: sequenceLogProbs sends only the
+  // positions of nonzero weight through the output layer.
+  const mask = [[1, 1, 1, 1, 0], [0, 1, 0.5, 0, 0], [0, 0, 1, 1, 1]];
   const weights = tf.tensor1d([1, -2, 0.5]);
   const tokens = ints(rows), targetTensor = ints(targets), maskTensor = tf.tensor2d(mask);
   // The reference: one-hot embedding, per-step GRU cells and tf.logSoftmax, all autodiffed.
@@ -183,6 +185,75 @@ Deno.test("the hand-written gradients equal tfjs autodiff of the model in plain 
   }
   tf.dispose([a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads)]);
   tf.dispose([tokens, targetTensor, maskTensor, weights]);
+  model.dispose();
+});
+
+Deno.test("packed rows (lengths, a starting state, a row read at two lengths) equal each row read alone, with gradients", () => {
+  const V = 12, H = 6;
+  const model = new GruLanguageModel(V, { embeddingSize: 5, hiddenSize: H, layers: 2, seed: 5 });
+  const vars = model.variables as tf.Variable[];
+  const rows = [[1, 4, 5, 0, 0], [1, 7, 8, 9, 3], [1, 3, 0, 0, 0]];
+  const start = [1, 2].map((seed) => tf.randomNormal([3, H], 0, 1, "float32", seed) as tf.Tensor2D);
+  // Output j is row want[j] after lengths[j] tokens; row 1 is read at two lengths.
+  const want = Int32Array.from([1, 0, 2, 1]), lengths = Int32Array.from([5, 3, 2, 2]);
+  const weights = tf.randomNormal([4, V], 0, 1, "float32", 3);
+  const loss = (logits: tf.Tensor, value: tf.Tensor, hidden: tf.Tensor[]) =>
+    tf.addN([
+      tf.sum(tf.mul(logits, weights)),
+      tf.sum(value),
+      ...hidden.map((h) => tf.sum(tf.square(h))),
+    ]);
+  const packed = () => {
+    const { logits, value, state } = model.nextTokenLogits(ints(rows), {
+      lengths,
+      rows: want,
+      state: { hidden: start },
+    });
+    return loss(logits, value!, state.hidden) as tf.Scalar;
+  };
+  const alone = () => {
+    const parts = Array.from(
+      want,
+      (b, j) =>
+        model.nextTokenLogits(ints([rows[b]!.slice(0, lengths[j]!)]), {
+          state: { hidden: start.map((h) => tf.slice(h, [b, 0], [1, H]) as tf.Tensor2D) },
+        }),
+    );
+    return loss(
+      tf.concat(parts.map((p) => p.logits)),
+      tf.concat(parts.map((p) => p.value!)),
+      [0, 1].map((l) => tf.concat(parts.map((p) => p.state.hidden[l]!))),
+    ) as tf.Scalar;
+  };
+  const a = tf.variableGrads(packed, vars), b = tf.variableGrads(alone, vars);
+  close(a.value.dataSync(), b.value.dataSync(), 1e-4);
+  for (const v of vars) close(a.grads[v.name]!.dataSync(), b.grads[v.name]!.dataSync(), 1e-5);
+  // The starting state's gradient flows back to the right rows.
+  const [ga] = tf.grads((h0: tf.Tensor, h1: tf.Tensor) => {
+    const { logits, value, state } = model.nextTokenLogits(ints(rows), {
+      lengths,
+      rows: want,
+      state: { hidden: [h0 as tf.Tensor2D, h1 as tf.Tensor2D] },
+    });
+    return loss(logits, value!, state.hidden);
+  })(start);
+  const [gb] = tf.grads((h0: tf.Tensor, h1: tf.Tensor) => {
+    const parts = Array.from(
+      want,
+      (b, j) =>
+        model.nextTokenLogits(ints([rows[b]!.slice(0, lengths[j]!)]), {
+          state: { hidden: [h0, h1].map((h) => tf.slice(h, [b, 0], [1, H]) as tf.Tensor2D) },
+        }),
+    );
+    return loss(
+      tf.concat(parts.map((p) => p.logits)),
+      tf.concat(parts.map((p) => p.value!)),
+      [0, 1].map((l) => tf.concat(parts.map((p) => p.state.hidden[l]!))),
+    );
+  })(start);
+  close(ga!.dataSync(), gb!.dataSync(), 1e-5);
+  tf.dispose([a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads), ga!, gb!]);
+  tf.dispose([...start, weights]);
   model.dispose();
 });
 

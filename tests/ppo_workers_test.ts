@@ -10,6 +10,7 @@ import { decodeCheckpoint, encodeCheckpoint, evaluatePolicy, setupBackend } from
 import { MlpPolicy } from "@proximal/models";
 import { CartPole } from "@proximal/envs";
 import { reach } from "./fixtures/reach_env.ts";
+import { lopsidedCartpole } from "./fixtures/lopsided_cartpole.ts";
 
 await setupBackend("wasm");
 
@@ -262,4 +263,47 @@ Deno.test("one shard: this thread trains while the workers start, then hands ove
     deterministicPart((await here.iterate()).metrics),
   );
   for (const ppo of [here, moving, resumed]) ppo.dispose();
+});
+
+Deno.test("workersIfFaster: slower workers give the run back, faster ones keep it, the same numbers", async () => {
+  const module = `${import.meta.resolve("./fixtures/lopsided_cartpole.ts")}#lopsided-cartpole`;
+  const lopsided = (slowIn: string, numWorkers: number) => {
+    const envOptions = { slowIn, stepMicros: 200 };
+    return cartpolePpo(numWorkers, 20 * 256, { workersIfFaster: numWorkers > 0 }, {
+      makeEnv: () => lopsidedCartpole.create(envOptions),
+      envSource: { module, options: envOptions },
+    });
+  };
+  for (const [slowIn, kept] of [["workers", false], ["main", true]] as const) {
+    const here = await run(lopsided(slowIn, 0));
+    const ppo = lopsided(slowIn, 2);
+    const rows = [], workers = [];
+    while (!ppo.done) {
+      // Three iterations here, then the workers are up.
+      if (rows.length === 3) await ppo.ready;
+      const { metrics } = await ppo.iterate();
+      workers.push(metrics["perf/workers"]);
+      rows.push(deterministicPart(metrics));
+    }
+    // Up, the workers warm up and run three timed iterations, this thread three, the faster keeps it.
+    const trial = [0, 0, 0, 2, 2, 2, 2, 0, 0, 0];
+    assert.deepEqual(workers, [...trial, ...new Array(10).fill(kept ? 2 : 0)], slowIn);
+    assert.deepEqual(rows, here.rows);
+    assert.deepEqual(weights(ppo), here.weights);
+    ppo.dispose();
+  }
+});
+
+Deno.test("workersIfFaster trains here where workers cannot serve the run; several shards are refused", async () => {
+  const context = { makeEnv: () => new CartPole(), numEnvs: 4, seed: 3, totalTimesteps: 512 };
+  const options = { numSteps: 64, numMinibatches: 2, numWorkers: 2, workersIfFaster: true };
+  // No envSource: the workers could not build the envs, so none start.
+  const quiet = new Ppo(context, options);
+  await quiet.ready; // With workers, the next iteration would be theirs.
+  assert.equal((await quiet.iterate()).metrics["perf/workers"], 0);
+  quiet.dispose();
+  assert.throws(
+    () => new Ppo(context, { ...options, numShards: 2 }),
+    /workersIfFaster needs one shard/,
+  );
 });
