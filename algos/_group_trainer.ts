@@ -1,8 +1,8 @@
 // What GRPO and RLOO share (private): sample G completions of each of a batch of prompts with
 // the language model's batched, state-cached generation; score them with a reward source; read
 // the old policy's and the reference's per-token log-probs in one pass each; then take gradient
-// steps on a loss of whole sequences (`tokenLogProbs`: one GRU pass over each sequence, the
-// output layer over all its tokens at once). The algorithms differ only in their advantages and
+// steps on a loss of whole sequences (`completionLogProbs`: one GRU pass over each sequence, the
+// output layer over its completion tokens only — prompts and padding are masked out of the loss). The algorithms differ only in their advantages and
 // in where the KL goes, which they pass in.
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -15,7 +15,7 @@ import {
   saveTrainerState,
   type TrainerParts,
 } from "@proximal/core";
-import type { GruLanguageModel } from "@proximal/models";
+import { completionLogProbs, type GruLanguageModel } from "@proximal/models";
 import { FlatWeights, tapeGradient } from "./_ppo_engine.ts";
 import type { Scalar, Tensor1D, Tensor2D } from "@proximal/core";
 
@@ -111,12 +111,7 @@ export async function sampleGroups(
     }
   });
   const read = (model: GruLanguageModel) => {
-    const lp = tf.tidy(() =>
-      model.tokenLogProbs(
-        tf.tensor2d(tokens, [rows, width], "int32"),
-        tf.tensor2d(targets, [rows, width], "int32"),
-      )
-    );
+    const lp = tf.tidy(() => batchLogProbs(model, { tokens, targets, mask, rows, width }));
     const data = lp.dataSync() as Float32Array;
     lp.dispose();
     return data;
@@ -139,6 +134,44 @@ export async function sampleGroups(
     refLogProbs,
     width,
   };
+}
+
+/**
+ * `[rows, width]` log π(target) at the batch's completion positions (where `mask` is 1), 0
+ * elsewhere, on the gradient tape: {@linkcode completionLogProbs} at those positions only (the
+ * losses mask every other position out), placed into the grid by an op whose gradient gathers
+ * them back. Equals `tokenLogProbs(tokens, targets) · mask` up to float rounding.
+ */
+export function batchLogProbs(
+  model: GruLanguageModel,
+  batch: Pick<GroupBatch, "tokens" | "targets" | "mask" | "rows" | "width">,
+): Tensor2D {
+  const { rows, width, mask } = batch;
+  const flat: number[] = [];
+  for (let k = 0; k < rows * width; k++) if (mask[k]) flat.push(k);
+  const at = Int32Array.from(flat);
+  const picked = completionLogProbs(model, tf.tensor2d(batch.tokens, [rows, width], "int32"), {
+    rows: Int32Array.from(at, (k) => Math.floor(k / width)),
+    // Position t predicts the target after t + 1 tokens.
+    lengths: Int32Array.from(at, (k) => (k % width) + 1),
+    targets: Int32Array.from(at, (k) => batch.targets[k]!),
+  });
+  return placeAt(picked, at, [rows, width]);
+}
+
+/** `values` [N] written at flat indices `at` of a zero [R, C] grid; the gradient gathers them. */
+function placeAt(values: Tensor1D, at: Int32Array, shape: [number, number]): Tensor2D {
+  const op = tf.customGrad(
+    ((v: Tensor1D) => {
+      const data = v.dataSync(), grid = new Float32Array(shape[0] * shape[1]);
+      at.forEach((k, i) => grid[k] = data[i]!);
+      return {
+        value: tf.tensor2d(grid, shape),
+        gradFunc: (dy: Tensor2D) => tf.gather(tf.reshape(dy, [-1]), tf.tensor1d(at, "int32")),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as unknown as (v: Tensor1D) => Tensor2D;
+  return op(values);
 }
 
 /** The loop both algorithms run: sample, advantages, `numIterations` gradient steps. */
@@ -192,10 +225,7 @@ export class GroupLoop {
     let metrics: Record<string, number> = {}, gradNorm = 0;
     for (let i = 0; i < options.numIterations; i++) {
       const out = tapeGradient(this.model.variables, () => {
-        const newLogProb = this.model.tokenLogProbs(
-          tf.tensor2d(batch.tokens, [rows, width], "int32"),
-          tf.tensor2d(batch.targets, [rows, width], "int32"),
-        );
+        const newLogProb = batchLogProbs(this.model, batch);
         return options.loss({
           newLogProb,
           oldLogProb: tf.tensor2d(batch.oldLogProbs, [rows, width]),

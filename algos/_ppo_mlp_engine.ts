@@ -16,25 +16,17 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Variable } from "@proximal/core";
 import type { MlpPolicy } from "@proximal/models";
-import type { GradientEngine, Minibatch, PpoGradient, PpoLossOptions } from "./_ppo_engine.ts";
+import type { GradientEngine, PpoGradient } from "./_ppo_engine.ts";
+import {
+  type ActorHead,
+  actorHead,
+  type ActorRows,
+  criticHead,
+  type CriticRows,
+  type HalfLossOptions,
+} from "./_ppo_heads.ts";
 
-const LOG_2PI = Math.log(2 * Math.PI);
-
-/** `ppoLoss`'s options, plus the rows of the whole minibatch when a call sees a share of it. */
-export interface HalfLossOptions extends PpoLossOptions {
-  /**
-   * The rows of the whole minibatch when this call sees only a shard of it: the loss is a mean
-   * over the minibatch, so each shard's gradient and metrics are its rows' sum over this count,
-   * and the shards' results add up to the minibatch's. Default: the rows of this call.
-   */
-  minibatchRows?: number;
-}
-
-/** The rows the actor's half needs. */
-export type ActorRows = Pick<Minibatch, "observations" | "actions" | "logProbs" | "advantages">;
-
-/** The rows the critic's half needs. */
-export type CriticRows = Pick<Minibatch, "observations" | "values" | "returns">;
+export type { ActorRows, CriticRows, HalfLossOptions } from "./_ppo_heads.ts";
 
 /** Floats in the actor's layers, the critic's layers and the log-std (Gaussian only). */
 export interface ParamSizes {
@@ -85,93 +77,24 @@ export function actorHalf(
   rows: ActorRows,
   loss: HalfLossOptions,
 ): Float32Array {
-  const rowCount = rows.logProbs.length, n = loss.minibatchRows ?? rowCount;
-  const { clipCoef, entCoef, klCoef } = loss;
-  const lo = 1 - clipCoef, hi = 1 + clipCoef;
-  let pgSum = 0, entSum = 0, oldKlSum = 0, klSum = 0, clipped = 0;
-  // d(loss)/d(log-prob) of each row, from the surrogate and the KL penalty.
-  const dLogProb = new Float64Array(rowCount);
-  const surrogate = (i: number, logProb: number) => {
-    const logRatio = logProb - rows.logProbs[i]!, ratio = Math.exp(logRatio);
-    const adv = rows.advantages[i]!;
-    const pg1 = -adv * ratio, pg2 = -adv * Math.min(Math.max(ratio, lo), hi);
-    pgSum += Math.max(pg1, pg2);
-    oldKlSum += -logRatio;
-    klSum += ratio - 1 - logRatio;
-    if (Math.abs(ratio - 1) > clipCoef) clipped++;
-    // The unclipped branch (ties included), or the clipped one inside the clip range.
-    const d = pg1 >= pg2 || (ratio >= lo && ratio <= hi) ? -adv * ratio : 0;
-    dLogProb[i] = (d + (klCoef > 0 ? klCoef * (ratio - 1) : 0)) / n;
-  };
   const space = policy.actionSpace;
-  const logStdGrad: { value: Float64Array | null } = { value: null };
+  let head: ActorHead | null = null;
   const grad = layerGradients(policy.actorVariables, {
     observations: rows.observations,
     headGradient: (out) => {
-      const k = out.length / rowCount, dOut = new Float32Array(out.length);
-      if (space.kind === "discrete") {
-        const actions = rows.actions as Int32Array,
-          p = new Float64Array(k),
-          logp = new Float64Array(k);
-        for (let i = 0; i < rowCount; i++) {
-          const row = i * k;
-          let max = -Infinity;
-          for (let j = 0; j < k; j++) max = Math.max(max, out[row + j]!);
-          let sum = 0;
-          for (let j = 0; j < k; j++) sum += Math.exp(out[row + j]! - max);
-          const logZ = max + Math.log(sum);
-          let entropy = 0;
-          for (let j = 0; j < k; j++) {
-            logp[j] = out[row + j]! - logZ;
-            p[j] = Math.exp(logp[j]!);
-            entropy -= p[j]! * logp[j]!;
-          }
-          entSum += entropy;
-          const a = actions[i]!;
-          surrogate(i, logp[a]!);
-          // d log p_a / dz_j = [j = a] − p_j;  d entropy / dz_j = −p_j (log p_j + entropy).
-          const g = dLogProb[i]!, gEnt = -entCoef / n;
-          for (let j = 0; j < k; j++) {
-            dOut[row + j] = g * ((j === a ? 1 : 0) - p[j]!) - gEnt * p[j]! * (logp[j]! + entropy);
-          }
-        }
-        return dOut;
-      }
-      // Gaussian: log p = Σ −z²/2 − log σ − log(2π)/2 with z = (a − μ)/σ; the entropy is
-      // Σ log σ + (1 + log 2π)/2 per row, independent of the state.
-      const actions = rows.actions as Float32Array;
-      const logStd = policy.actorVariables[policy.actorVariables.length - 1]!.dataSync();
-      const dLogStd = logStdGrad.value = new Float64Array(k);
-      let rowEntropy = 0;
-      for (let j = 0; j < k; j++) rowEntropy += logStd[j]! + 0.5 + 0.5 * LOG_2PI;
-      const z = new Float64Array(k);
-      for (let i = 0; i < rowCount; i++) {
-        const row = i * k;
-        let logProb = 0;
-        for (let j = 0; j < k; j++) {
-          z[j] = (actions[row + j]! - out[row + j]!) / Math.exp(logStd[j]!);
-          logProb += -0.5 * z[j]! * z[j]! - logStd[j]! - 0.5 * LOG_2PI;
-        }
-        entSum += rowEntropy;
-        surrogate(i, logProb);
-        const g = dLogProb[i]!;
-        for (let j = 0; j < k; j++) {
-          dOut[row + j] = g * z[j]! / Math.exp(logStd[j]!);
-          dLogStd[j] = dLogStd[j]! + g * (z[j]! * z[j]! - 1);
-        }
-      }
-      // The entropy bonus: −entCoef · mean(entropy), and d entropy / d log σ_j = 1 for each row
-      // (a shard's rows carry their share of the mean).
-      const entShare = rowCount === n ? entCoef : entCoef * rowCount / n;
-      for (let j = 0; j < k; j++) dLogStd[j] = dLogStd[j]! - entShare;
-      return dOut;
+      const logStd = space.kind === "box"
+        ? policy.actorVariables[policy.actorVariables.length - 1]!.dataSync()
+        : null;
+      head = actorHead(space, { rows, out, logStd }, loss);
+      return head.dOut;
     },
   });
-  const tail = logStdGrad.value?.length ?? 0;
+  const { metrics, dLogStd } = head!;
+  const tail = dLogStd?.length ?? 0;
   const result = new Float32Array(ACTOR_METRICS + grad.length + tail);
-  result.set([pgSum / n, entSum / n, oldKlSum / n, klSum / n, clipped / n]);
+  result.set(metrics);
   result.set(grad, ACTOR_METRICS);
-  if (logStdGrad.value) result.set(logStdGrad.value, ACTOR_METRICS + grad.length);
+  if (dLogStd) result.set(dLogStd, ACTOR_METRICS + grad.length);
   return result;
 }
 
@@ -184,37 +107,17 @@ export function criticHalf(
   rows: CriticRows,
   loss: HalfLossOptions,
 ): Float32Array {
-  const rowCount = rows.values.length, n = loss.minibatchRows ?? rowCount;
-  const { clipCoef, clipVloss, vfCoef } = loss;
-  let sum = 0;
+  let valueLoss = 0;
   const grad = layerGradients(policy.criticVariables, {
     observations: rows.observations,
     headGradient: (v) => {
-      const dv = new Float32Array(rowCount);
-      for (let i = 0; i < rowCount; i++) {
-        const value = v[i]!, ret = rows.returns[i]!, old = rows.values[i]!;
-        const unclipped = (value - ret) ** 2;
-        if (!clipVloss) {
-          sum += unclipped;
-          dv[i] = vfCoef * (value - ret) / n;
-          continue;
-        }
-        const delta = value - old;
-        const clippedValue = old + Math.min(Math.max(delta, -clipCoef), clipCoef);
-        const clipped = (clippedValue - ret) ** 2;
-        sum += Math.max(unclipped, clipped);
-        // ½·d(x²) = x; the clipped branch passes the gradient only inside the clip range.
-        dv[i] = unclipped >= clipped
-          ? vfCoef * (value - ret) / n
-          : delta >= -clipCoef && delta <= clipCoef
-          ? vfCoef * (clippedValue - ret) / n
-          : 0;
-      }
-      return dv;
+      const head = criticHead(rows, v, loss);
+      valueLoss = head.valueLoss;
+      return head.dv;
     },
   });
   const result = new Float32Array(CRITIC_METRICS + grad.length);
-  result[0] = 0.5 * sum / n;
+  result[0] = valueLoss;
   result.set(grad, CRITIC_METRICS);
   return result;
 }

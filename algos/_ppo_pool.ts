@@ -20,7 +20,7 @@
  * wake, against ~250 µs for a message with a 36 KB buffer).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Adam, EnvSource, Policy, Rng, RolloutProcessor } from "@proximal/core";
+import type { Adam, EnvSource, Policy, Rng, RolloutProcessor, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
 import type { FlatWeights, PpoLossOptions } from "./_ppo_engine.ts";
 import type { Iteration } from "./_ppo_trainer.ts";
@@ -57,6 +57,7 @@ export interface WorkerOptions {
   hiddenSize: number;
   hiddenLayers: number;
   gradient: string;
+  workersIfFaster: boolean;
 }
 
 /**
@@ -83,11 +84,19 @@ export function startWorkerPool(
     };
     rng: Rng;
   },
-): PpoWorkerPool {
+): PpoWorkerPool | null {
   const { options: o, numShards: shards, context } = run, n = context.numEnvs;
   const refuse = (why: string): never => {
     throw new Error(`PPO with numWorkers ${o.numWorkers} ${why}`);
   };
+  if (o.workersIfFaster) {
+    if (shards > 1) refuse("and workersIfFaster needs one shard (several draw other numbers)");
+    // Where the workers cannot serve the run or have no core of their own, this thread trains.
+    const serves = context.policy === undefined && policy instanceof MlpPolicy &&
+      (context.processors ?? []).length === 0 && o.gradient === "auto" &&
+      context.envSource !== undefined;
+    if (!serves || (navigator.hardwareConcurrency ?? 1) < 2) return null;
+  }
   if (context.policy || !(policy instanceof MlpPolicy)) {
     refuse("needs its own MLP policy (the workers rebuild it), not a custom one");
   }
@@ -143,6 +152,7 @@ export function startWorkerPool(
       rng: rng.getState(),
     })),
     sizes: paramSizes(mlp),
+    workersIfFaster: o.workersIfFaster,
   });
 }
 
@@ -150,6 +160,8 @@ export function startWorkerPool(
 export type PoolConfig = Omit<WorkerInit, "type" | "shards" | "memory" | "shareRows" | "index"> & {
   /** Every shard, in order. */
   shards: ShardSpec[];
+  /** Give the run back to the trainer's thread if the workers prove slower (PPO's option). */
+  workersIfFaster: boolean;
 };
 
 /**
@@ -173,6 +185,22 @@ export class PpoWorkerPool {
   readonly #memory: PoolMemory;
   #failure: Error | null = null;
   readonly #failed: Promise<never>;
+  /** Set once every worker is up (or one has failed): `ready` has settled. */
+  #settled = false;
+  /** Whether the workers run the iterations yet (see {@linkcode PpoWorkerPool.takesOver}). */
+  #handedOver: boolean;
+  /** Set once the workers gave the run back and ended (`workersIfFaster`). */
+  #stopped = false;
+  /**
+   * `workersIfFaster`'s trial, once the workers are up: their iterations, then this thread's
+   * again (both after start-up, when neither competes with tfjs loading), timed (ms).
+   */
+  readonly #trial: {
+    workers: number[];
+    here: number[];
+    side: "here" | "workers" | null;
+    warm: boolean;
+  } = { workers: [], here: [], side: null, warm: false };
   #rejectFailed: (e: Error) => void = () => {};
 
   /**
@@ -182,6 +210,7 @@ export class PpoWorkerPool {
    */
   constructor(config: PoolConfig) {
     this.#config = config;
+    this.#handedOver = config.shards.length > 1;
     const { actorLayers, critic, logStd } = config.sizes;
     const paramCount = actorLayers + critic + logStd, share = shareFloats(config.sizes);
     const m = config.settings.numMinibatches;
@@ -260,7 +289,91 @@ export class PpoWorkerPool {
     }
     this.ready = Promise.all(inits).then(() => {});
     // Marked handled here; whoever awaits `ready` still sees the rejection.
-    this.ready.catch(() => {});
+    this.ready.then(() => this.#settled = true, () => this.#settled = true);
+  }
+
+  /** Whether the workers run the run: with several shards from the start, with one once handed over. */
+  get handedOver(): boolean {
+    return this.#handedOver;
+  }
+
+  /**
+   * Who runs the next iteration. Several shards draw other random numbers than the trainer's
+   * thread, so they start in the workers; one shard is that thread's own run, which it trains while
+   * the workers start (~1 s: each loads tfjs) and then hands over with its envs and random stream —
+   * the same numbers as waiting for the workers. With `workersIfFaster` the workers then run
+   * three timed iterations (after one to warm up) and hand the run back for as many, and
+   * the faster side keeps it; if that is this thread, the workers end.
+   *
+   * @param envs The trainer's envs; if one cannot give its state (no `getState`), the workers
+   * start the run from its seed instead, as with several shards.
+   * @param rng The trainer's random stream.
+   * @returns `"workers"`, `"here"`, or `"back"` when the run has just come back to the trainer's
+   * thread (its envs and random stream restored: it should re-read its observations).
+   */
+  async takesOver(envs: VectorEnv, rng: Rng): Promise<"workers" | "here" | "back"> {
+    const trial = this.#trial;
+    if (this.#stopped) return "here";
+    if (this.#handedOver) {
+      if (trial.side !== "workers" || trial.workers.length < TRIAL) return "workers";
+      await this.#giveBack(envs, rng);
+      trial.side = "here";
+      return "back";
+    }
+    if (trial.side === "here") {
+      if (trial.here.length < TRIAL) return "here";
+      trial.side = null;
+      if (median(trial.workers) >= median(trial.here)) {
+        this.terminate();
+        this.#stopped = true;
+        return "here";
+      }
+    }
+    const state = envs.getState();
+    const movable = state.envs.every((env) => env !== null)
+      ? { envs: state, rng: rng.getState() }
+      : null;
+    // `ready` settles on a message: let the event loop deliver it between iterations.
+    if (movable && !this.#settled) await new Promise((r) => setTimeout(r, 0));
+    if (movable && !this.#settled) return "here";
+    if (movable) await this.setStates([movable]);
+    this.#handedOver = true;
+    // The trial starts with the first hand-over (one shard only: several cannot come back).
+    if (this.#config.workersIfFaster && trial.workers.length === 0) trial.side = "workers";
+    return "workers";
+  }
+
+  /** Whether the workers gave the run back for good and ended (`workersIfFaster`). */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /**
+   * Times the iteration that ends now for `workersIfFaster`'s trial (the workers' first is their
+   * warm-up).
+   *
+   * @param rolloutStart When it started (`performance.now()`).
+   */
+  timed(rolloutStart: number): void {
+    const trial = this.#trial, ms = performance.now() - rolloutStart;
+    if (trial.side === "here" && !this.#handedOver) trial.here.push(ms);
+    if (trial.side === "workers" && this.#handedOver) {
+      if (trial.warm) trial.workers.push(ms);
+      trial.warm = true;
+    }
+  }
+
+  /** The run's envs and random stream back to the trainer's thread. */
+  async #giveBack(envs: VectorEnv, rng: Rng): Promise<void> {
+    const [state] = await this.getStates();
+    envs.setState(state!.envs);
+    rng.setState(state!.rng);
+    this.#handedOver = false;
+  }
+
+  /** The run goes back to the trainer's thread (after it restored a one-shard checkpoint). */
+  release(): void {
+    this.#handedOver = false;
   }
 
   /**
@@ -406,4 +519,12 @@ export class PpoWorkerPool {
       for (const waiter of queue.splice(0)) waiter.reject(this.#failure);
     }
   }
+}
+
+/** Timed iterations on each side in `workersIfFaster`'s trial. */
+const TRIAL = 3;
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b), mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

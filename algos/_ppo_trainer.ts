@@ -17,7 +17,12 @@ import {
   unitInterval,
   wholeAtLeast,
 } from "@proximal/core";
-import type { UpdateResult } from "./_ppo_engine.ts";
+import type { Policy } from "@proximal/core";
+import { MlpPolicy } from "@proximal/models";
+import type { FlatWeights, GradientEngine, PpoGradient, UpdateResult } from "./_ppo_engine.ts";
+import { mlpGradient } from "./_ppo_mlp_engine.ts";
+import { packedGradient } from "./_ppo_packed_engine.ts";
+import { flatActor } from "./_ppo_flat_actor.ts";
 
 /** The metrics of an iteration, PPO's own (the processors' follow). */
 export const METRIC_NAMES: readonly string[] = [
@@ -39,6 +44,21 @@ export const METRIC_NAMES: readonly string[] = [
   "losses/epochs",
 ];
 
+/**
+ * PPO's metric names: its own, `perf/workers` when it has workers, then the processors'.
+ *
+ * @param numWorkers The run's workers.
+ * @param processors The rollout processors.
+ * @returns The names, in report order.
+ */
+export function ppoMetricNames(
+  numWorkers: number,
+  processors: readonly RolloutProcessor[],
+): string[] {
+  const workers = numWorkers > 0 ? ["perf/workers"] : [];
+  return [...METRIC_NAMES, ...workers, ...processors.flatMap((p) => p.metricNames ?? [])];
+}
+
 /** The range of every option of `PpoOptions`. */
 const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   learningRate: trainingRules.learningRate,
@@ -48,6 +68,7 @@ const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   gaeLambda: unitInterval,
   numMinibatches: wholeAtLeast(1),
   updateEpochs: wholeAtLeast(1),
+  minibatchUnit: oneOf(["step", "env"]),
   normAdv: flag,
   clipCoef: positive,
   clipVloss: flag,
@@ -61,9 +82,10 @@ const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   hiddenSize: wholeAtLeast(1),
   hiddenLayers: wholeAtLeast(0),
   adamEpsilon: trainingRules.adamEpsilon,
-  gradient: oneOf(["auto", "autodiff"]),
+  gradient: oneOf(["auto", "packed", "autodiff"]),
   numWorkers: wholeAtLeast(0),
   numShards: note(wholeAtLeast(0), "0 = one per worker"),
+  workersIfFaster: flag,
 };
 
 /**
@@ -77,6 +99,7 @@ export function checkPpoOptions(
   o: Readonly<Record<string, unknown>> & {
     numSteps: number;
     numMinibatches: number;
+    minibatchUnit: string;
     numWorkers: number;
     numShards: number;
   },
@@ -89,11 +112,58 @@ export function checkPpoOptions(
       `PPO's batch of ${batch} (numEnvs ${numEnvs} × numSteps ${o.numSteps}) does not split into ${o.numMinibatches} equal minibatches`,
     );
   }
+  if (o.minibatchUnit === "env" && (numEnvs % o.numMinibatches !== 0 || o.numWorkers > 0)) {
+    throw new RangeError(
+      `PPO's minibatchUnit "env" needs numMinibatches (${o.numMinibatches}) to divide numEnvs (${numEnvs}) and no workers (numWorkers ${o.numWorkers})`,
+    );
+  }
   if (o.numWorkers === 0 && o.numShards > 1) {
     throw new RangeError(
       `PPO option numShards ${o.numShards} needs numWorkers >= 1 (shards are the workers' split of the envs)`,
     );
   }
+}
+
+/**
+ * A gradient engine; whether it reads the flat weights (then the policy loads them once per
+ * update); and the policy the rollout acts with, if not the trained one.
+ */
+export type SelectedEngine = GradientEngine & { readsFlatWeights: boolean; actor: Policy | null };
+
+/**
+ * The gradient engine of PPO's option `gradient` for a policy: `"auto"` the closed form for an
+ * MLP (autodiff otherwise), `"packed"` the packed closed form with the rollout acting in
+ * JavaScript from the same flat weights (MLP only), `"autodiff"` the reference.
+ *
+ * @param policy The policy.
+ * @param gradient The option's value.
+ * @param engines The flat weights the packed engine reads, and the reference (`ppoGradient`).
+ * @returns The engine.
+ */
+export function selectEngine(
+  policy: Policy,
+  gradient: string,
+  engines: {
+    weights: FlatWeights;
+    ppoGradient: (policy: Policy, ...rest: Parameters<GradientEngine>) => PpoGradient;
+  },
+): SelectedEngine {
+  const mlp = policy instanceof MlpPolicy ? policy : null;
+  if (gradient === "packed") {
+    if (!mlp) {
+      throw new Error(
+        `PPO option gradient "packed" needs PPO's own MLP policy, not a custom one: use "auto" or "autodiff"`,
+      );
+    }
+    const { weights } = engines;
+    const flat = () => weights.values;
+    const actor = flatActor(mlp, flat);
+    return Object.assign(packedGradient(mlp, flat), { readsFlatWeights: true, actor });
+  }
+  const reference: GradientEngine = (minibatch, loss) =>
+    engines.ppoGradient(policy, minibatch, loss);
+  const engine = mlp && gradient === "auto" ? mlpGradient(mlp) : reference;
+  return Object.assign(engine, { readsFlatWeights: false, actor: null });
 }
 
 /**
@@ -141,12 +211,20 @@ export interface Iteration {
  * The iteration's report: its metrics under CleanRL's names, then the processors'.
  *
  * @param it The iteration.
- * @param run The trainer's step count, its β, and when and at which step it started timing.
+ * @param run The trainer's step count, its β, when and at which step it started timing, and with
+ * workers how many ran the iteration (`perf/workers`: 0 while the trainer's thread trains before
+ * handing over).
  * @returns The report.
  */
 export function iterationReport(
   it: Iteration,
-  run: { step: number; klPenaltyCoef: number; startTime: number; startStep: number },
+  run: {
+    step: number;
+    klPenaltyCoef: number;
+    startTime: number;
+    startStep: number;
+    workers?: number;
+  },
 ): IterationReport {
   const { terms, gradNorm } = it.update.last, episodes = it.episodes;
   const now = performance.now(), seconds = (now - run.startTime) / 1000;
@@ -167,6 +245,7 @@ export function iterationReport(
     "losses/epochs": it.update.epochs,
     ...it.processorMetrics,
   };
+  if (run.workers !== undefined) metrics["perf/workers"] = run.workers;
   if (episodes.length > 0) {
     metrics["charts/episodic_return"] = episodes.reduce((a, e) => a + e.return, 0) /
       episodes.length;

@@ -10,7 +10,11 @@ import type { KlController } from "./kl_control.ts";
 
 /** Options of {@linkcode klPenalty}. */
 export interface KlPenaltyOptions {
-  /** Rows per reference forward pass; default 256. */
+  /**
+   * Rows per reference forward pass; default 1024. A language model reads the rows that are
+   * prefixes of one another (an episode's) in one pass, so a batch split across passes re-reads
+   * its episodes' beginnings (the README's 512-row rollouts take one pass).
+   */
   batchSize?: number;
 }
 
@@ -34,7 +38,7 @@ export function klPenalty(
   controller: KlController,
   options: KlPenaltyOptions = {},
 ): RolloutProcessor {
-  const batchSize = options.batchSize ?? 256;
+  const batchSize = options.batchSize ?? 1024;
   return {
     name: "klPenalty",
     metricNames: ["objective/kl", "objective/kl_per_token", "objective/kl_coef"],

@@ -13,61 +13,32 @@
  * autodiff through `ppoLoss`: the loss below is the loss that trains.
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  Adam,
-  type AlgoContext,
-  type Checkpoint,
-  type IterationReport,
-  type Policy,
-  readTrainerState,
-  Rng,
-  type RolloutProcessor,
-  saveTrainerState,
-  type Trainer,
-  type TrainerParts,
-  type TrainingOptions,
-  VectorEnv,
-} from "@proximal/core";
+import { Adam, type AlgoContext, type Checkpoint, type IterationReport } from "@proximal/core";
+import { type Policy, readTrainerState, Rng, type RolloutProcessor } from "@proximal/core";
+import { saveTrainerState, type Trainer, type TrainerParts } from "@proximal/core";
+import { type TrainingOptions, VectorEnv } from "@proximal/core";
 import { MlpPolicy } from "@proximal/models";
-import {
-  FlatWeights,
-  type GaeOptions,
-  type GaeResult,
-  type GradientEngine,
-  type Minibatch,
-  type PpoGradient,
-  type PpoLossInputs,
-  type PpoLossOptions,
-  type PpoLossTerms,
-  type PpoLossValues,
-  type StepResult,
-  tapeGradient,
-} from "./_ppo_engine.ts";
-import { mlpGradient } from "./_ppo_mlp_engine.ts";
+import { FlatWeights, type GaeOptions, type GaeResult } from "./_ppo_engine.ts";
+import type { Minibatch, PpoGradient, PpoLossInputs, PpoLossOptions } from "./_ppo_engine.ts";
+import type { PpoLossTerms, PpoLossValues } from "./_ppo_engine.ts";
+import { type StepResult, tapeGradient } from "./_ppo_engine.ts";
 import { type PpoWorkerPool, startWorkerPool } from "./_ppo_pool.ts";
 import { readShards, shardsMeta } from "./_ppo_checkpoint.ts";
 import {
   checkPpoOptions,
   type Iteration,
   iterationReport,
-  METRIC_NAMES,
+  ppoMetricNames,
   runProcessors,
+  type SelectedEngine,
+  selectEngine,
 } from "./_ppo_trainer.ts";
 import { batchEpochs, collectRollout, type PpoRollout } from "./ppo_loops.ts";
 import { clippedSurrogate } from "./clipped_surrogate.ts";
 
-export type {
-  GaeOptions,
-  GaeResult,
-  Minibatch,
-  PpoGradient,
-  PpoLossInputs,
-  PpoLossOptions,
-  PpoLossTerms,
-  PpoLossValues,
-  StepResult,
-  UpdateResult,
-} from "./_ppo_engine.ts";
+export type { GaeOptions, GaeResult, Minibatch, PpoGradient, StepResult } from "./_ppo_engine.ts";
+export type { PpoLossInputs, PpoLossOptions, PpoLossTerms, PpoLossValues } from "./_ppo_engine.ts";
+export type { UpdateResult } from "./_ppo_engine.ts";
 
 // ──────────────────────────────── Hyperparameters ────────────────────────────────
 
@@ -90,6 +61,9 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   numMinibatches: number;
   /** Passes over each rollout; default 4. */
   updateEpochs: number;
+  /** Minibatches of shuffled env steps ("step", CleanRL's) or of whole env copies ("env", TRL's
+   * sequences; numMinibatches must divide numEnvs; no workers); default "step". */
+  minibatchUnit: string;
   /** Normalise advantages within each minibatch; default true. */
   normAdv: boolean;
   /** The surrogate's clipping range ε; default 0.2. */
@@ -113,10 +87,10 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /** Number of hidden layers; default 2. */
   hiddenLayers: number;
   /**
-   * How the update takes the loss's gradient: `"auto"`, the fastest engine that fits (for PPO's
-   * MLP policy the closed form, in the workers with `numWorkers`; autodiff for other policies), or
-   * `"autodiff"`, always through {@linkcode ppoLoss} and `policy.evaluate` (the reference: slower,
-   * no workers), to check the fast path against. Default "auto".
+   * How the update takes the loss's gradient: `"auto"`, the closed form for PPO's MLP policy (in
+   * the workers with `numWorkers`; else autodiff); `"packed"`, the closed form from Adam's flat
+   * weights in fewer tensor launches, acting from them in JavaScript (MLP only, no workers); or
+   * `"autodiff"`, through {@linkcode ppoLoss} (the reference: slower, no workers). Default "auto".
    */
   gradient: string;
   /**
@@ -131,6 +105,13 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
    * run the rollout in parallel but draw other random numbers. Must divide `numEnvs`; default 1.
    */
   numShards: number;
+  /**
+   * Keep the workers only where they pay: with one shard, start them only on a machine of 2 or
+   * more cores and where they can serve the run; once they are up, time three of their iterations
+   * and three of this thread's, and the faster side keeps the run (if this thread, the workers
+   * end). The numbers are the same either way. Default false.
+   */
+  workersIfFaster: boolean;
 };
 
 /** CleanRL's defaults for classic control. */
@@ -142,6 +123,7 @@ export const ppoDefaults: PpoOptions = {
   gaeLambda: 0.95,
   numMinibatches: 4,
   updateEpochs: 4,
+  minibatchUnit: "step",
   normAdv: true,
   clipCoef: 0.2,
   clipVloss: true,
@@ -158,6 +140,7 @@ export const ppoDefaults: PpoOptions = {
   gradient: "auto",
   numWorkers: 0,
   numShards: 1,
+  workersIfFaster: false,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -382,11 +365,11 @@ export class Ppo implements Trainer {
   readonly #processors: readonly RolloutProcessor[];
   readonly #numIterations: number;
   /** The loss's gradient on a minibatch (see the option `gradient`). */
-  readonly #gradient: GradientEngine;
+  readonly #gradient: SelectedEngine;
   /** The weights, flat, that Adam updates in place; the policy loads them after each step. */
   readonly #weights: FlatWeights;
-  /** With `numWorkers` > 0: the workers, which run whole iterations. */
-  readonly #workers: PpoWorkerPool | null;
+  /** With `numWorkers` > 0: the workers, which run whole iterations (null once stopped). */
+  #workers: PpoWorkerPool | null;
   /** The shards in force: `numShards`, or one per worker (1 without workers). */
   readonly #numShards: number;
   /** What a checkpoint holds besides PPO's counters and the envs. */
@@ -423,12 +406,10 @@ export class Ppo implements Trainer {
     });
     this.#klCoef = o.klPenaltyCoef;
     this.#processors = context.processors ?? [];
-    this.metricNames = [...METRIC_NAMES, ...this.#processors.flatMap((p) => p.metricNames ?? [])];
+    this.metricNames = ppoMetricNames(o.numWorkers, this.#processors);
     this.#observations = this.envs.reset().slice();
-    this.#gradient = policy instanceof MlpPolicy && o.gradient === "auto"
-      ? mlpGradient(policy)
-      : (minibatch, loss) => ppoGradient(policy, minibatch, loss);
     this.#weights = new FlatWeights(policy.variables);
+    this.#gradient = selectEngine(policy, o.gradient, { weights: this.#weights, ppoGradient });
     this.#parts = { variables: { policy: policy.variables }, adam: this.#adam, rng: this.#rng };
     this.#numShards = o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
     this.#workers = o.numWorkers > 0
@@ -446,9 +427,15 @@ export class Ppo implements Trainer {
     return this.#iteration >= this.#numIterations;
   }
 
+  /** Settles once the workers are up (at once without); iterations before it run in this thread. */
+  get ready(): Promise<void> {
+    return this.#workers?.ready ?? Promise.resolve();
+  }
+
   /**
    * One PPO iteration: the rollout, the processors' reward shaping, GAE, then the update's epochs
-   * (with workers, the workers run all of it: they refuse processors).
+   * (with workers, the workers run all of it once up — `PpoWorkerPool.takesOver` — and refuse
+   * processors).
    *
    * @returns The step count, the metrics and the episodes that finished.
    * @example See {@linkcode Ppo}
@@ -457,15 +444,26 @@ export class Ppo implements Trainer {
    * ```
    */
   async iterate(): Promise<IterationReport> {
-    const lr = this.#startIteration();
-    if (this.#workers) return this.#report(await this.#iterateInWorkers(lr));
-    const o = this.options, rolloutStart = performance.now();
+    const lr = this.#startIteration(), o = this.options;
+    const turn = await this.#workers?.takesOver(this.envs, this.#rng);
+    if (turn === "workers") {
+      const { normAdv } = o, loss = this.#lossOptions(), adam = this.#adam;
+      const iteration = await this.#workers!.iterate(this.#weights, { adam, loss, normAdv, lr });
+      this.#step += iteration.values.length;
+      return this.#report(iteration);
+    }
+    // The workers gave the run back (`workersIfFaster`): its envs are here again.
+    if (turn === "back") this.#observations = Float32Array.from(this.envs.getState().observations);
+    if (this.#workers?.stopped) this.#workers = null;
+    const rolloutStart = performance.now();
     const rollout = this.#rollout();
     const processorMetrics = await runProcessors(this.#processors, rollout);
     const gae = computeGae(rollout, { gamma: o.gamma, lambda: o.gaeLambda });
     const updateStart = performance.now();
-    const step = (minibatch: Minibatch) => this.#gradientStep(minibatch);
-    const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step });
+    const step = (mb: Minibatch) => this.#gradientStep(mb);
+    const envs = o.minibatchUnit === "env" ? rollout.numEnvs : 0;
+    const update = batchEpochs({ ...rollout, ...gae }, { ...o, rng: this.#rng, step, envs });
+    if (this.#gradient.readsFlatWeights) this.#weights.load();
     const times = { lr, rolloutStart, updateStart };
     return this.#report({ ...rollout, ...gae, ...times, update, processorMetrics });
   }
@@ -484,7 +482,7 @@ export class Ppo implements Trainer {
   /** The rollout; an MLP acts without its critic, which values the whole rollout at the end. */
   #rollout(): PpoRollout {
     const o = this.options;
-    const rollout = collectRollout(this.envs, this.policy, {
+    const rollout = collectRollout(this.envs, this.#gradient.actor ?? this.policy, {
       numSteps: o.numSteps,
       gamma: o.gamma,
       bootstrapTruncated: o.bootstrapTruncated,
@@ -496,17 +494,18 @@ export class Ppo implements Trainer {
     return rollout;
   }
 
-  /** One Adam step on the loss's gradient; the policy then loads the new weights. */
+  /** One Adam step; the policy loads the new weights now (or, `packed`, after the update). */
   #gradientStep(minibatch: Minibatch): StepResult {
     const loss = this.#lossOptions();
     const { grad, terms } = this.#gradient(minibatch, loss);
     const gradNorm = this.#adam.update(this.#weights.values, grad, ppoLossValue(terms, loss));
-    this.#weights.load();
+    if (!this.#gradient.readsFlatWeights) this.#weights.load();
     return { terms, gradNorm };
   }
 
   /** The KL penalty's adaptation (PPO-penalty), then the iteration's metrics. */
   #report(iteration: Iteration): IterationReport {
+    this.#workers?.timed(iteration.rolloutStart);
     const { approxKl } = iteration.update.last.terms, target = this.options.klPenaltyTarget;
     if (this.#klCoef > 0 && target > 0) {
       if (approxKl > 1.5 * target) this.#klCoef *= 2;
@@ -517,18 +516,13 @@ export class Ppo implements Trainer {
       klPenaltyCoef: this.#klCoef,
       startTime: this.#startTime,
       startStep: this.#startStep,
+      ...this.options.numWorkers > 0 && {
+        workers: this.#workers?.handedOver ? this.options.numWorkers : 0,
+      },
     });
   }
 
   // ──────────────── Plumbing: workers, checkpoints, disposal ────────────────
-
-  /** One iteration in the workers (`_ppo_pool.ts`), which hand back the weights and Adam. */
-  async #iterateInWorkers(lr: number): Promise<Iteration> {
-    const { normAdv } = this.options, loss = this.#lossOptions(), adam = this.#adam;
-    const iteration = await this.#workers!.iterate(this.#weights, { adam, loss, normAdv, lr });
-    this.#step += iteration.values.length;
-    return iteration;
-  }
 
   #lossOptions(): PpoLossOptions {
     const { clipCoef, clipVloss, entCoef, vfCoef } = this.options;
@@ -546,7 +540,7 @@ export class Ppo implements Trainer {
    * ```
    */
   async save(): Promise<Checkpoint> {
-    const shards = this.#workers ? await this.#workers.getStates() : null;
+    const shards = this.#workers?.handedOver ? await this.#workers.getStates() : null;
     // One shard draws from the run's stream, which then lives in its worker.
     if (shards?.length === 1) this.#rng.setState(shards[0]!.rng);
     return saveTrainerState(this.algo, this.#parts, {
@@ -578,7 +572,9 @@ export class Ppo implements Trainer {
     const klCoef = meta.optionalNumber("klPenaltyCoef") ?? meta.optionalNumber("klCoef");
     state.apply();
     this.#observations = this.envs.setState(envs).slice();
-    if (this.#workers) await this.#workers.setStates(shards);
+    // One shard's run goes back to this thread, which hands it over again.
+    if (this.#workers && this.#numShards > 1) await this.#workers.setStates(shards);
+    else this.#workers?.release();
     this.#step = step;
     this.#iteration = iteration;
     this.#klCoef = klCoef ?? this.options.klPenaltyCoef;

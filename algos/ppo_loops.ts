@@ -215,6 +215,11 @@ export interface BatchEpochsOptions {
   normAdv: boolean;
   /** Shuffles the rows at each epoch's start. */
   rng: Rng;
+  /**
+   * 0 shuffles the rows; otherwise the batch is time-major over this many env copies, which are
+   * shuffled instead, each minibatch taking whole copies' rows. Default 0.
+   */
+  envs?: number;
   /** One gradient step on a minibatch's rows (reused between steps: copy to keep). */
   step(minibatch: Minibatch): StepResult;
 }
@@ -257,8 +262,16 @@ export interface BatchEpochsOptions {
 export function batchEpochs(batch: Minibatch, options: BatchEpochsOptions): UpdateResult {
   const rows = batch.logProbs.length, mb = rows / options.numMinibatches;
   const order = Int32Array.from({ length: rows }, (_, i) => i), minibatch = emptyRows(batch, mb);
+  const n = options.envs ?? 0, copies = Int32Array.from({ length: n }, (_, i) => i);
+  // Row t·n + i is step t of copy i: a shuffled copy's rows, one after another.
+  const shuffleCopies = () => {
+    options.rng.shuffle(copies);
+    copies.forEach((copy, j) => {
+      for (let t = 0; t < rows / n; t++) order[j * (rows / n) + t] = t * n + copy;
+    });
+  };
   return runEpochs(options, {
-    startEpoch: () => options.rng.shuffle(order),
+    startEpoch: () => (n > 0 ? shuffleCopies() : options.rng.shuffle(order)),
     step: (j) => {
       gatherRows(batch, order, { start: j * mb, into: minibatch });
       if (options.normAdv) normalize(minibatch.advantages);

@@ -16,13 +16,30 @@
  *
  * Run alone: `deno run -A bench/_workers.ts` prints the JSON.
  */
-import { ppo, ppoDefaults } from "@proximal/algos";
+import { ppo, ppoDefaults, type PpoOptions } from "@proximal/algos";
 
 /** The set-ups measured: `[numWorkers, numShards]`. */
 const SETUPS: readonly (readonly [number, number])[] = [[0, 1], [1, 1], [2, 1], [1, 2], [2, 2]];
 
-/** The PPO presets {@linkcode measureWorkers} measures unless told otherwise. */
-export const WORKERS_BENCH_PRESETS: readonly string[] = ["fast", "cleanrl"];
+/** A configuration {@linkcode measureWorkers} measures: a PPO preset, maybe with overrides. */
+export interface WorkersBenchConfig {
+  /** The name in the results. */
+  name: string;
+  /** The PPO preset. */
+  preset: string;
+  /** Overrides of its options. */
+  options?: Partial<PpoOptions>;
+}
+
+/**
+ * The configurations {@linkcode measureWorkers} measures unless told otherwise: two presets, and
+ * `cleanrl` on 256-wide layers, where a gradient step's arithmetic outweighs its kernel launches.
+ */
+export const WORKERS_BENCH_CONFIGS: readonly WorkersBenchConfig[] = [
+  { name: "fast", preset: "fast" },
+  { name: "cleanrl", preset: "cleanrl" },
+  { name: "cleanrl, hidden 256", preset: "cleanrl", options: { hiddenSize: 256 } },
+];
 
 /** One set-up's figures. */
 export interface WorkersBenchRun {
@@ -78,8 +95,8 @@ export interface WorkersBenchResult {
 
 /** Options of {@linkcode measureWorkers}. */
 export interface MeasureWorkersOptions {
-  /** PPO presets; default {@linkcode WORKERS_BENCH_PRESETS}. */
-  presets?: readonly string[];
+  /** Configurations; default {@linkcode WORKERS_BENCH_CONFIGS}. */
+  configs?: readonly WorkersBenchConfig[];
   /** Rounds of turns; default 3. */
   rounds?: number;
   /** Timed seconds of each measurement; default 4. */
@@ -93,17 +110,17 @@ export interface MeasureWorkersOptions {
  * @returns One result per configuration.
  * @example One quick configuration
  * ```ts ignore
- * const [result] = await measureWorkers({ presets: ["fast"], rounds: 1 });
+ * const [result] = await measureWorkers({ configs: [{ name: "fast", preset: "fast" }], rounds: 1 });
  * console.log(result!.speedup2vs1);
  * ```
  */
 export async function measureWorkers(
   options: MeasureWorkersOptions = {},
 ): Promise<WorkersBenchResult[]> {
-  const presets = options.presets ?? WORKERS_BENCH_PRESETS;
+  const configs = options.configs ?? WORKERS_BENCH_CONFIGS;
   const rounds = options.rounds ?? 3, seconds = options.seconds ?? 4;
   const results: WorkersBenchResult[] = [];
-  for (const preset of presets) {
+  for (const { name, preset, options: overrides } of configs) {
     const { options: presetOptions, numEnvs = 4 } = ppo.presets![preset]!;
     const batchSize = numEnvs * (presetOptions.numSteps ?? ppoDefaults.numSteps);
     const capacityBefore = await parallelCapacity(ARITHMETIC);
@@ -112,9 +129,11 @@ export async function measureWorkers(
     const pairs: number[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const [c, [numWorkers, numShards]] of SETUPS.entries()) {
-        samples[c]!.push(await measureOnce({ preset, numWorkers, numShards, seconds }));
+        samples[c]!.push(
+          await measureOnce({ preset, options: overrides ?? {}, numWorkers, numShards, seconds }),
+        );
       }
-      const alone = { preset, numWorkers: 0, numShards: 1, seconds };
+      const alone = { preset, options: overrides ?? {}, numWorkers: 0, numShards: 1, seconds };
       const pair = await Promise.all([measureOnce(alone), measureOnce(alone)]);
       pairs.push(pair[0]!.stepsPerSecond + pair[1]!.stepsPerSecond);
     }
@@ -135,7 +154,7 @@ export async function measureWorkers(
     const ratio = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? null : round2(a / b);
     results.push({
-      config: preset,
+      config: name,
       batchSize,
       runs,
       speedup1vs0: ratio(sps(1, 1), sps(0, 1)),
@@ -161,7 +180,13 @@ interface MeasuredRun {
 
 /** One measurement in a process of its own. */
 async function measureOnce(
-  args: { preset: string; numWorkers: number; numShards: number; seconds: number },
+  args: {
+    preset: string;
+    options: Partial<PpoOptions>;
+    numWorkers: number;
+    numShards: number;
+    seconds: number;
+  },
 ): Promise<MeasuredRun> {
   const script = new URL("./_workers_run.ts", import.meta.url);
   const output = await new Deno.Command(Deno.execPath(), {

@@ -1,16 +1,18 @@
 // One throughput measurement of PPO with workers in its own process, for bench/_workers.ts: a
-// preset's options with `numWorkers`/`numShards`, a warm-up of 3 iterations (worker start-up,
+// preset's options (and overrides) with `numWorkers`/`numShards`, a warm-up of 3 iterations (worker start-up,
 // tfjs-wasm compilation, JIT), then iterations for `seconds`; prints one JSON line with env steps
 // per second, the mean rollout and update times per iteration, and the process's CPU time per
 // wall second (about 1 with one busy thread, 2 with both cores busy; Linux only, else null).
 //
 //   deno run -A bench/_workers_run.ts '{"preset":"fast","numWorkers":2,"numShards":2,"seconds":4}'
-import { Ppo, ppo } from "@proximal/algos";
+import { Ppo, ppo, type PpoOptions } from "@proximal/algos";
 import { setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 
 const args = JSON.parse(Deno.args[0] ?? "{}") as {
   preset: string;
+  /** Overrides of the preset's options (e.g. a wider network). */
+  options?: Partial<PpoOptions>;
   numWorkers: number;
   numShards: number;
   seconds: number;
@@ -27,7 +29,9 @@ const trainer = new Ppo({
   // Enough budget that annealing stays near its start.
   totalTimesteps: 1e9,
   envSource: { module: `${import.meta.resolve("@proximal/envs")}#cartpole`, options: {} },
-}, { ...preset.options, numWorkers: args.numWorkers, numShards: args.numShards });
+}, { ...preset.options, ...args.options, numWorkers: args.numWorkers, numShards: args.numShards });
+// The workers' throughput, not the hand-over's: wait for them before the warm-up.
+await trainer.ready;
 
 /** User + system CPU seconds of this process (all threads), or null off Linux. */
 function cpuSeconds(): number | null {

@@ -2,16 +2,19 @@
  * `deno task bench`: proximal's performance on this machine, as one JSON file (default
  * `bench/results/bench.json`; keys documented in the README) and short tables on stdout.
  *
- *  1. CartPole PPO, presets `fast` and `cleanrl`, seeds 1–3, each run in a fresh process: the
- *     anchors' measure (training seconds and env steps until the mean of the last 20 training
- *     episodes first reaches 475), time to solve (a 100-episode deterministic evaluation ≥ 475),
- *     from process start, throughput, rollout and update cost, peak memory.
+ *  1. CartPole PPO, presets `quick`, `fast` and `cleanrl`, seeds 1–3, each run in a fresh
+ *     process: the anchors' measure (training seconds and env steps until the mean of the last 20
+ *     training episodes first reaches 475), time to solve (a 100-episode deterministic evaluation
+ *     ≥ 475), from process start, throughput, rollout and update cost, peak memory; then the same
+ *     on held-out seeds 11–20, beside another checkout's `fast` (`--baseline DIR`).
  *  2. Scaling of throughput, rollout and update cost with `--num-envs` (1 … 64) and hidden width
  *     (64 … 512).
  *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
  *  4. Kernels: tfjs-wasm's act and update cost per sample beside a plain Float32Array MLP.
  *  5. Generation throughput of the RLHF language model with and without its state cache.
- *  6. RLHF: the README's four stage commands, each a CLI process (`bench/_stages.ts`, part
+ *  6. RL speed on the text env (`rlSpeed`): PPO/GRPO/RLOO training tokens/s, rollout and update
+ *     apart, against `--baseline` taking turns (bench/_rl_speed.ts).
+ *  7. RLHF: the README's four stage commands, each a CLI process (`bench/_stages.ts`, part
  *     `stages`), and the whole loop (`examples/rlhf.ts`), their times and figures (skip both:
  *     --no-rlhf).
  */
@@ -23,6 +26,7 @@ import { GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";
+import { measureRlSpeed } from "./_rl_speed.ts";
 import { measureStages } from "./_stages.ts";
 
 /** The bench's parts, in the order they run (`--parts` picks some). */
@@ -34,6 +38,7 @@ const PARTS = [
   "workers",
   "kernels",
   "generation",
+  "rlSpeed",
   "stages",
   "rlhf",
 ] as const;
@@ -45,8 +50,12 @@ const { values } = parseArgs({
     seeds: { type: "string", default: "1,2,3" },
     "held-out": { type: "string", default: "11,12,13,14,15,16,17,18,19,20" },
     baseline: { type: "string", default: "" },
+    "held-out-presets": { type: "string", default: "quick,fast,sample-efficient" },
     parts: { type: "string", default: PARTS.join(",") },
     "no-rlhf": { type: "boolean", default: false },
+    "rl-model": { type: "string", default: "" },
+    "rl-reward": { type: "string", default: "" },
+    "rl-rounds": { type: "string", default: "3" },
   },
 });
 const seeds = seedList("--seeds", values.seeds);
@@ -127,7 +136,7 @@ console.log("CartPole-v1 PPO, one process per run (seconds; steps in thousands)"
 console.log(
   "preset   seed  20-ep mean ≥ 475: train s / steps   eval ≥ 475: since start s / steps   steps/s",
 );
-for (const name of parts.has("presets") ? ["fast", "cleanrl"] : []) {
+for (const name of parts.has("presets") ? ["quick", "fast", "cleanrl"] : []) {
   const preset = ppo.presets![name]!;
   const runs: SolveRun[] = [];
   for (const seed of seeds) {
@@ -200,17 +209,23 @@ function heldOutSummary(runs: SolveRun[]): Record<string, unknown> {
   };
 }
 
-// Seeds no sweep saw: `fast` and `sample-efficient` (issue 16's preset for fewer env steps), and
+// Seeds no sweep saw: `--held-out-presets` (default `quick`, `fast` and `sample-efficient`), and
 // with `--baseline DIR` another checkout's `fast` (say, the previous main), taking turns seed by seed
-// so that the machine's load falls on each alike.
+// (the baseline first, then each preset) so that the machine's load falls on each alike.
 const heldOut: Record<string, unknown> = {};
 if (parts.has("heldOut") && heldOutSeeds.length > 0) {
-  const contenders: { key: string; preset: string; root: string }[] = [
-    { key: "fast", preset: "fast", root: ROOT },
-    { key: "sample-efficient", preset: "sample-efficient", root: ROOT },
-  ];
+  const heldOutPresets = values["held-out-presets"].split(",").filter((p) => p !== "");
+  for (const name of heldOutPresets) {
+    if (!ppo.presets?.[name]) {
+      console.error(`error: Unknown PPO preset "${name}" in --held-out-presets`);
+      Deno.exit(2);
+    }
+  }
+  const contenders: { key: string; preset: string; root: string }[] = heldOutPresets.map((
+    name,
+  ) => ({ key: name, preset: name, root: ROOT }));
   if (values.baseline !== "") {
-    contenders.push({ key: "baseline", preset: "fast", root: values.baseline });
+    contenders.unshift({ key: "baseline", preset: "fast", root: values.baseline });
   }
   const runs = new Map(contenders.map((c) => [c.key, [] as SolveRun[]]));
   console.log(
@@ -232,65 +247,108 @@ if (parts.has("heldOut") && heldOutSeeds.length > 0) {
   for (const c of contenders) heldOut[c.key] = heldOutSummary(runs.get(c.key)!);
   heldOut.seeds = heldOutSeeds;
   heldOut.baselineRoot = values.baseline === "" ? null : values.baseline;
-  const anchorSeconds = (
-    key: string,
-  ) => ((heldOut[key] as { median: { anchorTrainSeconds: number } } | undefined)?.median
-    .anchorTrainSeconds);
-  // The sample-efficient preset's wall time against the baseline's `fast` (else this `fast`).
-  const versus = anchorSeconds(values.baseline === "" ? "fast" : "baseline");
-  heldOut.speedupVsBaseline = versus === undefined
-    ? null
-    : round(versus / anchorSeconds("sample-efficient")!);
+  // Each preset's median time to 475 (training; from process start to the evaluation ≥ 475)
+  // against the baseline's `fast` (else this `fast`).
+  const reference = values.baseline === "" ? "fast" : "baseline";
+  const speedups = (field: "anchorTrainSeconds" | "solveSecondsSinceStart") => {
+    const of = (key: string) =>
+      (heldOut[key] as { median: Record<string, number> } | undefined)?.median[field];
+    const versus = of(reference);
+    return versus === undefined
+      ? null
+      : Object.fromEntries(heldOutPresets.map((name) => [name, round(versus / of(name)!)]));
+  };
+  heldOut.speedupVsBaseline = speedups("anchorTrainSeconds");
+  heldOut.solveSpeedupVsBaseline = speedups("solveSecondsSinceStart");
 }
 
 // ──────────────────────────── 1c. Start-up ────────────────────────────
 
 /**
- * Process start to the end of the first training iteration through the CLI (`deno task train
- * --preset fast` for one iteration, no evaluation), measured outside from spawn to exit, with and
- * without workers, taking turns.
+ * Process start to the end of the first training iteration through the CLI (`deno run -A
+ * cli/mod.ts --preset fast` for two iterations, no evaluation): from spawn to the progress line the
+ * first iteration prints, and to exit (which adds the second iteration, the checkpoint and the
+ * learning curves). With no workers and with 2, and with `--baseline DIR` that checkout's CLI too,
+ * taking turns round by round.
  */
 async function measureStartup(rounds: number): Promise<Record<string, unknown>> {
   const fast = ppo.presets!.fast!;
   const oneIteration = (fast.numEnvs ?? 4) * (fast.options.numSteps ?? 128);
   const dir = await Deno.makeTempDir({ prefix: "proximal_bench_startup_" });
-  const times = new Map<number, number[]>([[0, []], [2, []]]);
+  const contenders = [
+    { key: "workers0", root: ROOT, workers: 0 },
+    { key: "workers2", root: ROOT, workers: 2 },
+    ...(values.baseline === "" ? [] : [{ key: "baseline", root: values.baseline, workers: 0 }]),
+  ];
+  const times = new Map(
+    contenders.map((c) => [c.key, { first: [] as number[], exit: [] as number[] }]),
+  );
   for (let round = 0; round < rounds; round++) {
-    for (const [workers, list] of times) {
+    for (const { key, root, workers } of contenders) {
       const start = performance.now();
-      const output = await new Deno.Command(Deno.execPath(), {
+      const child = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "-A",
           "cli/mod.ts",
-          ...["--preset", "fast", "--num-workers", String(workers)],
-          ...["--total-timesteps", String(oneIteration), "--eval-episodes", "0"],
-          ...["--out", `${dir}/w${workers}-${round}`],
+          ...["--preset", "fast", "--num-workers", String(workers), "--seed", "1"],
+          ...["--total-timesteps", String(2 * oneIteration), "--eval-episodes", "0"],
+          ...["--out", `${dir}/${key}-${round}`],
         ],
-        cwd: ROOT,
+        cwd: root,
         stdout: "piped",
         stderr: "piped",
-      }).output();
-      if (!output.success) {
-        throw new Error(`Start-up run failed: ${new TextDecoder().decode(output.stderr)}`);
+      }).spawn();
+      let first = NaN, text = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stdout) {
+        text += decoder.decode(chunk, { stream: true });
+        if (Number.isNaN(first) && / env steps \(/.test(text)) first = performance.now() - start;
       }
-      list.push((performance.now() - start) / 1000);
+      const status = await child.status;
+      if (!status.success || Number.isNaN(first)) {
+        const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
+        throw new Error(`Start-up run ${key} failed: ${stderr || text}`);
+      }
+      await child.stderr.cancel();
+      const entry = times.get(key)!;
+      entry.first.push(first / 1000);
+      entry.exit.push((performance.now() - start) / 1000);
     }
   }
   await Deno.remove(dir, { recursive: true });
+  const summary = (key: string) => {
+    const entry = times.get(key);
+    return entry
+      ? {
+        firstIterationSeconds: round(middle(entry.first)),
+        exitSeconds: round(middle(entry.exit)),
+      }
+      : null;
+  };
+  const workers0 = summary("workers0")!, baseline = summary("baseline");
   return {
     rounds,
     iterationEnvSteps: oneIteration,
-    cliFirstIterationSeconds: round(middle(times.get(0)!)),
-    cliFirstIterationSecondsWorkers2: round(middle(times.get(2)!)),
+    cliFirstIterationSeconds: workers0.firstIterationSeconds,
+    cliExitSeconds: workers0.exitSeconds,
+    cliFirstIterationSecondsWorkers2: summary("workers2")!.firstIterationSeconds,
+    baseline: baseline && {
+      root: values.baseline,
+      ...baseline,
+      firstIterationRatio: round(workers0.firstIterationSeconds / baseline.firstIterationSeconds),
+    },
   };
 }
 
 let startup: Record<string, unknown> | null = null;
 if (parts.has("startup")) {
-  startup = await measureStartup(5);
+  startup = await measureStartup(7);
+  const versus = startup.baseline as { firstIterationSeconds: number } | null;
   console.log(
-    `\nStart-up, CLI --preset fast, spawn to exit after one iteration: ${startup.cliFirstIterationSeconds} s (0 workers), ${startup.cliFirstIterationSecondsWorkers2} s (2 workers)`,
+    `\nStart-up, CLI --preset fast, spawn to the first iteration's end: ${startup.cliFirstIterationSeconds} s (0 workers), ${startup.cliFirstIterationSecondsWorkers2} s (2 workers)${
+      versus ? `; the baseline ${versus.firstIterationSeconds} s` : ""
+    }`,
   );
 }
 
@@ -446,7 +504,72 @@ for (const r of generation.rows as Record<string, number>[]) {
   );
 }
 
-// ──────────────────────── The README's four RLHF stages ────────────────────────
+// ──────────────────────────────── 6. RL speed ────────────────────────────────
+
+/** `--rl-model` and `--rl-reward`, else an SFT model and a reward model trained here (~5 min). */
+async function rlSources(): Promise<{ model: string; reward: string; made: string | null }> {
+  if (values["rl-model"] !== "" && values["rl-reward"] !== "") {
+    return { model: values["rl-model"], reward: values["rl-reward"], made: null };
+  }
+  const dir = await Deno.makeTempDir({ prefix: "proximal_bench_rl_" });
+  for (
+    const args of [
+      ["--algo", "sft", "--out", `${dir}/sft`],
+      ["--algo", "reward-model", "--model", `${dir}/sft`, "--out", `${dir}/rm`],
+    ]
+  ) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "cli/mod.ts", "--env", "text-completion", ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `RL speed's ${args[1]} run failed: ${new TextDecoder().decode(output.stderr)}`,
+      );
+    }
+  }
+  return { model: `${dir}/sft`, reward: `${dir}/rm`, made: dir };
+}
+
+let rlSpeed: Record<string, unknown> | null = null;
+if (parts.has("rlSpeed")) {
+  const rounds = Number(values["rl-rounds"]);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    console.error(`error: --rl-rounds takes a whole number >= 1, got ${values["rl-rounds"]}`);
+    Deno.exit(2);
+  }
+  console.log(
+    `\nRL speed on the text env (32 envs), tokens/s wall (CPU)${
+      values.baseline === "" ? "" : `, against ${values.baseline}`
+    } …`,
+  );
+  const sources = await rlSources();
+  rlSpeed = await measureRlSpeed(ROOT, {
+    model: sources.model,
+    reward: sources.reward,
+    baseline: values.baseline,
+    rounds,
+    log: (line) => console.log(line),
+  });
+  if (sources.made) await Deno.remove(sources.made, { recursive: true });
+  type Row = Record<string, number | null>;
+  type Case = { versus: string; new: { median: Row }; speedup: Row };
+  for (const [key, c] of Object.entries(rlSpeed.cases as Record<string, Case>)) {
+    const m = c.new.median, s = c.speedup;
+    console.log(
+      `  ${
+        key.padEnd(26)
+      }${m.tokensPerSecond} tok/s (rollout ${m.rolloutTokensPerSecond}, update ${m.updateTokensPerSecond}; CPU ${m.tokensPerCpuSecond})` +
+        (s.tokensPerSecond === null
+          ? ""
+          : `  ×${s.tokensPerSecond} vs old ${c.versus} (CPU ×${s.tokensPerCpuSecond})`),
+    );
+  }
+}
+
+// ──────────────────────── 7. RLHF: the README's four stages ────────────────────────
 
 let stages: unknown = null;
 if (parts.has("stages")) {
@@ -456,7 +579,7 @@ if (parts.has("stages")) {
   stages = await measureStages(1);
 }
 
-// ──────────────────────────────── 6. RLHF ────────────────────────────────
+// ──────────────────────────────── 7. RLHF: the loop ────────────────────────────────
 
 let rlhf: unknown = null;
 if (parts.has("rlhf")) {
@@ -493,6 +616,7 @@ const result = {
   workers,
   kernels,
   generation,
+  rlSpeed,
   stages,
   rlhf,
 };

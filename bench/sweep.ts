@@ -204,7 +204,98 @@ const candidates: Candidate[] = [
   // (an update's cost per row falls with the width) and fewer env copies (the 20-episode window
   // fills sooner after the policy is good).
   ...fewerSamples(),
+  ...packedRound(),
 ];
+
+/**
+ * Issue 16's second round: the `packed` gradient engine (cheaper per gradient step, most at small
+ * widths), around `sample-efficient`, over the network's width and the update's shape, with
+ * `fast` as it is for reference.
+ */
+function packedRound(): Candidate[] {
+  const out: Candidate[] = [
+    zooLike("p-fast-ref", 32, {
+      numMinibatches: 4,
+      updateEpochs: 2,
+      learningRate: 4e-3,
+      gaeLambda: 0.95,
+    }),
+  ];
+  const base = { gradient: "packed", clipVloss: false, gaeLambda: 0.8, numMinibatches: 2 };
+  const add = (name: string, numEnvs: number, o: Partial<PpoOptions>) =>
+    out.push(zooLike(`p-${name}`, numEnvs, { ...base, ...o }));
+  for (const h of [64, 48, 32, 16]) {
+    add(`8x32-2x5-lr3e-3-h${h}`, 8, { updateEpochs: 5, learningRate: 3e-3, hiddenSize: h });
+  }
+  add("8x32-2x4-lr3e-3-h64", 8, { updateEpochs: 4, learningRate: 3e-3 });
+  add("8x32-1x5-lr3e-3-h64", 8, { numMinibatches: 1, updateEpochs: 5, learningRate: 3e-3 });
+  add("16x16-2x5-lr3e-3-h64", 16, { numSteps: 16, updateEpochs: 5, learningRate: 3e-3 });
+  add("8x32-2x5-lr4e-3-h32", 8, { updateEpochs: 5, learningRate: 4e-3, hiddenSize: 32 });
+  add("8x32-2x6-lr3e-3-h32", 8, { updateEpochs: 6, learningRate: 3e-3, hiddenSize: 32 });
+  add("8x32-1x10-lr2e-3-h32", 8, {
+    numMinibatches: 1,
+    updateEpochs: 10,
+    learningRate: 2e-3,
+    hiddenSize: 32,
+  });
+  add("8x32-2x5-lr3e-3-h32-1layer", 8, {
+    updateEpochs: 5,
+    learningRate: 3e-3,
+    hiddenSize: 32,
+    hiddenLayers: 1,
+  });
+  // Around the fastest of those (8 × 32, 2 × 5, lr 4e-3, hidden 32 × 32).
+  const h32 = { hiddenSize: 32 };
+  add("8x32-2x4-lr4e-3-h32", 8, { ...h32, updateEpochs: 4, learningRate: 4e-3 });
+  add("8x32-2x4-lr5e-3-h32", 8, { ...h32, updateEpochs: 4, learningRate: 5e-3 });
+  add("8x32-2x5-lr5e-3-h32", 8, { ...h32, updateEpochs: 5, learningRate: 5e-3 });
+  add("8x32-2x3-lr5e-3-h32", 8, { ...h32, updateEpochs: 3, learningRate: 5e-3 });
+  add("8x32-1x6-lr4e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 6, learningRate: 4e-3 });
+  add("8x32-1x5-lr5e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 5, learningRate: 5e-3 });
+  add("16x16-2x5-lr4e-3-h32", 16, { ...h32, numSteps: 16, updateEpochs: 5, learningRate: 4e-3 });
+  add("16x16-2x4-lr4e-3-h32", 16, { ...h32, numSteps: 16, updateEpochs: 4, learningRate: 4e-3 });
+  add("8x32-2x5-lr4e-3-h24", 8, { hiddenSize: 24, updateEpochs: 5, learningRate: 4e-3 });
+  add("8x32-2x5-lr4e-3-h32-gae.9", 8, {
+    ...h32,
+    updateEpochs: 5,
+    learningRate: 4e-3,
+    gaeLambda: 0.9,
+  });
+  add("8x32-4x3-lr4e-3-h32", 8, { ...h32, numMinibatches: 4, updateEpochs: 3, learningRate: 4e-3 });
+  // Narrower still.
+  for (const h of [24, 16]) {
+    add(`8x32-2x4-lr5e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 4, learningRate: 5e-3 });
+    add(`8x32-2x5-lr5e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 5, learningRate: 5e-3 });
+    add(`8x32-2x4-lr4e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 4, learningRate: 4e-3 });
+  }
+  add("8x32-2x5-lr4e-3-h16", 8, { hiddenSize: 16, updateEpochs: 5, learningRate: 4e-3 });
+  // Fewer, larger gradient steps per env step (each costs about the same launches).
+  add("8x32-1x4-lr5e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 4, learningRate: 5e-3 });
+  add("8x32-1x4-lr6e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 4, learningRate: 6e-3 });
+  add("8x32-1x5-lr4e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 5, learningRate: 4e-3 });
+  add("8x32-1x3-lr6e-3-h32", 8, { ...h32, numMinibatches: 1, updateEpochs: 3, learningRate: 6e-3 });
+  add("16x32-2x4-lr5e-3-h32", 16, { ...h32, updateEpochs: 4, learningRate: 5e-3 });
+  add("16x32-2x3-lr6e-3-h32", 16, { ...h32, updateEpochs: 3, learningRate: 6e-3 });
+  add("8x64-2x4-lr5e-3-h32", 8, { ...h32, numSteps: 64, updateEpochs: 4, learningRate: 5e-3 });
+  add("8x32-2x4-lr5e-3-h32-gae.9", 8, {
+    ...h32,
+    updateEpochs: 4,
+    learningRate: 5e-3,
+    gaeLambda: 0.9,
+  });
+  // Widths whose packed layers (the units plus the engine's constant one) fill a multiple of 8
+  // columns, which tfjs-wasm's matMul runs fastest (31 + 1 = 32: ~30 % less per step than 33).
+  for (const h of [31, 23, 39]) {
+    add(`8x32-2x5-lr5e-3-h${h}`, 8, { hiddenSize: h, updateEpochs: 5, learningRate: 5e-3 });
+  }
+  add("16x16-2x5-lr4e-3-h24", 16, {
+    hiddenSize: 24,
+    numSteps: 16,
+    updateEpochs: 5,
+    learningRate: 4e-3,
+  });
+  return out;
+}
 
 /**
  * The round after `fast` (it gave `sample-efficient`): aims at SB3-tuned's sample count at

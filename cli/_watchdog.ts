@@ -31,8 +31,9 @@ export class Watchdog implements EnvCallRecorder {
    */
   readonly envCallRecord: SharedArrayBuffer;
 
-  private constructor(worker: Worker, init: WatchdogInit) {
+  private constructor(worker: Worker, init: WatchdogInit, ready: Promise<void>) {
     this.#worker = worker;
+    this.ready = ready;
     this.#buffer = init.buffer;
     this.#ints = new Int32Array(init.buffer, 0, SLOTS.ints);
     this.#floats = new Float64Array(init.buffer, SLOTS.floatsAt, SLOTS.floats);
@@ -40,8 +41,18 @@ export class Watchdog implements EnvCallRecorder {
     this.#recorder = new SharedEnvCallRecorder(init.calls);
   }
 
-  /** Starts the watchdog's thread and records this thread's env calls until {@link stop}. */
-  static async start(options: { envCallTimeout: number; outDir: string }): Promise<Watchdog> {
+  /**
+   * Resolves once the watchdog's thread listens for signals. Until then (the run is still being
+   * built, with nothing to save) a signal has its default action.
+   */
+  readonly ready: Promise<void>;
+
+  /**
+   * Starts the watchdog's thread and records this thread's env calls until {@link stop}. The
+   * thread starts beside the run's set-up instead of before it: await {@link ready} before
+   * training.
+   */
+  static start(options: { envCallTimeout: number; outDir: string }): Watchdog {
     const buffer = new SharedArrayBuffer(SLOTS.bytes);
     const worker = new Worker(new URL("./_watchdog_worker.ts", import.meta.url), {
       type: "module",
@@ -53,11 +64,12 @@ export class Watchdog implements EnvCallRecorder {
         reject(new Error(`Cannot start the watchdog: ${e.message}`));
       };
     });
+    // Rejected before anyone awaits it, the promise would end the process as unhandled.
+    ready.catch(() => {});
     const calls = createEnvCallRecord(1 + MAX_WORKERS);
     const init: WatchdogInit = { buffer, calls, ...options };
     worker.postMessage(init);
-    await ready;
-    const watchdog = new Watchdog(worker, init);
+    const watchdog = new Watchdog(worker, init, ready);
     VectorEnv.callRecorder = watchdog;
     return watchdog;
   }

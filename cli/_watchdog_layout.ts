@@ -1,7 +1,8 @@
 // The shared memory between the main thread and the watchdog's thread: which signals arrived and
 // the main thread's phase; the env calls in progress are in a separate record (core's
 // env_call_record.ts) that PPO's workers write too.
-import { longestEnvCall } from "@proximal/core";
+// The light entry point: the watchdog thread starts without loading tfjs (~0.3 s).
+import { longestEnvCall } from "@proximal/core/env-call-record";
 
 /** Slots of the shared buffer: int32 slots first, then float64 slots, then the phase's text. */
 export const SLOTS = {

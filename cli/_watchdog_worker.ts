@@ -2,7 +2,7 @@
 // synchronous env call blocks the main thread's event loop and with it any listener there. It reads
 // what the main thread is doing from shared memory and can end the process on its own.
 /// <reference lib="deno.worker" />
-import { longestEnvCall } from "@proximal/core";
+import { longestEnvCall } from "@proximal/core/env-call-record";
 import { describeCall, SLOTS, type WatchdogInit } from "./_watchdog_layout.ts";
 
 /** An env call longer than this after a first signal counts as hung: the process ends at once. */

@@ -69,19 +69,22 @@ export async function main(args: string[]): Promise<void> {
     console.log(plan.help);
     return;
   }
-  // From here a signal stops the run cleanly, and a hung env call is named (see _watchdog.ts).
-  const watchdog = await Watchdog.start({
+  // Once the watchdog is up (its thread starts beside the build), a signal stops the run cleanly
+  // and a hung env call is named (see _watchdog.ts).
+  const watchdog = Watchdog.start({
     envCallTimeout: plan.envCallTimeout,
     outDir: plan.outDir,
   });
   try {
     watchdog.phase(`building ${plan.algoPlugin.name} on ${plan.envPlugin.name}`);
     const run = await build(plan, watchdog.envCallRecord);
+    await watchdog.ready;
     const training = await train(run, watchdog);
-    watchdog.phase("drawing the learning curves");
-    await plotCurves(run);
     watchdog.phase("the final evaluation");
     await evaluate(run, training);
+    // After the evaluation: drawing imports echarts (~0.3 s), which the result need not wait for.
+    watchdog.phase("drawing the learning curves");
+    await plotCurves(run);
     run.trainer.dispose();
     // 130 and 143 (128 + the signal's number), as a process ended by the signal would report; a
     // signal during the evaluation counts too (the evaluation then completes: it saves nothing).

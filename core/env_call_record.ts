@@ -3,8 +3,15 @@
  * can name a hung call (a synchronous env call blocks its thread's event loop). The record has
  * one slot per writing thread — slot 0 for the main thread, slot `1 + w` for worker `w` — so
  * threads never write the same bytes; a reader picks the longest-running call.
+ *
+ * Also a light entry point of its own, `@proximal/core/env-call-record`: a watchdog thread reads
+ * the record without loading TensorFlow.js.
+ *
+ * @module
  */
 import type { EnvCallRecorder } from "./vector_env.ts";
+
+export type { EnvCallRecorder };
 
 /** Bytes per slot: int32 fields, two float64 fields, then the env's and the call's names. */
 const SLOT_BYTES = 256;

@@ -88,7 +88,10 @@ const PPO_ITERATIONS = quick ? 4 : 60;
 const PPO_ENVS = 32;
 const PPO_KL_COEF = refKlDefaults.refKlCoef; // fixed (refKlTarget 0)
 const PPO_ENT_COEF = rlhfPpoDefaults.entCoef;
-const DPO_EPOCHS = quick ? 1 : dpoStageDefaults.epochs;
+const { samplesPerPrompt: _dpoSamples, labelTemperature: _dpoNoise, ...dpoOptions } =
+  dpoStageDefaults;
+const DPO_PAIRS_PER_PROMPT = Math.min(dpoOptions.pairsPerPrompt, PAIRS_PER_PROMPT); // of the RM's
+const DPO_EPOCHS = quick ? 1 : dpoOptions.epochs;
 
 await setupBackend("wasm");
 await Deno.mkdir(outDir, { recursive: true });
@@ -111,6 +114,9 @@ const report: Record<string, unknown> = {
     PPO_KL_COEF,
     PPO_ENT_COEF,
     DPO_EPOCHS,
+    DPO_PAIRS_PER_PROMPT,
+    DPO_BETA: dpoOptions.beta,
+    DPO_LEARNING_RATE: dpoOptions.learningRate,
   },
 };
 const stageSeconds: Record<string, number> = {};
@@ -209,12 +215,13 @@ const { rmPairs, dpoPairs, heldPairs } = await stage("2. pairs labelled by the j
     seed,
   });
   const held = await labelPairs(split.holdout, judge, { temperature: LABEL_TEMPERATURE, seed });
-  const dpoPairs = train.pairs.filter((_, i) => train.ranks[i] === 0);
+  // DPO trains on the reward model's pairs of the first ranks (best vs worst, then inwards).
+  const dpoPairs = train.pairs.filter((_, i) => train.ranks[i]! < DPO_PAIRS_PER_PROMPT);
   await writePreferencePairs(`${outDir}/pairs.jsonl`, [...train.pairs, ...held.pairs]);
   console.log(
     `   ${train.pairs.length} training pairs from ${split.train.length} prompts (${
       (train.flipRate * 100).toFixed(1)
-    } % of labels against the judge; ${dpoPairs.length} best vs worst, for DPO), ${held.pairs.length} held-out pairs from ${split.holdout.length} prompts (${
+    } % of labels against the judge; ${dpoPairs.length} of ranks < ${DPO_PAIRS_PER_PROMPT}, for DPO), ${held.pairs.length} held-out pairs from ${split.holdout.length} prompts (${
       (held.flipRate * 100).toFixed(1)
     } % against the judge); ${train.ties + held.ties} prompts tied`,
   );
@@ -375,21 +382,36 @@ const rlooModel = await stage("4c. RLOO", () => groupStage("rloo"));
 
 // ──────────────────────────────── 5. DPO ────────────────────────────────
 const dpoModel = await stage("5. DPO", async () => {
-  const dpo = new DpoTrainer(sftModel.clone(), tokenizePairs(dpoPairs, tokenizer), {
+  const { pairsPerPrompt: _n, ...trainerOptions } = dpoOptions;
+  const pairs = tokenizePairs(dpoPairs, tokenizer);
+  const dpo = new DpoTrainer(sftModel.clone(), pairs, {
+    ...trainerOptions,
     holdout: tokenizePairs(heldPairs, tokenizer),
     epochs: DPO_EPOCHS,
     seed,
   });
+  // Tokens the policy reads per epoch: <bos> prompt completion <eos>, chosen and rejected.
+  const tokensPerEpoch = pairs.reduce(
+    (a, p) => a + 2 * (p.prompt.length + 2) + p.chosen.length + p.rejected.length,
+    0,
+  );
   let last: Record<string, number> = {};
+  let trainSeconds = 0;
   while (!dpo.done) {
     last = (await dpo.iterate()).metrics;
+    trainSeconds += last["perf/pairs_per_second"]! > 0
+      ? pairs.length / last["perf/pairs_per_second"]!
+      : 0;
     console.log(
       `   epoch: loss ${last["loss"]?.toFixed(3)}, held-out reward accuracy ${
         last["eval/rewards/accuracies"]?.toFixed(3)
       }, margin ${last["eval/rewards/margins"]?.toFixed(3)}`,
     );
   }
-  report.dpo = last;
+  report.dpo = {
+    ...last,
+    tokensPerSecond: trainSeconds > 0 ? tokensPerEpoch * DPO_EPOCHS / trainSeconds : 0,
+  };
   const model = dpo.model.clone();
   dpo.dispose();
   return model;
@@ -437,7 +459,62 @@ await stage("6. evaluation", () => {
     for (const sample of e.samples) console.log(`      ${sample}`);
   }
   report.evaluation = results;
+  report.table = summaryTable(measured, results);
 });
+
+/** One row per policy: the issue's table (win-rates with their intervals, leash, speed). */
+function summaryTable(
+  measured: Record<string, ReturnType<typeof evaluateCompletions>>,
+  results: Record<string, unknown>,
+): Record<string, unknown>[] {
+  const stageOf: Record<string, string> = {
+    sft: "1. SFT",
+    ppo: "4. PPO with a KL leash",
+    grpo: "4b. GRPO",
+    rloo: "4c. RLOO",
+    dpo: "5. DPO",
+  };
+  const speed = (name: string): number | undefined => {
+    const r = report[name] as Record<string, number | undefined> | undefined;
+    return name === "sft" ? r?.["train/tokens_per_second"] : r?.tokensPerSecond;
+  };
+  const pct = (x: number) => (x * 100).toFixed(1);
+  const interval = (w?: { rate: number; interval: [number, number] }) =>
+    w ? `${pct(w.rate)} % [${pct(w.interval[0])}, ${pct(w.interval[1])}]` : "–";
+  const rows = Object.entries(measured).map(([name, e]) => {
+    const r = results[name] as {
+      winRateOverSft?: { rate: number; interval: [number, number] };
+      classifierWinRateOverSft?: { rate: number; interval: [number, number] };
+    };
+    return {
+      policy: name,
+      vaderWinRate: r.winRateOverSft,
+      classifierWinRate: r.classifierWinRateOverSft,
+      klPerSequence: e.klToReferencePerSequence,
+      distinct2: e.distinct2,
+      distinct2OverSft: e.distinct2 / measured.sft!.distinct2,
+      unknownTokenRate: e.unknownTokenRate,
+      wallSeconds: stageSeconds[stageOf[name]!],
+      trainingTokensPerSecond: speed(name),
+    };
+  });
+  console.log(
+    "\n| policy | VADER win [95 % CI] | classifier win [95 % CI] | KL/seq | distinct-2 | <unk> | wall s | training tokens/s |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const row of rows) {
+    console.log(
+      `| ${row.policy} | ${interval(row.vaderWinRate)} | ${interval(row.classifierWinRate)} | ${
+        row.klPerSequence.toFixed(2)
+      } | ${row.distinct2.toFixed(3)} (${row.distinct2OverSft.toFixed(2)} × SFT) | ${
+        pct(row.unknownTokenRate)
+      } % | ${row.wallSeconds ?? "–"} | ${
+        row.trainingTokensPerSecond === undefined ? "–" : Math.round(row.trainingTokensPerSecond)
+      } |`,
+    );
+  }
+  return rows;
+}
 
 report.stageSeconds = stageSeconds;
 report.totalSeconds = Math.round((performance.now() - startedAt) / 100) / 10;

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { kthLargest, MASKED_LOGIT, sampleToken } from "./_sampling.ts";
+import { autodiffHead, fusedHead } from "./_policy_head.ts";
 import type { GruLanguageModel } from "./language_model.ts";
 import type { LmStep, NextToken } from "./language_model_types.ts";
 import {
@@ -31,6 +32,13 @@ export interface LmPolicyOptions {
   topK?: number;
   /** Keep each row's recurrent state between `act` calls ({@linkcode LmPolicy}); default true. */
   cache?: boolean;
+  /**
+   * How `evaluate` turns logits into log-probs and entropies: `"fused"`, one op with a
+   * hand-derived gradient (~3× faster on tfjs-wasm), or `"autodiff"`, `tf.logSoftmax` and
+   * `tf.softmax` differentiated by tfjs (the reference the fused op is tested against). The two
+   * agree to float rounding; default "fused".
+   */
+  head?: "fused" | "autodiff";
 }
 
 /** Counts of how {@linkcode LmPolicy.act} obtained each row's state, since creation. */
@@ -67,7 +75,9 @@ interface CacheEntry {
  * such rows. Contexts are compared token by token, which costs what hashing them would and cannot
  * collide. The cache is dropped when any variable is reassigned (an optimizer step, a checkpoint
  * restore), detected from the variables' data ids, because its states belong to the old weights.
- * `value` uses the cache but does not update it.
+ * `value` uses the cache but does not update it, and looks a row's entry up among all rows', so
+ * that a batch in another order (PPO values the final observations of truncated episodes) also
+ * steps from the cached states.
  *
  * `evaluate` runs the GRU over the padded contexts and picks each row's last real position with
  * a mask, so its log-probs and values equal `act`'s up to float rounding.
@@ -107,6 +117,7 @@ export class LmPolicy implements Policy {
   /** The top-k truncation (0 = off). */
   readonly topK: number;
   readonly #useCache: boolean;
+  readonly #head: typeof fusedHead;
   #cache: (CacheEntry | undefined)[] = [];
   /** The variables' data ids when the cache was filled; a change means new weights. */
   #cacheWeights: readonly object[] = [];
@@ -145,6 +156,11 @@ export class LmPolicy implements Policy {
     this.temperature = temperature;
     this.topK = topK;
     this.#useCache = options.cache ?? true;
+    const head = options.head ?? "fused";
+    if (head !== "fused" && head !== "autodiff") {
+      throw new RangeError(`LmPolicy's head must be "fused" or "autodiff", got "${head}"`);
+    }
+    this.#head = head === "fused" ? fusedHead : autodiffHead;
   }
 
   /**
@@ -226,10 +242,10 @@ export class LmPolicy implements Policy {
   /**
    * Log-probabilities, entropies and values of given next tokens, on the gradient tape: the GRU
    * reads the padded contexts (up to the longest real one) and each row's last real position is
-   * picked with a mask.
+   * picked with a mask; the log-probs and entropies come from the `head` option's op.
    *
    * @param observations `[n, contextLength]` token ids.
-   * @param actions `[n]` next tokens.
+   * @param actions `[n]` next tokens, token ids (a RangeError names the first that is not).
    * @returns See {@linkcode Evaluation}.
    * @example See {@linkcode LmPolicy}
    * ```ts ignore
@@ -246,6 +262,15 @@ export class LmPolicy implements Policy {
     }
     const contexts = this.#parse(observations.dataSync() as Float32Array);
     const V = this.model.vocabSize;
+    const raw = actions.dataSync();
+    const bad = raw.findIndex((a) => !Number.isInteger(a) || a < 0 || a >= V);
+    if (raw.length !== contexts.length || bad >= 0) {
+      throw new RangeError(
+        `LmPolicy.evaluate needs ${contexts.length} actions, token ids in [0, ${V}): got ` +
+          (bad >= 0 ? `${raw[bad]} at row ${bad}` : `${raw.length} actions`),
+      );
+    }
+    const ids = Int32Array.from(raw);
     return tf.tidy(() => {
       const { logits, value } = this.#readContexts(contexts);
       let scaled = this.temperature === 1 ? logits : tf.div(logits, this.temperature);
@@ -260,10 +285,7 @@ export class LmPolicy implements Policy {
         }
         scaled = tf.add(scaled, tf.tensor2d(bias, [contexts.length, V]));
       }
-      const logp = tf.logSoftmax(scaled);
-      const ids = tf.reshape(tf.cast(actions, "int32"), [-1]) as tf.Tensor1D;
-      const logProb = tf.sum(tf.mul(tf.oneHot(ids, V), logp), 1) as tf.Tensor1D;
-      const entropy = tf.neg(tf.sum(tf.mul(tf.softmax(scaled), logp), 1)) as tf.Tensor1D;
+      const { logProb, entropy } = this.#head(scaled as tf.Tensor2D, ids);
       return { logProb, entropy, value: value! };
     });
   }
@@ -367,23 +389,27 @@ export class LmPolicy implements Policy {
     if (weights.some((id, i) => id !== this.#cacheWeights[i])) this.#cache = [];
 
     const advanced: number[] = [], reused: number[] = [], fresh: number[] = [];
+    // The cache entry each row starts from: its own row's; for `value`, else any entry it extends
+    // by at most one token (a batch in another order: the final observations of truncated episodes).
+    const sources: (CacheEntry | undefined)[] = new Array(n);
     contexts.forEach((tokens, i) => {
-      const entry = this.#useCache ? this.#cache[i] : undefined;
-      if (entry && startsWith(tokens, entry.tokens)) {
-        if (tokens.length === entry.tokens.length) reused.push(i);
-        else if (tokens.length === entry.tokens.length + 1) advanced.push(i);
-        else fresh.push(i);
-      } else {
-        fresh.push(i);
-      }
+      const own = this.#useCache ? this.#cache[i] : undefined;
+      const entry = own && extendsBy(tokens, own) <= 1
+        ? own
+        : this.#useCache && !forAct
+        ? this.#cache.find((e) => e !== undefined && extendsBy(tokens, e) <= 1)
+        : undefined;
+      sources[i] = entry;
+      const extra = entry ? extendsBy(tokens, entry) : -1;
+      if (extra === 0) reused.push(i);
+      else if (extra === 1) advanced.push(i);
+      else fresh.push(i);
     });
     const storeStates = forAct && this.#useCache;
     const cachedState = (rows: number[]) => ({
       hidden: Array.from({ length: L }, (_, l) => {
         const data = new Float32Array(rows.length * H);
-        rows.forEach((i, j) =>
-          data.set(this.#cache[i]!.hidden.subarray(l * H, (l + 1) * H), j * H)
-        );
+        rows.forEach((i, j) => data.set(sources[i]!.hidden.subarray(l * H, (l + 1) * H), j * H));
         return tf.tensor2d(data, [rows.length, H]);
       }),
     });
@@ -442,6 +468,11 @@ export class LmPolicy implements Policy {
     }
     return { probs, values };
   }
+}
+
+/** How many tokens `tokens` adds to the entry's context (Infinity unless it begins with it). */
+function extendsBy(tokens: Int32Array, entry: CacheEntry): number {
+  return startsWith(tokens, entry.tokens) ? tokens.length - entry.tokens.length : Infinity;
 }
 
 /** Whether `tokens` begins with `prefix`. */

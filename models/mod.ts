@@ -18,6 +18,7 @@
  *
  * @module
  */
+export * from "./completion_log_probs.ts";
 export * from "./language_model.ts";
 export * from "./language_model_types.ts";
 export * from "./lm_policy.ts";

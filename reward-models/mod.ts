@@ -27,3 +27,4 @@ export * from "./reward_model.ts";
 export * from "./reward_model_trainer.ts";
 export * from "./sentiment_classifier.ts";
 export * from "./repetition_penalty.ts";
+export * from "./length_penalty.ts";

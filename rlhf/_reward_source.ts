@@ -9,8 +9,14 @@ import {
 } from "@proximal/core";
 import { assertSameVocabulary } from "@proximal/models";
 import type { SentimentTask as Task } from "@proximal/envs";
-import { BradleyTerryRewardModel, vaderJudge } from "@proximal/reward-models";
+import {
+  BradleyTerryRewardModel,
+  lengthPenalty,
+  repetitionPenalty,
+  vaderJudge,
+} from "@proximal/reward-models";
 import { checkpointFile, readStageCheckpoint } from "./_stage_checkpoint.ts";
+import type { RewardPenalties } from "./defaults.ts";
 
 const vader = defineReward({
   kind: "reward",
@@ -43,4 +49,20 @@ export async function rewardSource(ref: string, task: Task): Promise<RewardSourc
   }
   const plugin = await resolvePlugin(createRegistry([vader]), "reward", ref);
   return await plugin.create(resolveOptions(plugin, {}));
+}
+
+/** The help lines of {@linkcode RewardPenalties}. */
+export const penaltyHelp = {
+  repetitionPenalty: "minus this × the share of repeated words of a completion, in its reward",
+  lengthPenalty: "minus this × the words of a completion, in its reward",
+};
+
+/** `source` with the penalties that are on. */
+export function penalised(source: RewardSource, penalties: RewardPenalties): RewardSource {
+  const repeated = penalties.repetitionPenalty > 0
+    ? repetitionPenalty(source, { coef: penalties.repetitionPenalty })
+    : source;
+  return penalties.lengthPenalty > 0
+    ? lengthPenalty(repeated, { coef: penalties.lengthPenalty })
+    : repeated;
 }

@@ -114,6 +114,7 @@ export class TextStage implements Trainer {
       meanJudgeScore: tuned.meanJudgeScore,
       distinct2: tuned.distinct2,
       unknownTokenRate: tuned.unknownTokenRate,
+      meanLength: tuned.meanLength,
     };
     const summary: string[] = [];
     const details: Record<string, unknown> = { samples: tuned.samples };
@@ -131,6 +132,7 @@ export class TextStage implements Trainer {
         klToReferencePerSequence: tuned.klToReferencePerSequence,
         referenceDistinct2: before.distinct2,
         referenceUnknownTokenRate: before.unknownTokenRate,
+        referenceMeanLength: before.meanLength,
       });
       details.referenceSamples = before.samples;
       summary.push(

@@ -32,7 +32,7 @@ export type DpoStagePluginOptions = WidenOptions<
  * ```ts
  * import assert from "node:assert/strict";
  * import { dpoStage } from "@proximal/rlhf";
- * assert.equal(dpoStage.defaults.beta, 0.1);
+ * assert.equal(dpoStage.defaults.beta, 0.7);
  * assert.equal(dpoStage.defaults.pairsPerPrompt, 1);
  * ```
  */

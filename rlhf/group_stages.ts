@@ -7,8 +7,7 @@
 import { type AlgoContext, type AlgoPlugin, defineAlgo } from "@proximal/core";
 import { Grpo, type GrpoOptions, Rloo, type RlooOptions } from "@proximal/algos";
 import { grpoStageDefaults, rlooStageDefaults } from "./defaults.ts";
-import { repetitionPenalty } from "@proximal/reward-models";
-import { rewardSource } from "./_reward_source.ts";
+import { penalised, penaltyHelp, rewardSource } from "./_reward_source.ts";
 import { loadLanguageModel } from "./text_eval.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
@@ -20,12 +19,14 @@ export type GroupStageSources = {
   reward: string;
   /** Subtract this times the share of repeated words of each completion from its reward; default 0. */
   repetitionPenalty: number;
+  /** Subtract this times the number of words of each completion from its reward; default 0. */
+  lengthPenalty: number;
 };
 
 const sourceHelp = {
   model: "checkpoint (file or run directory) of the SFT model: the policy and its reference",
   reward: "vader, a reward model's checkpoint (e.g. runs/rm), or a reward plugin module",
-  repetitionPenalty: "minus this × the share of repeated words of a completion, in its reward",
+  ...penaltyHelp,
 };
 
 const sharedHelp = {
@@ -49,9 +50,7 @@ async function groupStage(
 ): Promise<TextStage> {
   const task = taskOf(context);
   const source = await rewardSource(sources.reward, task);
-  const reward = sources.repetitionPenalty > 0
-    ? repetitionPenalty(source, { coef: sources.repetitionPenalty })
-    : source;
+  const reward = penalised(source, sources);
   const { model } = await loadLanguageModel(sources.model, task.tokenizer);
   const trainer = make({
     policy: model,
@@ -92,7 +91,13 @@ export const grpoStage: AlgoPlugin<GrpoOptions & GroupStageSources> = defineAlgo
   name: "grpo",
   description:
     "GRPO: group-relative advantages over G completions per prompt, k3 KL to --model in the loss",
-  defaults: { ...grpoStageDefaults, model: "", reward: "vader", repetitionPenalty: 0 },
+  defaults: {
+    ...grpoStageDefaults,
+    model: "",
+    reward: "vader",
+    repetitionPenalty: 0,
+    lengthPenalty: 0,
+  },
   help: {
     ...sharedHelp,
     ...sourceHelp,
@@ -101,8 +106,9 @@ export const grpoStage: AlgoPlugin<GrpoOptions & GroupStageSources> = defineAlgo
     scaleRewards: "divide advantages by the group's standard deviation",
   },
   create: (options, context) => {
-    const { model, reward, repetitionPenalty, ...o } = options;
-    return groupStage({ model, reward, repetitionPenalty }, context, (c) => new Grpo(c, o));
+    const { model, reward, repetitionPenalty, lengthPenalty, ...o } = options;
+    const sources = { model, reward, repetitionPenalty, lengthPenalty };
+    return groupStage(sources, context, (c) => new Grpo(c, o));
   },
 });
 
@@ -123,7 +129,13 @@ export const rlooStage: AlgoPlugin<RlooOptions & GroupStageSources> = defineAlgo
   name: "rloo",
   description:
     "RLOO: leave-one-out baseline over k completions per prompt, KL to --model in the reward",
-  defaults: { ...rlooStageDefaults, model: "", reward: "vader", repetitionPenalty: 0 },
+  defaults: {
+    ...rlooStageDefaults,
+    model: "",
+    reward: "vader",
+    repetitionPenalty: 0,
+    lengthPenalty: 0,
+  },
   help: {
     ...sharedHelp,
     ...sourceHelp,
@@ -131,7 +143,8 @@ export const rlooStage: AlgoPlugin<RlooOptions & GroupStageSources> = defineAlgo
     normalizeAdvantages: "normalise the advantages over the batch",
   },
   create: (options, context) => {
-    const { model, reward, repetitionPenalty, ...o } = options;
-    return groupStage({ model, reward, repetitionPenalty }, context, (c) => new Rloo(c, o));
+    const { model, reward, repetitionPenalty, lengthPenalty, ...o } = options;
+    const sources = { model, reward, repetitionPenalty, lengthPenalty };
+    return groupStage(sources, context, (c) => new Rloo(c, o));
   },
 });

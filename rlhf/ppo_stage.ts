@@ -18,11 +18,12 @@ import { scoreEpisodes, whitenRewards } from "@proximal/reward-models";
 import {
   refKlDefaults,
   type RefKlOptions,
+  type RewardPenalties,
   rlhfPpoDefaults,
   type RlhfPpoOptions,
 } from "./defaults.ts";
 import { loadLanguageModel } from "./text_eval.ts";
-import { rewardSource } from "./_reward_source.ts";
+import { penalised, penaltyHelp, rewardSource } from "./_reward_source.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
 // PPO's own help lines, but those of the MLP policy and its workers.
@@ -53,7 +54,7 @@ export function refKlController(options: RefKlOptions): KlController {
 }
 
 /** The RLHF PPO stage's options: PPO's, the leash's, and where the policy and the reward come from. */
-export type RlhfPpoStageOptions = RlhfPpoOptions & RefKlOptions & {
+export type RlhfPpoStageOptions = RlhfPpoOptions & RefKlOptions & RewardPenalties & {
   /** Checkpoint (file or run directory) of the SFT model: the policy and its reference; required. */
   model: string;
   /** `vader`, a reward model's checkpoint or run directory, or a reward plugin module; default `vader`. */
@@ -93,6 +94,8 @@ export const rlhfPpoStage: AlgoPlugin<RlhfPpoStageOptions> = defineAlgo({
     reward: "vader",
     ...refKlDefaults,
     whiten: false,
+    repetitionPenalty: 0,
+    lengthPenalty: 0,
   },
   help: {
     ...ppoHelp,
@@ -104,12 +107,17 @@ export const rlhfPpoStage: AlgoPlugin<RlhfPpoStageOptions> = defineAlgo({
       "KL per sequence to the reference that an adaptive coefficient steers to (0 = fixed)",
     refKlHorizon: "adaptive coefficient's horizon (TRL's)",
     whiten: "divide each rollout's rewards by their standard deviation",
+    ...penaltyHelp,
   },
   optionAliases: { klCoef: "refKlCoef", klTarget: "refKlTarget", klHorizon: "refKlHorizon" },
   create: async (options, context) => {
-    const { model, reward, refKlCoef, refKlTarget, refKlHorizon, whiten, ...ppoOptions } = options;
+    const { model, reward, refKlCoef, refKlTarget, refKlHorizon, whiten, ...rest } = options;
+    const { repetitionPenalty, lengthPenalty, ...ppoOptions } = rest;
     const task = taskOf(context);
-    const source = await rewardSource(reward, task);
+    const source = penalised(await rewardSource(reward, task), {
+      repetitionPenalty,
+      lengthPenalty,
+    });
     const { model: policyModel } = await loadLanguageModel(model, task.tokenizer);
     const reference = policyModel.clone();
     const processors: RolloutProcessor[] = [

@@ -14,8 +14,53 @@ import { setupBackend } from "@proximal/core";
 import { GruLanguageModel } from "@proximal/models";
 import { functionReward } from "@proximal/reward-models";
 import { close } from "./_assert.ts";
+import { batchLogProbs } from "../algos/_group_trainer.ts";
 
 await setupBackend("wasm");
+
+Deno.test("completion log-probs equal tokenLogProbs · mask: values and gradients", () => {
+  const model = new GruLanguageModel(20, {
+    embeddingSize: 6,
+    hiddenSize: 12,
+    layers: 2,
+    maskedTokens: [0, 1],
+    seed: 9,
+  });
+  // Three rows of width 5: prompt positions and padding have mask 0.
+  const rows = 3, width = 5;
+  const tokens = Int32Array.from([1, 4, 5, 6, 7, 1, 8, 9, 0, 0, 1, 3, 3, 3, 11]);
+  const targets = Int32Array.from([4, 5, 6, 7, 2, 8, 9, 2, 0, 0, 3, 3, 3, 11, 12]);
+  const mask = Float32Array.from([0, 1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1]);
+  const weights = tf.tensor2d(Array.from({ length: 15 }, (_, k) => ((k * 7) % 5) - 1.5), [3, 5]);
+  // The value head is not in these losses: no gradient, compared as zeros.
+  const vars = model.variables as tf.Variable[];
+  const run = (f: () => tf.Tensor2D) =>
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), weights)) as tf.Scalar, vars);
+      return {
+        values: Array.from(f().dataSync()),
+        grad: Array.from(
+          tf.concat(vars.map((v) => (grads[v.name] ?? tf.zeros([v.size])).reshape([-1])))
+            .dataSync(),
+        ),
+      };
+    });
+  const fast = run(() => batchLogProbs(model, { tokens, targets, mask, rows, width }));
+  const reference = run(() =>
+    tf.mul(
+      model.tokenLogProbs(
+        tf.tensor2d(tokens, [rows, width], "int32"),
+        tf.tensor2d(targets, [rows, width], "int32"),
+      ),
+      tf.tensor2d(mask, [rows, width]),
+    ) as tf.Tensor2D
+  );
+  close(fast.values, reference.values, 1e-5);
+  close(fast.grad, reference.grad, 1e-5);
+  assert.ok(reference.grad.some((g) => Math.abs(g) > 1e-2));
+  weights.dispose();
+  model.dispose();
+});
 
 Deno.test("group advantages: (r − mean)/(std + 1e-4) per group, unbiased std; 0 for a tie", () => {
   // Group 1: mean 2, std √((1 + 0 + 1)/2) = 1. Group 2: all equal → 0.

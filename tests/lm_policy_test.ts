@@ -141,6 +141,49 @@ Deno.test("evaluate reads prefixes of one another in one pass: same numbers and 
   }
 });
 
+Deno.test("evaluate's fused head equals tfjs's autodiff: values and gradients", () => {
+  const contexts = [[1], [1, 5], [1, 6, 7, 8, 9], [1, 4, 4, 4, 4, 4, 4, 4], [1, 5, 6]];
+  const actions = [3, 19, 2, 4, 7];
+  // Per-row weights of log-prob and entropy in the loss, so each row's gradient counts.
+  const wLogProb = [1.5, -0.5, 2, 0.25, -1], wEntropy = [0.3, -2, 0.7, 1.1, 0.05];
+  for (const setting of [{ temperature: 1, topK: 0 }, { temperature: 0.7, topK: 5 }]) {
+    const model = new GruLanguageModel(20, {
+      embeddingSize: 8,
+      hiddenSize: 16,
+      valueHead: true,
+      maskedTokens: [0, 1],
+      seed: 4,
+    });
+    const run = (head: "fused" | "autodiff") =>
+      tf.tidy(() => {
+        const policy = new LmPolicy(model, { contextLength: 8, ...setting, head });
+        const obs = tf.tensor2d(observe(contexts, 8), [contexts.length, 8]);
+        const act = tf.tensor1d(actions, "int32");
+        const { grads } = tf.variableGrads(() => {
+          const e = policy.evaluate(obs, act);
+          const weighted = tf.add(tf.mul(e.logProb, wLogProb), tf.mul(e.entropy, wEntropy));
+          return tf.sum(tf.add(weighted, e.value)) as tf.Scalar;
+        }, model.variables as tf.Variable[]);
+        const e = policy.evaluate(obs, act);
+        return {
+          logProb: Array.from(e.logProb.dataSync()),
+          entropy: Array.from(e.entropy.dataSync()),
+          grad: Array.from(
+            tf.concat(model.variables.map((v) => grads[v.name]!.reshape([-1]))).dataSync(),
+          ),
+        };
+      });
+    const fused = run("fused"), reference = run("autodiff");
+    close(fused.logProb, reference.logProb, 1e-5);
+    close(fused.entropy, reference.entropy, 1e-5);
+    close(fused.grad, reference.grad, 1e-5);
+    // Not vacuous: the gradients are not all tiny, and top-k rows score masked tokens at ~-1e9.
+    assert.ok(reference.grad.some((g) => Math.abs(g) > 1e-2));
+    if (setting.topK > 0) assert.ok(reference.logProb.some((l) => l < -1e8));
+    model.dispose();
+  }
+});
+
 Deno.test("the act cache is dropped when the weights change", () => {
   const policy = makePolicy();
   const adam = new Adam(policy.variables, { learningRate: 0.05 });
@@ -177,6 +220,12 @@ Deno.test("value equals act's values and leaves the cache alone", () => {
     1e-5,
   );
   assert.deepEqual(policy.cacheStats, stats);
+  // Rows in another order, one token past the cached contexts (PPO's truncated finals), and a
+  // row matching no entry: the values of reading each from scratch.
+  const shuffled = observe([[1, 6, 7, 3], [1, 9], [1, 4], [1, 5, 2]], 8);
+  const scratch = new LmPolicy(policy.model.clone(), { contextLength: 8, cache: false });
+  close(policy.value(shuffled), scratch.value(shuffled), 1e-5);
+  scratch.dispose();
   policy.dispose();
 });
 

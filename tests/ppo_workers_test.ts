@@ -10,6 +10,7 @@ import { decodeCheckpoint, encodeCheckpoint, evaluatePolicy, setupBackend } from
 import { MlpPolicy } from "@proximal/models";
 import { CartPole } from "@proximal/envs";
 import { reach } from "./fixtures/reach_env.ts";
+import { lopsidedCartpole } from "./fixtures/lopsided_cartpole.ts";
 
 await setupBackend("wasm");
 
@@ -45,8 +46,9 @@ function weights(ppo: Ppo): number[][] {
   return ppo.policy.variables.map((v) => Array.from(v.dataSync()));
 }
 
-/** Every iteration's metrics, then the weights; disposes the trainer. */
+/** Every iteration's metrics, then the weights; disposes the trainer. The workers run them all. */
 async function run(ppo: Ppo) {
+  await ppo.ready;
   const rows = [];
   while (!ppo.done) rows.push(deterministicPart((await ppo.iterate()).metrics));
   const result = { rows, weights: weights(ppo) };
@@ -224,10 +226,84 @@ Deno.test("set-ups the workers cannot serve are refused with the reason", () => 
   );
 });
 
-Deno.test("a worker that cannot build the env fails the first iteration with its reason", async () => {
+Deno.test("a worker that cannot build the env fails the run with its reason", async () => {
   const ppo = cartpolePpo(1, 512, {}, {
     envSource: { module: "file:///nonexistent/env.ts#cartpole", options: {} },
   });
+  await assert.rejects(() => ppo.ready, /PPO worker 0: .*env.*file not found/);
   await assert.rejects(() => ppo.iterate(), /PPO worker 0: .*env.*file not found/);
   ppo.dispose();
+});
+
+Deno.test("one shard: this thread trains while the workers start, then hands over, same numbers", async () => {
+  const budget = 400 * 256;
+  const here = cartpolePpo(0, budget);
+  const moving = cartpolePpo(2, budget);
+  const rows = [], workers = [];
+  // Until the workers have run three iterations (each loads tfjs first: ~1 s of iterations here).
+  while (workers.filter((w) => w > 0).length < 3) {
+    const { metrics } = await moving.iterate();
+    workers.push(metrics["perf/workers"]!);
+    rows.push(deterministicPart(metrics));
+    assert.ok(!moving.done, "the workers never took over");
+  }
+  const expected = [];
+  for (let i = 0; i < rows.length; i++) {
+    expected.push(deterministicPart((await here.iterate()).metrics));
+  }
+  assert.equal(workers[0], 0, "the first iteration ran in this thread");
+  assert.deepEqual(workers.slice(-3), [2, 2, 2]);
+  assert.deepEqual(rows, expected);
+  assert.deepEqual(weights(moving), weights(here));
+  // A checkpoint after the hand-over reads the workers' envs and stream: it resumes here exactly.
+  const resumed = cartpolePpo(0, budget);
+  await resumed.restore(decodeCheckpoint(encodeCheckpoint(await moving.save())));
+  assert.deepEqual(
+    deterministicPart((await resumed.iterate()).metrics),
+    deterministicPart((await here.iterate()).metrics),
+  );
+  for (const ppo of [here, moving, resumed]) ppo.dispose();
+});
+
+Deno.test("workersIfFaster: slower workers give the run back, faster ones keep it, the same numbers", async () => {
+  const module = `${import.meta.resolve("./fixtures/lopsided_cartpole.ts")}#lopsided-cartpole`;
+  const lopsided = (slowIn: string, numWorkers: number) => {
+    const envOptions = { slowIn, stepMicros: 200 };
+    return cartpolePpo(numWorkers, 20 * 256, { workersIfFaster: numWorkers > 0 }, {
+      makeEnv: () => lopsidedCartpole.create(envOptions),
+      envSource: { module, options: envOptions },
+    });
+  };
+  for (const [slowIn, kept] of [["workers", false], ["main", true]] as const) {
+    const here = await run(lopsided(slowIn, 0));
+    const ppo = lopsided(slowIn, 2);
+    const rows = [], workers = [];
+    while (!ppo.done) {
+      // Three iterations here, then the workers are up.
+      if (rows.length === 3) await ppo.ready;
+      const { metrics } = await ppo.iterate();
+      workers.push(metrics["perf/workers"]);
+      rows.push(deterministicPart(metrics));
+    }
+    // Up, the workers warm up and run three timed iterations, this thread three, the faster keeps it.
+    const trial = [0, 0, 0, 2, 2, 2, 2, 0, 0, 0];
+    assert.deepEqual(workers, [...trial, ...new Array(10).fill(kept ? 2 : 0)], slowIn);
+    assert.deepEqual(rows, here.rows);
+    assert.deepEqual(weights(ppo), here.weights);
+    ppo.dispose();
+  }
+});
+
+Deno.test("workersIfFaster trains here where workers cannot serve the run; several shards are refused", async () => {
+  const context = { makeEnv: () => new CartPole(), numEnvs: 4, seed: 3, totalTimesteps: 512 };
+  const options = { numSteps: 64, numMinibatches: 2, numWorkers: 2, workersIfFaster: true };
+  // No envSource: the workers could not build the envs, so none start.
+  const quiet = new Ppo(context, options);
+  await quiet.ready; // With workers, the next iteration would be theirs.
+  assert.equal((await quiet.iterate()).metrics["perf/workers"], 0);
+  quiet.dispose();
+  assert.throws(
+    () => new Ppo(context, { ...options, numShards: 2 }),
+    /workersIfFaster needs one shard/,
+  );
 });
