@@ -15,9 +15,10 @@
  * - The output layer (forward and backward), the σ' products and the transposes run in
  *   JavaScript on arrays read back anyway (tfjs-wasm's transpose costs about what the matMul
  *   does); the hidden layers' matMuls stay on tfjs.
- * Both networks' arrays are packed side by side (`[2, n, width]`, the critic's one-wide head
- * padded with zeros) so one pass of JavaScript serves both; on tfjs each network runs as its own
- * batch-1 matMul, because tfjs-wasm's batched matMul (batch 2) takes a slow path.
+ * Both networks' arrays are stacked (`[2, n, width]`, the critic's one-wide head padded with
+ * zeros) so one pass of JavaScript serves both; on tfjs each network runs as its own batch-1
+ * matMul (tfjs-wasm's batched matMul, batch 2, takes a slow path), except the first layer's
+ * gradient, whose input both share: one matMul with their `dz` side by side.
  * tests/ppo_math_test.ts pins it to `ppoGradient` (autodiff through `ppoLoss`) within 1e-5.
  */
 import * as tf from "@tensorflow/tfjs";

@@ -50,7 +50,8 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     hiddenSize: "hidden layer width",
     hiddenLayers: "number of hidden layers",
     adamEpsilon: "Adam epsilon",
-    gradient: 'how the update takes the gradient: "auto" (fastest that fits) or "autodiff"',
+    gradient:
+      'how the update takes the gradient: "auto" (closed form), "packed" (closed form from the flat weights in fewer tensor ops, acting in JS; MLP only, no workers) or "autodiff" (the reference)',
     numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
     numShards:
       "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",

@@ -6,7 +6,7 @@
  * stages still learn (SFT's held-out perplexity, the reward model's held-out accuracies, the
  * tuned policies' win-rates over SFT).
  *
- * Run alone: `deno run -A bench/_stages.ts [seed]` prints the JSON.
+ * Run alone: `deno run -A bench/_stages.ts [seed]` prints each stage as it ends, then the JSON.
  */
 import { fileURLToPath } from "node:url";
 

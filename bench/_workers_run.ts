@@ -29,7 +29,14 @@ const trainer = new Ppo({
   // Enough budget that annealing stays near its start.
   totalTimesteps: 1e9,
   envSource: { module: `${import.meta.resolve("@proximal/envs")}#cartpole`, options: {} },
-}, { ...preset.options, ...args.options, numWorkers: args.numWorkers, numShards: args.numShards });
+}, {
+  ...preset.options,
+  ...args.options,
+  numWorkers: args.numWorkers,
+  numShards: args.numShards,
+  // The workers' own throughput: no trial that could hand the run back to this thread.
+  workersIfFaster: false,
+});
 // The workers' throughput, not the hand-over's: wait for them before the warm-up.
 await trainer.ready;
 

@@ -1,8 +1,8 @@
 /**
- * `deno task sweep`: the search behind PPO's `fast` and `sample-efficient` presets. Each candidate
- * trains CartPole-v1 for seeds 1–3 until the mean of its last 20 training episodes reaches 475
- * (the anchors' measure), or `--max-steps` (default 200,000) env steps; then a 100-episode
- * deterministic evaluation checks the policy. Candidates are ranked by the median env steps to
+ * `deno task sweep`: the search behind PPO's `fast`, `sample-efficient` and `quick` presets. Each
+ * candidate trains CartPole-v1 for seeds 1–3 (`--seeds`) until the mean of its last 20 training
+ * episodes reaches 475 (the anchors' measure), or `--max-steps` (default 200,000) env steps; then
+ * a 100-episode deterministic evaluation checks the policy. Candidates are ranked by the median env steps to
  * that point (`--rank steps`, the default: exact for a seed, whatever the machine's load) or
  * training seconds (`--rank seconds`).
  *

@@ -18,7 +18,7 @@
 // bias), gate blocks in the order [r | z | n], gx = x·Wx + bx and gh = h·Wh + bh:
 //   r = σ(gx_r + gh_r),   z = σ(gx_z + gh_z),   n = tanh(gx_n + r ⊙ gh_n),   h' = n + z ⊙ (h − n)
 import * as tf from "@tensorflow/tfjs";
-import { sumRows } from "./_lm_ops.ts";
+import { weightGradients } from "./_ops.ts";
 
 type Save = (tensors: tf.Tensor[]) => void;
 type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
@@ -171,8 +171,7 @@ function packedGru(
           return [
             steps === 1 ? dGx[0]! : tf.concat(dGx, 0),
             padRows(dhNext!, rows),
-            tf.matMul(tf.transpose(hPrevAll), dGhAll),
-            sumRows(dGhAll),
+            ...weightGradients(hPrevAll, dGhAll),
           ];
         },
       };

@@ -1,7 +1,7 @@
 // Ops of the language model's wide layers, with hand-written gradients that stay on fast WASM
 // kernels. Measured on tfjs-backend-wasm 4.22 at [768, 2000]:
-// - a reduction over rows, `tf.sum(x, 0)`, transposes its input first (~7 ms); `ones · x` is one
-//   small matmul (~0.15 ms);
+// - a reduction over rows, `tf.sum(x, 0)`, transposes its input first (~7 ms); a matmul packs
+//   its right operand first, so column sums go as xᵀ · ones rather than ones · x (`_ops.ts`);
 // - `tf.logSoftmax` is a chain of elementwise ops (~7 ms, `exp` alone ~3.5 ms), while
 //   `tf.softmax` is one vectorised kernel (~1.5 ms); the log-softmax gradient repeats the chain.
 // The output projection and target log-probs of a [768, 128] batch over 2000 tokens, forward and
@@ -9,20 +9,10 @@
 // tf.logSoftmax`; three [768 × 128 × 2000] matmuls, ~12 ms each, are the floor.
 import * as tf from "@tensorflow/tfjs";
 import type { Packing } from "./_packing.ts";
+import { weightGradients } from "./_ops.ts";
 
 type Save = (tensors: tf.Tensor[]) => void;
 type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
-
-/** Σ over the rows of `x` [R, C] → [C], as `ones[1, R] · x`; the gradient broadcasts. */
-export const sumRows: (x: tf.Tensor2D) => tf.Tensor1D = tf.customGrad(
-  ((x: tf.Tensor2D) => {
-    const [rows, cols] = x.shape;
-    return {
-      value: tf.reshape(tf.matMul(tf.ones([1, rows]), x), [cols]),
-      gradFunc: (dy: tf.Tensor1D) => [tf.mul(tf.ones([rows, 1]), tf.reshape(dy, [1, cols]))],
-    };
-  }) as unknown as CustomGradientFunc,
-) as unknown as (x: tf.Tensor2D) => tf.Tensor1D;
 
 /**
  * log softmax(h·W + b)[target] for each row, i.e. oneHot(target) · logSoftmax(logits): the output
@@ -32,7 +22,7 @@ export const sumRows: (x: tf.Tensor2D) => tf.Tensor1D = tf.customGrad(
  * log p_t = x_t − logsumexp(x) and logsumexp(x) = max(x) − log(max(p)); max(p) ≥ 1/V, so its log
  * is accurate where computing p_t and taking its log could underflow.
  * Backward: ∂/∂x = dy · (oneHot(t) − p), then the explicit-transpose matmuls of a dense layer
- * and the bias gradient as {@linkcode sumRows}.
+ * (`weightGradients` in `_ops.ts`).
  *
  * @param hidden `[N, H]`.
  * @param w `[H, V]`.
@@ -67,8 +57,7 @@ export const targetLogProbs: (
         ) as tf.Tensor2D;
         return [
           tf.matMul(dLogits, tf.transpose(ws)),
-          tf.matMul(tf.transpose(h), dLogits),
-          tf.reshape(tf.matMul(tf.ones([1, n]), dLogits), [v]),
+          ...weightGradients(h, dLogits),
           tf.zerosLike(t),
         ];
       },

@@ -7,7 +7,7 @@
  * How it is made fast on WASM:
  * - the GRU runs a whole sequence as one op with a hand-written backward pass (`_gru.ts`): one
  *   matmul for the input projections of every step, then one fused matmul per step for the three
- *   recurrent gates; dense layers use the explicit-transpose gradient of `_ops.ts`;
+ *   recurrent gates; dense layers use the explicit-transpose gradients of `_ops.ts`;
  * - layouts are time-major inside, so no op slices a large tensor (a WASM `slice` copies its whole
  *   input) and the output projection and log-softmax run once over all positions; rows of
  *   different lengths are packed (`_packing.ts`, longest first, each GRU step only the rows still
@@ -23,7 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 import { embed } from "./_embedding.ts";
 import { gruSequence } from "./_gru.ts";
 import { maskedTargetSums, pickRows, targetLogProbs } from "./_lm_ops.ts";
-import { dense } from "./_ops.ts";
+import { denseWide } from "./_ops.ts";
 import { type GruLayer, initialWeights } from "./_lm_init.ts";
 import { MASKED_LOGIT, sampleToken } from "./_sampling.ts";
 import {
@@ -522,7 +522,7 @@ export class GruLanguageModel {
     const layers = this.#gru.map((layer, l) => {
       let h0 = o.initial?.[l] ?? tf.zeros([B, this.hiddenSize]) as tf.Tensor2D;
       if (o.initial && !isTimeMajor(layout)) h0 = pickRows(h0, layout.order);
-      x = gruSequence(dense(x, layer.wx, layer.bx), h0, layer.wh, layer.bh, layout.batchSizes);
+      x = gruSequence(denseWide(x, layer.wx, layer.bx), h0, layer.wh, layer.bh, layout.batchSizes);
       return x;
     });
     return { layers, layout };
@@ -544,7 +544,7 @@ export class GruLanguageModel {
 
   /** Logits of hidden states [N, H] → [N, V], masked ids pinned to −1e9. */
   #logitsOf(hidden: tf.Tensor2D): tf.Tensor2D {
-    return dense(hidden, this.#wOut, this.#outBias());
+    return denseWide(hidden, this.#wOut, this.#outBias());
   }
 
   #outBias(): tf.Tensor1D {
@@ -554,7 +554,7 @@ export class GruLanguageModel {
   #readout(top: tf.Tensor2D): NextToken {
     const logits = this.#logitsOf(top);
     if (!this.#wValue || !this.#bValue) return { logits };
-    const value = tf.reshape(dense(top, this.#wValue, this.#bValue), [-1]) as tf.Tensor1D;
+    const value = tf.reshape(denseWide(top, this.#wValue, this.#bValue), [-1]) as tf.Tensor1D;
     return { logits, value };
   }
 
