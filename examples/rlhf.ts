@@ -9,10 +9,12 @@
  *     early on a validation split of them; scored on the held-out prompts' best-vs-worst pairs.
  *  4. PPO — the SFT model, now a policy, writes completions in the text-completion env; the
  *     reward model scores them; a per-token KL penalty to the frozen SFT model keeps it fluent.
+ *     4b, 4c. GRPO and RLOO — from the SFT model, on the same reward model and as many tokens.
  *  5. DPO — from the SFT model, on the best-vs-worst pairs, with no reward model.
- *  6. Evaluation — on held-out prompts: VADER's win-rate of each tuned policy over SFT (ties
- *     half, 95 % bootstrap interval), KL to SFT per sequence, distinct-2, unknown-token rate,
- *     samples before and after, and each stage's wall time.
+ *  6. Evaluation — on every held-out prompt: each tuned policy's win-rate over SFT under VADER and
+ *     under a classifier no stage trains on (ties half, 95 % bootstrap intervals), KL to SFT per
+ *     sequence, distinct-2, unknown-token rate, five samples per policy for the same prompts, and
+ *     each stage's wall time and training tokens/s (`table` in the report, printed as Markdown).
  *
  * Writes `report.json` and `pairs.jsonl` (TRL's format) to `--out` and prints a summary. The
  * stages' hyperparameters are those of the CLI's stages (`@proximal/rlhf`'s defaults); the settings

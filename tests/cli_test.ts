@@ -194,7 +194,7 @@ Deno.test("train CLI --help lists plugin aliases, and --algo ppo on the text env
   );
   assert.match(run.stdout, /^text-completion \(env plugin; alias text-preference\)$/m);
   assert.match(run.stdout, /^rlhf-ppo \(algo plugin; alias ppo\)$/m);
-  assert.match(run.stdout, /--ref-kl-coef <number> .*\(default: 0\.4; alias --kl-coef\)/);
+  assert.match(run.stdout, /--ref-kl-coef <number> .*\(default: 0\.35; alias --kl-coef\)/);
   assert.match(run.stdout, /--ref-kl-target <number> .*\(default: 0; alias --kl-target\)/);
   // PPO's own penalty keeps its name, apart from the leash.
   assert.match(run.stdout, /--kl-penalty-coef <number> .*not the leash/);
