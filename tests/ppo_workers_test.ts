@@ -184,6 +184,8 @@ Deno.test({
       before = now;
     }
     const ppo = cartpolePpo(2, 4 * 256);
+    // Up, not merely started: this thread trains without waiting for them (the hand-over).
+    await ppo.ready;
     await ppo.iterate();
     const running = threads();
     assert.ok(running >= before + 2, `${before} threads before, ${running} with 2 workers`);
