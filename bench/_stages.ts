@@ -108,7 +108,7 @@ export async function measureStages(seed = 1): Promise<StagesBench> {
         "--total-timesteps",
         "30720",
       ]),
-      await stage("dpo", ["--model", `${dir}/sft`, "--pairs", `${dir}/reward-model/pairs.jsonl`]),
+      await stage("dpo", ["--model", `${dir}/sft`]),
     ];
     const total = stages.reduce((sum, s) => sum + s.wallSeconds, 0);
     return { seed, stages, totalWallSeconds: Math.round(total * 10) / 10 };

@@ -25,44 +25,38 @@ export function weightGradients(x: tf.Tensor2D, dy: tf.Tensor2D): [tf.Tensor2D, 
   ];
 }
 
-/** y = x·W + b, with a gradient that transposes explicitly. */
-export const dense: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D = tf
-  .customGrad(
+type Dense = (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+type WeightGradients = (x: tf.Tensor2D, dy: tf.Tensor2D) => [tf.Tensor2D, tf.Tensor1D];
+
+/** y = x·W + b whose input gradient transposes W explicitly, with the given weight gradients. */
+function denseWith(weightGrads: WeightGradients): Dense {
+  return tf.customGrad(
     ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: Save) => {
       save([x, w]);
       return {
         value: tf.add(tf.matMul(x, w), b),
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-          return [
-            tf.matMul(dy, tf.transpose(ws)),
-            tf.matMul(tf.transpose(xs), dy),
-            // Column sums as ones·dy: tf.sum over axis 0 transposes first on WASM (~10x slower).
-            tf.reshape(tf.matMul(tf.ones([1, dy.shape[0]]), dy), [dy.shape[1]]),
-          ];
+          return [tf.matMul(dy, tf.transpose(ws)), ...weightGrads(xs, dy)];
         },
       };
     }) as unknown as CustomGradientFunc,
-  ) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+  ) as unknown as Dense;
+}
+
+/** y = x·W + b, with a gradient that transposes explicitly. */
+export const dense: Dense = denseWith((xs, dy) => [
+  tf.matMul(tf.transpose(xs), dy),
+  // Column sums as ones·dy: tf.sum over axis 0 transposes first on WASM (~10x slower).
+  tf.reshape(tf.matMul(tf.ones([1, dy.shape[0]]), dy), [dy.shape[1]]),
+]);
 
 /**
  * y = x·W + b for many rows (the language model's layers): {@linkcode dense} with the weight and
  * bias gradients of {@linkcode weightGradients}, which pack the small operand rather than ∂y.
  * (The MLP policy keeps `dense`, whose small batches gain nothing, and so its numbers.)
  */
-export const denseWide: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D = tf
-  .customGrad(
-    ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: Save) => {
-      save([x, w]);
-      return {
-        value: tf.add(tf.matMul(x, w), b),
-        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-          const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-          return [tf.matMul(dy, tf.transpose(ws)), ...weightGradients(xs, dy)];
-        },
-      };
-    }) as unknown as CustomGradientFunc,
-  ) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+export const denseWide: Dense = denseWith(weightGradients);
 
 /** tanh(x) = 2·sigmoid(2x) − 1, with the gradient (1 − y²) from the saved output. */
 export const tanh: (x: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(

@@ -16,7 +16,7 @@ import { sftStage } from "./sft_stage.ts";
  *   deno task train --env text-completion --algo sft --out runs/sft
  *   deno task train --env text-completion --algo reward-model --model runs/sft --out runs/rm
  *   deno task train --env text-completion --algo rlhf-ppo --model runs/sft --reward runs/rm
- *   deno task train --env text-completion --algo dpo --model runs/sft --pairs runs/rm/pairs.jsonl
+ *   deno task train --env text-completion --algo dpo --model runs/sft
  *   deno task train --env text-completion --algo grpo --model runs/sft --reward runs/rm
  *   deno task train --env text-completion --algo rloo --model runs/sft --reward runs/rm
  *
