@@ -23,6 +23,13 @@ export type GroupStageSources = {
   lengthPenalty: number;
 };
 
+const sourceDefaults: GroupStageSources = {
+  model: "",
+  reward: "vader",
+  repetitionPenalty: 0,
+  lengthPenalty: 0,
+};
+
 const sourceHelp = {
   model: "checkpoint (file or run directory) of the SFT model: the policy and its reference",
   reward: "vader, a reward model's checkpoint (e.g. runs/rm), or a reward plugin module",
@@ -39,6 +46,12 @@ const sharedHelp = {
   maxGradNorm: "global gradient-norm clip (0 = off)",
   adamEpsilon: "Adam's ε",
 };
+
+/** A stage's options without its sources: the trainer's own. */
+function trainerOptions<T extends GroupStageSources>(options: T): Omit<T, keyof GroupStageSources> {
+  const { model: _m, reward: _r, repetitionPenalty: _p, lengthPenalty: _l, ...own } = options;
+  return own;
+}
 
 /** Builds a group trainer from the stage's sources, wrapped as a text stage. */
 async function groupStage(
@@ -91,13 +104,7 @@ export const grpoStage: AlgoPlugin<GrpoOptions & GroupStageSources> = defineAlgo
   name: "grpo",
   description:
     "GRPO: group-relative advantages over G completions per prompt, k3 KL to --model in the loss",
-  defaults: {
-    ...grpoStageDefaults,
-    model: "",
-    reward: "vader",
-    repetitionPenalty: 0,
-    lengthPenalty: 0,
-  },
+  defaults: { ...grpoStageDefaults, ...sourceDefaults },
   help: {
     ...sharedHelp,
     ...sourceHelp,
@@ -106,9 +113,7 @@ export const grpoStage: AlgoPlugin<GrpoOptions & GroupStageSources> = defineAlgo
     scaleRewards: "divide advantages by the group's standard deviation",
   },
   create: (options, context) => {
-    const { model, reward, repetitionPenalty, lengthPenalty, ...o } = options;
-    const sources = { model, reward, repetitionPenalty, lengthPenalty };
-    return groupStage(sources, context, (c) => new Grpo(c, o));
+    return groupStage(options, context, (c) => new Grpo(c, trainerOptions(options)));
   },
 });
 
@@ -129,13 +134,7 @@ export const rlooStage: AlgoPlugin<RlooOptions & GroupStageSources> = defineAlgo
   name: "rloo",
   description:
     "RLOO: leave-one-out baseline over k completions per prompt, KL to --model in the reward",
-  defaults: {
-    ...rlooStageDefaults,
-    model: "",
-    reward: "vader",
-    repetitionPenalty: 0,
-    lengthPenalty: 0,
-  },
+  defaults: { ...rlooStageDefaults, ...sourceDefaults },
   help: {
     ...sharedHelp,
     ...sourceHelp,
@@ -143,8 +142,6 @@ export const rlooStage: AlgoPlugin<RlooOptions & GroupStageSources> = defineAlgo
     normalizeAdvantages: "normalise the advantages over the batch",
   },
   create: (options, context) => {
-    const { model, reward, repetitionPenalty, lengthPenalty, ...o } = options;
-    const sources = { model, reward, repetitionPenalty, lengthPenalty };
-    return groupStage(sources, context, (c) => new Rloo(c, o));
+    return groupStage(options, context, (c) => new Rloo(c, trainerOptions(options)));
   },
 });
