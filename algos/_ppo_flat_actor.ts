@@ -20,14 +20,28 @@ interface FlatLayer {
   outSize: number;
 }
 
+/** Options of {@linkcode flatActor}. */
+export interface FlatActorOptions {
+  /** The hidden layers' tanh (the gradient engine's); default `Math.tanh`. */
+  tanh?: (x: number) => number;
+  /** The critic's values from the flat weights; default the packed engine's forward pass. */
+  values?: (observations: Float32Array) => Float32Array;
+}
+
 /**
  * A policy that acts like `policy` but samples categorical actions from `weights()` in JavaScript.
  *
  * @param policy The MLP policy (its actor's shapes; it serves everything but sampling).
  * @param weights The current weights, flat in `policy.variables` order.
+ * @param options The tanh and the values of the engine it serves.
  * @returns The policy.
  */
-export function flatActor(policy: MlpPolicy, weights: () => Float32Array): Policy {
+export function flatActor(
+  policy: MlpPolicy,
+  weights: () => Float32Array,
+  options: FlatActorOptions = {},
+): Policy {
+  const tanh = options.tanh ?? Math.tanh;
   const layers: FlatLayer[] = [];
   let offset = 0;
   const actor = policy.actorVariables;
@@ -46,7 +60,7 @@ export function flatActor(policy: MlpPolicy, weights: () => Float32Array): Polic
         const x = h[r]!, row = w + r * outSize;
         for (let c = 0; c < outSize; c++) next[c] = next[c]! + x * params[row + c]!;
       }
-      for (let c = 0; c < outSize; c++) h[c] = hidden ? Math.tanh(next[c]!) : next[c]!;
+      for (let c = 0; c < outSize; c++) h[c] = hidden ? tanh(next[c]!) : next[c]!;
     }
   };
   const act = (observations: Float32Array, options: ActOptions = {}): ActResult => {
@@ -87,7 +101,7 @@ export function flatActor(policy: MlpPolicy, weights: () => Float32Array): Polic
     actionSpace: policy.actionSpace,
     variables: policy.variables,
     act,
-    value: packedValues(policy, weights),
+    value: options.values ?? packedValues(policy, weights),
     evaluate: (observations, actions) => policy.evaluate(observations, actions),
     dispose: () => {},
   };

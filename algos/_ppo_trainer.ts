@@ -23,6 +23,7 @@ import type { FlatWeights, GradientEngine, PpoGradient, UpdateResult } from "./_
 import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { packedGradient } from "./_ppo_packed_engine.ts";
 import { flatActor } from "./_ppo_flat_actor.ts";
+import { directGradient, directValues, fastTanh } from "./_ppo_direct_engine.ts";
 
 /** The metrics of an iteration, PPO's own (the processors' follow). */
 export const METRIC_NAMES: readonly string[] = [
@@ -82,7 +83,7 @@ const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   hiddenSize: wholeAtLeast(1),
   hiddenLayers: wholeAtLeast(0),
   adamEpsilon: trainingRules.adamEpsilon,
-  gradient: oneOf(["auto", "packed", "autodiff"]),
+  gradient: oneOf(["auto", "packed", "direct", "autodiff"]),
   numWorkers: wholeAtLeast(0),
   numShards: note(wholeAtLeast(0), "0 = one per worker"),
   workersIfFaster: flag,
@@ -149,14 +150,18 @@ export function selectEngine(
   },
 ): SelectedEngine {
   const mlp = policy instanceof MlpPolicy ? policy : null;
-  if (gradient === "packed") {
+  if (gradient === "packed" || gradient === "direct") {
     if (!mlp) {
       throw new Error(
-        `PPO option gradient "packed" needs PPO's own MLP policy, not a custom one: use "auto" or "autodiff"`,
+        `PPO option gradient "${gradient}" needs PPO's own MLP policy, not a custom one: use "auto" or "autodiff"`,
       );
     }
     const { weights } = engines;
     const flat = () => weights.values;
+    if (gradient === "direct") {
+      const actor = flatActor(mlp, flat, { tanh: fastTanh, values: directValues(mlp, flat) });
+      return Object.assign(directGradient(mlp, flat), { readsFlatWeights: true, actor });
+    }
     const actor = flatActor(mlp, flat);
     return Object.assign(packedGradient(mlp, flat), { readsFlatWeights: true, actor });
   }

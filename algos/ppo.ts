@@ -89,8 +89,10 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /**
    * How the update takes the loss's gradient: `"auto"`, the closed form for PPO's MLP policy (in
    * the workers with `numWorkers`; else autodiff); `"packed"`, the closed form from Adam's flat
-   * weights in fewer tensor launches, acting from them in JavaScript (MLP only, no workers); or
-   * `"autodiff"`, through {@linkcode ppoLoss} (the reference: slower, no workers). Default "auto".
+   * weights in fewer tensor launches, acting from them in JavaScript (MLP only, no workers);
+   * `"direct"`, the same without tfjs (a WebAssembly SIMD kernel and JavaScript: for narrow
+   * networks); or `"autodiff"`, through {@linkcode ppoLoss} (the reference: slower, no workers).
+   * Default "auto".
    */
   gradient: string;
   /**

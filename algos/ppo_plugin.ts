@@ -51,7 +51,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     hiddenLayers: "number of hidden layers",
     adamEpsilon: "Adam epsilon",
     gradient:
-      'how the update takes the gradient: "auto" (closed form), "packed" (closed form from the flat weights in fewer tensor ops, acting in JS; MLP only, no workers) or "autodiff" (the reference)',
+      'how the update takes the gradient: "auto" (closed form), "packed" (closed form from the flat weights in fewer tensor ops, acting in JS; MLP only, no workers), "direct" (the same without tfjs: a WebAssembly SIMD kernel and JS; MLP only, no workers) or "autodiff" (the reference)',
     numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
     numShards:
       "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",
@@ -102,13 +102,12 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     },
     quick: {
       description:
-        "fewest seconds to solve CartPole-v1 here, in about SB3-tuned's env steps: sample-efficient on 31 × 31 networks at lr 5e-3 with the packed gradient engine (README: Fast preset)",
+        "fewest seconds to solve CartPole-v1 here, in about SB3-tuned's env steps: sample-efficient on 31 × 31 networks at lr 5e-3 with the direct gradient engine (README: Fast preset)",
       // `sample-efficient` (SB3 rl-zoo's 8 × 32 rollouts, γ 0.98, λ 0.8, no entropy bonus, no
-      // value clipping; 2 × 5 gradient steps) at lr 5e-3 on narrow networks, whose gradient
-      // steps cost tfjs-wasm a fraction of 64 × 64's, through the packed engine, which takes them
-      // in the fewest tensor operations and acts in JavaScript. 31 units and the engine's
-      // constant one fill 32 columns, which tfjs-wasm's matMul runs ~30 % faster than 33; the
-      // sweep gave 31 and 32 about the same env steps (issue 16's second round).
+      // value clipping; 2 × 5 gradient steps) at lr 5e-3 on narrow networks, through the direct
+      // engine: no tfjs in training, whose fixed cost per op outweighs these networks'
+      // arithmetic (issue 16's third round). 31 units and the bias's column of ones fill 32
+      // columns, the engine's padding unit; the sweep gave 31 and 32 about the same env steps.
       options: {
         numSteps: 32,
         numMinibatches: 2,
@@ -119,7 +118,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
         entCoef: 0,
         clipVloss: false,
         hiddenSize: 31,
-        gradient: "packed",
+        gradient: "direct",
       },
       numEnvs: 8,
     },

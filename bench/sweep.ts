@@ -205,6 +205,7 @@ const candidates: Candidate[] = [
   // fills sooner after the policy is good).
   ...fewerSamples(),
   ...packedRound(),
+  ...quickRound(),
 ];
 
 /**
@@ -294,6 +295,48 @@ function packedRound(): Candidate[] {
     updateEpochs: 5,
     learningRate: 4e-3,
   });
+  return out;
+}
+
+/**
+ * Issue 16's third round: around `quick` (8 × 32, 2 × 5, lr 5e-3, γ 0.98, λ 0.8, no value clip,
+ * 31 × 31, packed), the settings the earlier rounds left at CleanRL's: the gradient-norm clip
+ * (global over actor and critic, so the critic's large early gradients shrink the actor's step),
+ * the surrogate's clip range, the value coefficient, γ, λ and the annealing.
+ */
+function quickRound(): Candidate[] {
+  const quick: Partial<PpoOptions> = {
+    numSteps: 32,
+    numMinibatches: 2,
+    updateEpochs: 5,
+    learningRate: 5e-3,
+    gamma: 0.98,
+    gaeLambda: 0.8,
+    entCoef: 0,
+    clipVloss: false,
+    hiddenSize: 31,
+    gradient: "packed",
+  };
+  const out: Candidate[] = [];
+  const add = (name: string, o: Partial<PpoOptions>, numEnvs = 8) =>
+    out.push({ name: `q-${name}`, numEnvs, options: { ...quick, ...o } });
+  add("ref", {});
+  for (const g of [1, 2, 5]) add(`gn${g}`, { maxGradNorm: g });
+  add("clip.3", { clipCoef: 0.3 });
+  add("vf.25", { vfCoef: 0.25 });
+  add("vf1", { vfCoef: 1 });
+  add("gamma.99", { gamma: 0.99 });
+  add("gae.85", { gaeLambda: 0.85 });
+  add("gae.75", { gaeLambda: 0.75 });
+  add("lr6e-3", { learningRate: 6e-3 });
+  add("noanneal", { annealLr: false });
+  // The direct engine (no tfjs in training): the same settings, other float rounding.
+  const direct = { gradient: "direct" };
+  add("direct", direct);
+  add("direct-h32", { ...direct, hiddenSize: 32 });
+  add("direct-lr4e-3", { ...direct, learningRate: 4e-3 });
+  add("direct-vf1", { ...direct, vfCoef: 1 });
+  add("direct-gn1", { ...direct, maxGradNorm: 1 });
   return out;
 }
 

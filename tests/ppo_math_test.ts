@@ -23,6 +23,8 @@ import {
 } from "../algos/_ppo_mlp_engine.ts";
 import { packedGradient, packedValues } from "../algos/_ppo_packed_engine.ts";
 import { flatActor } from "../algos/_ppo_flat_actor.ts";
+import { directGradient, directValues, fastTanh } from "../algos/_ppo_direct_engine.ts";
+import { jsMatMulT, wasmMatMulT } from "../algos/_ppo_kernel.ts";
 import { FlatWeights } from "../algos/_ppo_engine.ts";
 import { close } from "./_assert.ts";
 
@@ -368,6 +370,100 @@ Deno.test("the packed engine's rollout actor samples as MlpPolicy.act does, from
   assert.ok(new Set(mine.actions).size === 3, "every action drawn somewhere");
   close(mine.logProbs, Array.from(theirs.logProbs), 1e-5);
   // Its values: the packed engine's forward pass from the flat weights.
+  close(actor.value(observations), Array.from(policy.value(observations)), 1e-5);
+  policy.dispose();
+});
+
+Deno.test("the direct engine, from flat weights, matches autodiff through ppoLoss within 1e-5 with either kernel, and its values the policy's (every engine case; 0 to 3 hidden layers)", () => {
+  const depths = [[8, 8], [], [5], [6, 7, 5]];
+  for (const [c, { name, space, loss }] of ENGINE_CASES.entries()) {
+    for (const hidden of c === 0 ? depths : [[8, 8]]) {
+      const before = tf.memory().numTensors;
+      const { policy, minibatch } = engineCase(space, 5, hidden);
+      const reference = ppoGradient(policy, minibatch, loss);
+      const weights = new FlatWeights(policy.variables), flat = () => weights.values;
+      const values = directValues(policy, flat)(minibatch.observations);
+      close(values, Array.from(policy.value(minibatch.observations)), 1e-5);
+      for (const kernel of ["wasm", "js"] as const) {
+        const direct = directGradient(policy, flat, { kernel });
+        // Twice: the second call reuses the engine's memory as laid out by the first.
+        for (const result of [direct(minibatch, loss), direct(minibatch, loss)]) {
+          close(result.grad, Array.from(reference.grad), 1e-5);
+          close(TERMS.map((t) => result.terms[t]), TERMS.map((t) => reference.terms[t]), 1e-5);
+        }
+      }
+      assert.ok(reference.grad.some((g) => Math.abs(g) > 1e-3), `${name}: a vanishing gradient`);
+      policy.dispose();
+      assert.equal(tf.memory().numTensors, before, `${name}, hidden [${hidden}]: tensors leaked`);
+    }
+  }
+});
+
+Deno.test("the direct engine's memory serves minibatches of other sizes: fewer rows leave no trace of more", () => {
+  const { policy, minibatch } = engineCase(new Discrete(3), 5);
+  const loss = ENGINE_CASES[0]!.loss;
+  const weights = new FlatWeights(policy.variables);
+  const direct = directGradient(policy, () => weights.values);
+  // 16 rows, then 13 (padded to the same 16 in the engine's layout), then 16 again.
+  for (const rows of [16, 13, 16]) {
+    const part = rowsOf(minibatch, 0, rows);
+    close(direct(part, loss).grad, Array.from(ppoGradient(policy, part, loss).grad), 1e-5);
+  }
+  assert.throws(
+    () => directGradient(policy, () => weights.values.subarray(1))(minibatch, loss),
+    /Direct PPO engine: expected \d+ flat weights/,
+  );
+  policy.dispose();
+});
+
+Deno.test("the WebAssembly SIMD kernel computes a·bᵀ as the JavaScript loop does, and as worked by hand", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const heap = () => new Float32Array(memory.buffer as ArrayBuffer);
+  const wasm = wasmMatMulT(memory);
+  assert.ok(wasm, "WebAssembly SIMD is missing");
+  const loop = jsMatMulT(heap);
+  // a = [[1, 2, 3, 4], [5, 6, 7, 8]], b = [[1, 0, 0, 1], [0, 1, 1, 0]]: a·bᵀ = [[5, 5], [13, 13]].
+  heap().set([1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 0, 1, 0, 1, 1, 0]);
+  for (const kernel of [wasm, loop]) {
+    kernel(0, 32, 64, 2, 4, 2);
+    assert.deepEqual(Array.from(heap().subarray(16, 20)), [5, 5, 13, 13]);
+  }
+  // Random 6 × 12 by 10 × 12: the two kernels' sums agree to float32 rounding.
+  const rng = new Rng(3), [rows, inner, cols] = [6, 12, 10];
+  const b = rows * inner * 4, out = b + cols * inner * 4, out2 = out + rows * cols * 4;
+  heap().set(Float32Array.from({ length: (rows + cols) * inner }, () => rng.normal()));
+  wasm(0, b, out, rows, inner, cols);
+  loop(0, b, out2, rows, inner, cols);
+  const m = heap(), at = out >> 2, at2 = out2 >> 2;
+  close(m.subarray(at, at + rows * cols), Array.from(m.subarray(at2, at2 + rows * cols)), 1e-5);
+  assert.ok(m.subarray(at, at + rows * cols).every((x) => x !== 0));
+});
+
+Deno.test("fastTanh is tanh within 3e-7: hand values, oddness, saturation", () => {
+  // tanh(0.5) = 0.462117157…, tanh(-2) = -0.964027580…, tanh(1e-3) = 9.99999667e-4, tanh(±30) = ±1.
+  close([fastTanh(0.5), fastTanh(-2), fastTanh(1e-3), fastTanh(30), fastTanh(-30), fastTanh(0)], [
+    0.46211715726,
+    -0.96402758008,
+    9.99999667e-4,
+    1,
+    -1,
+    0,
+  ], 3e-7);
+  for (let x = -10; x <= 10; x += 0.001) {
+    assert.ok(Math.abs(fastTanh(x) - Math.tanh(x)) <= 3e-7, `fastTanh(${x})`);
+    assert.equal(fastTanh(-x), -fastTanh(x));
+  }
+});
+
+Deno.test("the direct engine's rollout actor (fastTanh) samples as MlpPolicy.act does", () => {
+  const { policy } = engineCase(new Discrete(3), 11, [8, 8]);
+  const weights = new FlatWeights(policy.variables), flat = () => weights.values;
+  const actor = flatActor(policy, flat, { tanh: fastTanh, values: directValues(policy, flat) });
+  const rng = new Rng(2), observations = Float32Array.from({ length: 64 * 3 }, () => rng.normal());
+  const mine = actor.act(observations, { rng: new Rng(3), values: false });
+  const theirs = policy.act(observations, { rng: new Rng(3), values: false });
+  assert.deepEqual(Array.from(mine.actions), Array.from(theirs.actions));
+  close(mine.logProbs, Array.from(theirs.logProbs), 1e-5);
   close(actor.value(observations), Array.from(policy.value(observations)), 1e-5);
   policy.dispose();
 });
