@@ -23,32 +23,7 @@
 import type { MlpPolicy } from "@proximal/models";
 import type { GradientEngine, Minibatch, PpoGradient, PpoLossOptions } from "./_ppo_engine.ts";
 import { actorHead, criticHead } from "./_ppo_heads.ts";
-import { jsMatMulT, type MatMulT, wasmMatMulT } from "./_ppo_kernel.ts";
-
-/** Where float32's tanh rounds to ±1: the approximation's clamp (Eigen's). */
-const TANH_CLAMP = 7.90531110763549805;
-
-/**
- * tanh as Eigen's `ptanh_float` (also XLA's and ONNX Runtime's MLAS kernel): an odd rational
- * approximation p(x)/q(x) of degrees 13/6 on the clamped argument, evaluated in float64.
- *
- * @param x The argument.
- * @returns tanh(x) within 3e-7.
- */
-export function fastTanh(x: number): number {
-  const c = x > TANH_CLAMP ? TANH_CLAMP : x < -TANH_CLAMP ? -TANH_CLAMP : x;
-  const x2 = c * c;
-  let p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13;
-  p = x2 * p - 8.60467152213735e-11;
-  p = x2 * p + 5.12229709037114e-08;
-  p = x2 * p + 1.48572235717979e-05;
-  p = x2 * p + 6.37261928875436e-04;
-  p = x2 * p + 4.89352455891786e-03;
-  let q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04;
-  q = x2 * q + 2.26843463243900e-03;
-  q = x2 * q + 4.89352518554385e-03;
-  return c * p / q;
-}
+import { jsKernels, type Kernels, wasmKernels } from "./_ppo_kernel.ts";
 
 /** `x` rounded up to a multiple of 4. */
 const pad4 = (x: number) => Math.ceil(x / 4) * 4;
@@ -66,14 +41,12 @@ interface Layer {
   hidden: boolean;
   inWidth: number;
   outWidth: number;
-  /** `outWidth × inWidth`: row c is unit c's weights, then its bias (the forward pass). */
-  weightsT: number;
-  /** `inWidth × outWidth`: `w`, then the bias row (d/d(input) in the backward pass). */
+  /** `inWidth × outWidth`: `w`, then the bias row (the forward pass). */
   weights: number;
+  /** `outWidth × inWidth`: the same transposed (d/d(input) in the backward pass). */
+  weightsT: number;
   /** `rows × outWidth`: the layer's output (after tanh, with the ones column, if hidden). */
   out: number;
-  /** `outWidth × rows`: the output transposed (the next layer's input to its weight gradient). */
-  outT: number;
 }
 
 /** The actor's and the critic's layers in `policy.variables`' flat order, and the log-std's. */
@@ -92,10 +65,9 @@ function networksOf(policy: MlpPolicy): { nets: [Layer[], Layer[]]; logStdAt: nu
         hidden,
         inWidth: pad4(inSize + 1),
         outWidth: pad4(outSize + (hidden ? 1 : 0)),
-        weightsT: 0,
         weights: 0,
+        weightsT: 0,
         out: 0,
-        outT: 0,
       });
       offset += inSize * outSize + outSize;
     }
@@ -114,21 +86,19 @@ class DirectMlp {
   readonly nets: [Layer[], Layer[]];
   readonly logStdAt: number;
   readonly #memory = new WebAssembly.Memory({ initial: 1 });
-  readonly #matMulT: MatMulT;
+  readonly #kernels: Kernels;
   #heap: Float32Array = new Float32Array(0);
   /** The rows laid out for (a multiple of 4), and the shared matrices' byte offsets. */
   #rows = -1;
   #x = 0;
-  #xT = 0;
   #dz = 0;
-  #dzT = 0;
   #dIn = 0;
   #gw = 0;
 
   constructor(policy: MlpPolicy, kernel: "wasm" | "js" = "wasm") {
     ({ nets: this.nets, logStdAt: this.logStdAt } = networksOf(policy));
     const heap = () => this.#heap;
-    this.#matMulT = (kernel === "wasm" ? wasmMatMulT(this.#memory) : null) ?? jsMatMulT(heap);
+    this.#kernels = (kernel === "wasm" ? wasmKernels(this.#memory) : null) ?? jsKernels(heap);
   }
 
   /** Lays the memory out for `n` rows (if not already) and returns the padded row count. */
@@ -145,16 +115,13 @@ class DirectMlp {
       return at;
     };
     this.#x = take(rows * inWidth);
-    this.#xT = take(rows * inWidth);
     this.#dz = take(rows * widest);
-    this.#dzT = take(rows * widest);
     this.#dIn = take(rows * widest);
     this.#gw = take(widest * widest);
     for (const l of all) {
-      l.weightsT = take(l.outWidth * l.inWidth);
       l.weights = take(l.outWidth * l.inWidth);
+      l.weightsT = take(l.outWidth * l.inWidth);
       l.out = take(rows * l.outWidth);
-      l.outT = take(rows * l.outWidth);
     }
     const pages = Math.ceil(bytes / 65536) - this.#memory.buffer.byteLength / 65536;
     if (pages > 0) this.#memory.grow(pages);
@@ -179,7 +146,7 @@ class DirectMlp {
     }
   }
 
-  /** The observations with their ones column (and transposed) as every network's input. */
+  /** The observations with their ones column as every network's input. */
   loadInput(observations: Float32Array, n: number): void {
     const m = this.#heap, size = this.nets[0][0]!.inSize, width = this.nets[0][0]!.inWidth;
     const x = this.#x >> 2;
@@ -187,23 +154,19 @@ class DirectMlp {
       for (let r = 0; r < size; r++) m[x + t * width + r] = observations[t * size + r]!;
       m[x + t * width + size] = 1;
     }
-    this.#transpose(this.#x, this.#xT, this.#rows, width);
   }
 
-  /** The forward pass of one network on the loaded input: each layer's `out` (and `outT`). */
+  /** The forward pass of one network on the loaded input: each layer's `out`. */
   forward(net: Layer[], n: number): void {
     const m = this.#heap, rows = this.#rows;
     let input = this.#x;
     for (const l of net) {
-      this.#matMulT(input, l.weightsT, l.out, rows, l.inWidth, l.outWidth);
+      this.#kernels.matMul(input, l.weights, l.out, [rows, l.inWidth, l.outWidth, l.inWidth, 1]);
       if (l.hidden) {
+        // The padding columns stay tanh(0) = 0; then the next layer's column of ones.
+        this.#kernels.tanh(l.out, rows * l.outWidth);
         const out = l.out >> 2;
-        for (let t = 0; t < n; t++) {
-          const at = out + t * l.outWidth;
-          for (let c = 0; c < l.outSize; c++) m[at + c] = fastTanh(m[at + c]!);
-          m[at + l.outSize] = 1;
-        }
-        this.#transpose(l.out, l.outT, rows, l.outWidth);
+        for (let t = 0; t < n; t++) m[out + t * l.outWidth + l.outSize] = 1;
       }
       input = l.out;
     }
@@ -236,35 +199,21 @@ class DirectMlp {
     }
     for (let i = net.length - 1; i >= 0; i--) {
       const l = net[i]!, { inSize, outSize, inWidth, outWidth } = l;
-      // [dW; db] = [input, 1]ᵀ·dz, as rows of inputᵀ against rows of dzᵀ.
-      this.#transpose(dz, this.#dzT, rows, outWidth);
-      const inputT = i > 0 ? net[i - 1]!.outT : this.#xT;
-      this.#matMulT(inputT, this.#dzT, this.#gw, inWidth, rows, outWidth);
+      // [dW; db] = [input, 1]ᵀ·dz: the input read down its columns.
+      const input = i > 0 ? net[i - 1]!.out : this.#x;
+      this.#kernels.matMul(input, dz, this.#gw, [inWidth, rows, outWidth, 1, inWidth]);
       const gw = this.#gw >> 2;
       for (let r = 0; r < inSize; r++) {
         for (let c = 0; c < outSize; c++) grad[l.w + r * outSize + c] = m[gw + r * outWidth + c]!;
       }
       for (let c = 0; c < outSize; c++) grad[l.b + c] = m[gw + inSize * outWidth + c]!;
       if (i === 0) break;
-      // d(loss)/d(input) = dz·[W; b]ᵀ, then through the tanh that made the input: 1 − tanh²
-      // (0 for the ones column and the padding, whose derivative the next step must not see).
-      this.#matMulT(dz, l.weights, dIn, rows, outWidth, inWidth);
-      const d = dIn >> 2, input = net[i - 1]!.out >> 2;
-      for (let t = 0; t < n; t++) {
-        for (let r = 0; r < inSize; r++) {
-          const h = m[input + t * inWidth + r]!;
-          m[d + t * inWidth + r] = m[d + t * inWidth + r]! * (1 - h * h);
-        }
-        for (let r = inSize; r < inWidth; r++) m[d + t * inWidth + r] = 0;
-      }
+      // d(loss)/d(input) = dz·[W; b]ᵀ, then through the tanh that made the input: 1 − tanh²,
+      // which is 0 at the column of ones (the bias's, not an output of the layer before); the
+      // padding columns' weights and the padding rows' dz are 0.
+      this.#kernels.matMul(dz, l.weightsT, dIn, [rows, outWidth, inWidth, outWidth, 1]);
+      this.#kernels.tanhGrad(dIn, input, rows * inWidth);
       [dz, dIn] = [dIn, dz];
-    }
-  }
-
-  #transpose(from: number, to: number, rows: number, cols: number): void {
-    const m = this.#heap, a = from >> 2, b = to >> 2;
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) m[b + c * rows + r] = m[a + r * cols + c]!;
     }
   }
 }

@@ -23,7 +23,8 @@ import type { FlatWeights, GradientEngine, PpoGradient, UpdateResult } from "./_
 import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { packedGradient } from "./_ppo_packed_engine.ts";
 import { flatActor } from "./_ppo_flat_actor.ts";
-import { directGradient, directValues, fastTanh } from "./_ppo_direct_engine.ts";
+import { directGradient, directValues } from "./_ppo_direct_engine.ts";
+import { fastTanh } from "./_ppo_kernel.ts";
 
 /** The metrics of an iteration, PPO's own (the processors' follow). */
 export const METRIC_NAMES: readonly string[] = [

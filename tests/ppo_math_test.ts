@@ -23,8 +23,8 @@ import {
 } from "../algos/_ppo_mlp_engine.ts";
 import { packedGradient, packedValues } from "../algos/_ppo_packed_engine.ts";
 import { flatActor } from "../algos/_ppo_flat_actor.ts";
-import { directGradient, directValues, fastTanh } from "../algos/_ppo_direct_engine.ts";
-import { jsMatMulT, wasmMatMulT } from "../algos/_ppo_kernel.ts";
+import { directGradient, directValues } from "../algos/_ppo_direct_engine.ts";
+import { fastTanh, jsKernels, wasmKernels } from "../algos/_ppo_kernel.ts";
 import { FlatWeights } from "../algos/_ppo_engine.ts";
 import { close } from "./_assert.ts";
 
@@ -416,26 +416,39 @@ Deno.test("the direct engine's memory serves minibatches of other sizes: fewer r
   policy.dispose();
 });
 
-Deno.test("the WebAssembly SIMD kernel computes a·bᵀ as the JavaScript loop does, and as worked by hand", () => {
+Deno.test("the WebAssembly SIMD kernel computes A·B (A stored or transposed) as the JavaScript loop does to the bit, and as worked by hand", () => {
   const memory = new WebAssembly.Memory({ initial: 1 });
   const heap = () => new Float32Array(memory.buffer as ArrayBuffer);
-  const wasm = wasmMatMulT(memory);
+  const wasm = wasmKernels(memory)?.matMul;
   assert.ok(wasm, "WebAssembly SIMD is missing");
-  const loop = jsMatMulT(heap);
-  // a = [[1, 2, 3, 4], [5, 6, 7, 8]], b = [[1, 0, 0, 1], [0, 1, 1, 0]]: a·bᵀ = [[5, 5], [13, 13]].
-  heap().set([1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 0, 1, 0, 1, 1, 0]);
+  const loop = jsKernels(heap).matMul;
+  // A = [[1, 2], [3, 4], [5, 6], [7, 8]] (4 × 2, at 0), B = [[1, 0, 2, 0], [0, 1, 0, 3]] (2 × 4,
+  // at byte 32): A·B = [[1, 2, 2, 6], [3, 4, 6, 12], [5, 6, 10, 18], [7, 8, 14, 24]].
+  heap().set([1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 2, 0, 0, 1, 0, 3]);
+  const product = [1, 2, 2, 6, 3, 4, 6, 12, 5, 6, 10, 18, 7, 8, 14, 24];
   for (const kernel of [wasm, loop]) {
-    kernel(0, 32, 64, 2, 4, 2);
-    assert.deepEqual(Array.from(heap().subarray(16, 20)), [5, 5, 13, 13]);
+    heap().fill(0, 16);
+    kernel(0, 32, 64, [4, 2, 4, 2, 1]);
+    assert.deepEqual(Array.from(heap().subarray(16, 32)), product);
   }
-  // Random 6 × 12 by 10 × 12: the two kernels' sums agree to float32 rounding.
-  const rng = new Rng(3), [rows, inner, cols] = [6, 12, 10];
-  const b = rows * inner * 4, out = b + cols * inner * 4, out2 = out + rows * cols * 4;
+  // Aᵀ·B with A = the first 2 × 4 floats read down the columns: Aᵀ = [[1, 5], [2, 6], [3, 7],
+  // [4, 8]] (strides 1 and 4), times the same B: [[1, 5, 2, 15], [2, 6, 4, 18], [3, 7, 6, 21],
+  // [4, 8, 8, 24]].
+  for (const kernel of [wasm, loop]) {
+    kernel(0, 32, 64, [4, 2, 4, 1, 4]);
+    assert.deepEqual(
+      Array.from(heap().subarray(16, 32)),
+      [1, 5, 2, 15, 2, 6, 4, 18, 3, 7, 6, 21, 4, 8, 8, 24],
+    );
+  }
+  // Random 8 × 13 by 13 × 12 (A transposed through its strides): the same floats, bit for bit.
+  const rng = new Rng(3), [rows, inner, cols] = [8, 13, 12];
+  const b = rows * inner * 4, out = b + inner * cols * 4, out2 = out + rows * cols * 4;
   heap().set(Float32Array.from({ length: (rows + cols) * inner }, () => rng.normal()));
-  wasm(0, b, out, rows, inner, cols);
-  loop(0, b, out2, rows, inner, cols);
+  wasm(0, b, out, [rows, inner, cols, 1, rows]);
+  loop(0, b, out2, [rows, inner, cols, 1, rows]);
   const m = heap(), at = out >> 2, at2 = out2 >> 2;
-  close(m.subarray(at, at + rows * cols), Array.from(m.subarray(at2, at2 + rows * cols)), 1e-5);
+  assert.deepEqual(m.subarray(at, at + rows * cols), m.subarray(at2, at2 + rows * cols));
   assert.ok(m.subarray(at, at + rows * cols).every((x) => x !== 0));
 });
 
