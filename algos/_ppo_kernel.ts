@@ -130,9 +130,11 @@ const op = {
   brIf: 0x0d,
   get: 0x20,
   set: 0x21,
-  f32Load: 0x2a,
   i32Const: 0x41,
   i32GeU: 0x4f,
+  i32GtU: 0x4b,
+  i32LtU: 0x49,
+  if: 0x04,
   i32Add: 0x6a,
   i32Mul: 0x6c,
 };
@@ -141,7 +143,7 @@ const simd = {
   load: [0xfd, 0x00],
   store: [0xfd, 0x0b],
   const: [0xfd, 0x0c],
-  splat: [0xfd, 0x13],
+  load32Splat: [0xfd, 0x09],
   add: [0xfd, 0xe4, 0x01],
   sub: [0xfd, 0xe5, 0x01],
   mul: [0xfd, 0xe6, 0x01],
@@ -212,64 +214,107 @@ function loop(x: number, bound: number[], step: number[], body: number[]): numbe
 
 /**
  * `matMul`'s body. Locals: the eight i32 parameters (a, b, out, rows, inner, cols, aRow, aInner),
- * then i32 i, cb, k, pa, pb, po, colBytes, rowStep, innerStep, and v128 s0–s3, w. For each block
- * of 4 rows i … i + 3 and 4 columns (bytes cb … cb + 15) of `out`, it walks `inner`:
- * w = B[k, c … c + 3], and s_r += A(i + r, k)·w, four lanes at once.
+ * then i32 i, cb, k, pa, pb, po, colBytes, rowStep, innerStep, and v128 s0–s7, w0, w1, x. For each
+ * block of 4 rows i … i + 3 and 8 columns (bytes cb … cb + 31; the last block 4 columns if `cols`
+ * is not a multiple of 8) of `out`, it walks `inner`: w0, w1 = B[k, c … c + 7], x = A(i + r, k)
+ * in every lane, and s_r += x·w0, s_(r+4) += x·w1 — four lanes, eight independent sums.
  */
 function matMulBody(): number[] {
   const [a, b, out, rows, inner, cols, aRow, aInner] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [i, cb, k, pa, pb, po, colBytes, rowStep, innerStep] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
-  const [s0, s1, s2, s3, w] = [17, 18, 19, 20, 21];
-  // s += splat(A(i + r, k))·w, A's element at pa + r·rowStep.
-  const fma = (s: number, r: number) => [
-    ...get(s),
-    ...add(get(pa), times(int(r), get(rowStep))),
-    op.f32Load,
-    ...memarg,
-    ...simd.splat,
-    ...get(w),
-    ...simd.mul,
-    ...simd.add,
-    ...set(s),
-  ];
-  const block = [
-    ...[s0, s1, s2, s3].flatMap((s) => [...splat4(0), ...set(s)]),
-    ...add(get(a), times(get(i), get(rowStep))),
-    ...set(pa),
-    ...add(get(b), get(cb)),
-    ...set(pb),
-    ...loop(k, get(inner), int(1), [
-      ...get(pb),
-      ...simd.load,
-      ...memarg,
-      ...set(w),
-      ...fma(s0, 0),
-      ...fma(s1, 1),
-      ...fma(s2, 2),
-      ...fma(s3, 3),
-      ...add(get(pa), get(innerStep)),
-      ...set(pa),
-      ...add(get(pb), get(colBytes)),
-      ...set(pb),
-    ]),
-    ...add(get(out), times(get(i), get(colBytes)), get(cb)),
-    ...set(po),
-    ...[s0, s1, s2, s3].flatMap((s, r) => [
-      ...add(get(po), times(int(r), get(colBytes))),
+  const sums = [17, 18, 19, 20, 21, 22, 23, 24], [w0, w1, x] = [25, 26, 27];
+  const block = (wide: boolean) => {
+    const used = wide ? sums : sums.slice(0, 4);
+    // s += x·w
+    const fma = (s: number, w: number) => [
       ...get(s),
-      ...simd.store,
-      ...memarg,
-    ]),
+      ...get(x),
+      ...get(w),
+      ...simd.mul,
+      ...simd.add,
+      ...set(s),
+    ];
+    return [
+      ...used.flatMap((s) => [...splat4(0), ...set(s)]),
+      ...add(get(a), times(get(i), get(rowStep))),
+      ...set(pa),
+      ...add(get(b), get(cb)),
+      ...set(pb),
+      ...loop(k, get(inner), int(1), [
+        ...get(pb),
+        ...simd.load,
+        ...memarg,
+        ...set(w0),
+        ...(wide ? [...get(pb), ...simd.load, 2, 16, ...set(w1)] : []),
+        ...[0, 1, 2, 3].flatMap((r) => [
+          ...add(get(pa), times(int(r), get(rowStep))),
+          ...simd.load32Splat,
+          ...memarg,
+          ...set(x),
+          ...fma(sums[r]!, w0),
+          ...(wide ? fma(sums[r + 4]!, w1) : []),
+        ]),
+        ...add(get(pa), get(innerStep)),
+        ...set(pa),
+        ...add(get(pb), get(colBytes)),
+        ...set(pb),
+      ]),
+      ...add(get(out), times(get(i), get(colBytes)), get(cb)),
+      ...set(po),
+      ...[0, 1, 2, 3].flatMap((r) => [
+        ...add(get(po), times(int(r), get(colBytes))),
+        ...get(sums[r]!),
+        ...simd.store,
+        ...memarg,
+        ...(wide
+          ? [
+            ...add(get(po), times(int(r), get(colBytes))),
+            ...get(sums[r + 4]!),
+            ...simd.store,
+            2,
+            16,
+          ]
+          : []),
+      ]),
+    ];
+  };
+  // The columns: blocks of 8 while 8 fit, then a block of 4 if 4 are left.
+  const columns = [
+    ...int(0),
+    ...set(cb),
+    op.block,
+    0x40,
+    op.loop,
+    0x40,
+    ...add(get(cb), int(32)),
+    ...get(colBytes),
+    op.i32GtU,
+    op.brIf,
+    1,
+    ...block(true),
+    ...add(get(cb), int(32)),
+    ...set(cb),
+    op.br,
+    0,
+    op.end,
+    op.end,
+    ...get(cb),
+    ...get(colBytes),
+    op.i32LtU,
+    op.if,
+    0x40,
+    ...block(false),
+    op.end,
   ];
   return [
-    ...[2, 9, I32, 5, V128],
+    ...[2, 9, I32, 11, V128],
     ...times(get(cols), int(4)),
     ...set(colBytes),
     ...times(get(aRow), int(4)),
     ...set(rowStep),
     ...times(get(aInner), int(4)),
     ...set(innerStep),
-    ...loop(i, get(rows), int(4), loop(cb, get(colBytes), int(16), block)),
+    ...loop(i, get(rows), int(4), columns),
     op.end,
   ];
 }
