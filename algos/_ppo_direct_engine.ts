@@ -285,23 +285,27 @@ function directStep(
 }
 
 /**
- * The critic's values from the flat weights, by the direct engine's forward pass.
+ * A network's outputs from the flat weights, by the direct engine's forward pass: the actor's
+ * logits (or means) or the critic's values, for the rollout.
  *
  * @param policy The policy (its layer shapes).
  * @param weights The current weights, flat in `policy.variables` order.
- * @returns The values of a flat batch of observations.
+ * @param network Which network.
+ * @returns The outputs (`n × outputs`) of a flat batch of observations.
  */
-export function directValues(
+export function directForward(
   policy: MlpPolicy,
   weights: () => Float32Array,
+  network: "actor" | "critic",
 ): (observations: Float32Array) => Float32Array {
-  const mlp = new DirectMlp(policy), critic = mlp.nets[1], inSize = critic[0]!.inSize;
+  const mlp = new DirectMlp(policy), net = mlp.nets[network === "actor" ? 0 : 1];
+  const inSize = net[0]!.inSize;
   return (observations) => {
     const n = observations.length / inSize;
     mlp.layout(n);
-    mlp.loadWeights(weights(), critic);
+    mlp.loadWeights(weights(), net);
     mlp.loadInput(observations, n);
-    mlp.forward(critic, n);
-    return mlp.outputs(critic, n);
+    mlp.forward(net, n);
+    return mlp.outputs(net, n);
   };
 }

@@ -6,7 +6,8 @@
  * a narrow network many times over. Its values are the packed engine's forward pass from the same
  * weights (no refolding of the variables); evaluation, deterministic and Gaussian actions go to
  * the policy itself. It samples as `MlpPolicy.act` does (one uniform draw per row,
- * the same inverse-CDF walk), so only the logits' float rounding differs (tanh in float64 here).
+ * the same inverse-CDF walk), so only the logits' float rounding differs (tanh in float64 here). The
+ * direct engine gives it its own forward passes, batched.
  */
 import type { ActOptions, ActResult, Policy } from "@proximal/core";
 import type { MlpPolicy } from "@proximal/models";
@@ -20,10 +21,10 @@ interface FlatLayer {
   outSize: number;
 }
 
-/** Options of {@linkcode flatActor}. */
+/** Options of {@linkcode flatActor}: the forward passes of the gradient engine it serves. */
 export interface FlatActorOptions {
-  /** The hidden layers' tanh (the gradient engine's); default `Math.tanh`. */
-  tanh?: (x: number) => number;
+  /** The actor's logits (`n × actions`) from the flat weights; default a row at a time here. */
+  logits?: (observations: Float32Array) => Float32Array;
   /** The critic's values from the flat weights; default the packed engine's forward pass. */
   values?: (observations: Float32Array) => Float32Array;
 }
@@ -33,15 +34,14 @@ export interface FlatActorOptions {
  *
  * @param policy The MLP policy (its actor's shapes; it serves everything but sampling).
  * @param weights The current weights, flat in `policy.variables` order.
- * @param options The tanh and the values of the engine it serves.
+ * @param engine The forward passes of the engine it serves.
  * @returns The policy.
  */
 export function flatActor(
   policy: MlpPolicy,
   weights: () => Float32Array,
-  options: FlatActorOptions = {},
+  engine: FlatActorOptions = {},
 ): Policy {
-  const tanh = options.tanh ?? Math.tanh;
   const layers: FlatLayer[] = [];
   let offset = 0;
   const actor = policy.actorVariables;
@@ -60,7 +60,7 @@ export function flatActor(
         const x = h[r]!, row = w + r * outSize;
         for (let c = 0; c < outSize; c++) next[c] = next[c]! + x * params[row + c]!;
       }
-      for (let c = 0; c < outSize; c++) h[c] = hidden ? tanh(next[c]!) : next[c]!;
+      for (let c = 0; c < outSize; c++) h[c] = hidden ? Math.tanh(next[c]!) : next[c]!;
     }
   };
   const act = (observations: Float32Array, options: ActOptions = {}): ActResult => {
@@ -75,9 +75,14 @@ export function flatActor(
     const k = layers[layers.length - 1]!.outSize;
     const actions = new Int32Array(n), logProbs = new Float32Array(n);
     const values = new Float32Array(n).fill(NaN);
+    const batch = engine.logits?.(observations) ?? null;
     for (let i = 0; i < n; i++) {
-      for (let c = 0; c < inSize; c++) h[c] = observations[i * inSize + c]!;
-      logits(params);
+      if (batch) {
+        for (let j = 0; j < k; j++) h[j] = batch[i * k + j]!;
+      } else {
+        for (let c = 0; c < inSize; c++) h[c] = observations[i * inSize + c]!;
+        logits(params);
+      }
       // h[0..k) are the logits: MlpPolicy.act's categorical draw.
       let max = -Infinity;
       for (let j = 0; j < k; j++) max = Math.max(max, h[j]!);
@@ -101,7 +106,7 @@ export function flatActor(
     actionSpace: policy.actionSpace,
     variables: policy.variables,
     act,
-    value: options.values ?? packedValues(policy, weights),
+    value: engine.values ?? packedValues(policy, weights),
     evaluate: (observations, actions) => policy.evaluate(observations, actions),
     dispose: () => {},
   };

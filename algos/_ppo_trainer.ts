@@ -23,8 +23,7 @@ import type { FlatWeights, GradientEngine, PpoGradient, UpdateResult } from "./_
 import { mlpGradient } from "./_ppo_mlp_engine.ts";
 import { packedGradient } from "./_ppo_packed_engine.ts";
 import { flatActor } from "./_ppo_flat_actor.ts";
-import { directGradient, directValues } from "./_ppo_direct_engine.ts";
-import { fastTanh } from "./_ppo_kernel.ts";
+import { directForward, directGradient } from "./_ppo_direct_engine.ts";
 
 /** The metrics of an iteration, PPO's own (the processors' follow). */
 export const METRIC_NAMES: readonly string[] = [
@@ -160,7 +159,10 @@ export function selectEngine(
     const { weights } = engines;
     const flat = () => weights.values;
     if (gradient === "direct") {
-      const actor = flatActor(mlp, flat, { tanh: fastTanh, values: directValues(mlp, flat) });
+      const actor = flatActor(mlp, flat, {
+        logits: directForward(mlp, flat, "actor"),
+        values: directForward(mlp, flat, "critic"),
+      });
       return Object.assign(directGradient(mlp, flat), { readsFlatWeights: true, actor });
     }
     const actor = flatActor(mlp, flat);

@@ -23,7 +23,7 @@ import {
 } from "../algos/_ppo_mlp_engine.ts";
 import { packedGradient, packedValues } from "../algos/_ppo_packed_engine.ts";
 import { flatActor } from "../algos/_ppo_flat_actor.ts";
-import { directGradient, directValues } from "../algos/_ppo_direct_engine.ts";
+import { directForward, directGradient } from "../algos/_ppo_direct_engine.ts";
 import { fastTanh, jsKernels, wasmKernels } from "../algos/_ppo_kernel.ts";
 import { FlatWeights } from "../algos/_ppo_engine.ts";
 import { close } from "./_assert.ts";
@@ -382,7 +382,7 @@ Deno.test("the direct engine, from flat weights, matches autodiff through ppoLos
       const { policy, minibatch } = engineCase(space, 5, hidden);
       const reference = ppoGradient(policy, minibatch, loss);
       const weights = new FlatWeights(policy.variables), flat = () => weights.values;
-      const values = directValues(policy, flat)(minibatch.observations);
+      const values = directForward(policy, flat, "critic")(minibatch.observations);
       close(values, Array.from(policy.value(minibatch.observations)), 1e-5);
       for (const kernel of ["wasm", "js"] as const) {
         const direct = directGradient(policy, flat, { kernel });
@@ -468,10 +468,13 @@ Deno.test("fastTanh is tanh within 3e-7: hand values, oddness, saturation", () =
   }
 });
 
-Deno.test("the direct engine's rollout actor (fastTanh) samples as MlpPolicy.act does", () => {
+Deno.test("the direct engine's rollout actor (its forward passes, batched) samples as MlpPolicy.act does", () => {
   const { policy } = engineCase(new Discrete(3), 11, [8, 8]);
   const weights = new FlatWeights(policy.variables), flat = () => weights.values;
-  const actor = flatActor(policy, flat, { tanh: fastTanh, values: directValues(policy, flat) });
+  const actor = flatActor(policy, flat, {
+    logits: directForward(policy, flat, "actor"),
+    values: directForward(policy, flat, "critic"),
+  });
   const rng = new Rng(2), observations = Float32Array.from({ length: 64 * 3 }, () => rng.normal());
   const mine = actor.act(observations, { rng: new Rng(3), values: false });
   const theirs = policy.act(observations, { rng: new Rng(3), values: false });
