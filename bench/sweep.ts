@@ -337,6 +337,46 @@ function quickRound(): Candidate[] {
   add("direct-lr4e-3", { ...direct, learningRate: 4e-3 });
   add("direct-vf1", { ...direct, vfCoef: 1 });
   add("direct-gn1", { ...direct, maxGradNorm: 1 });
+  // With the direct engine a gradient step costs about its arithmetic: around quick again.
+  for (const lr of [4e-3, 6e-3, 7e-3]) add(`direct-lr${lr}`, { ...direct, learningRate: lr });
+  for (const e of [4, 6]) add(`direct-2x${e}`, { ...direct, updateEpochs: e });
+  add("direct-4x3", { ...direct, numMinibatches: 4, updateEpochs: 3 });
+  add("direct-4x4", { ...direct, numMinibatches: 4, updateEpochs: 4 });
+  add("direct-1x8", { ...direct, numMinibatches: 1, updateEpochs: 8 });
+  for (const h of [23, 39, 47]) add(`direct-h${h}`, { ...direct, hiddenSize: h });
+  add("direct-gae.9", { ...direct, gaeLambda: 0.9 });
+  add("direct-gamma.99", { ...direct, gamma: 0.99 });
+  add("direct-clip.3", { ...direct, clipCoef: 0.3 });
+  add("direct-16x16", { ...direct, numSteps: 16 }, 16);
+  add("direct-4x8-lr4e-3", { ...direct, numMinibatches: 4, updateEpochs: 8, learningRate: 4e-3 });
+  // Minibatches of 64 rows: around 4 × 3 and 4 × 8.
+  const mb4 = { ...direct, numMinibatches: 4 };
+  for (
+    const [e, lr] of [[2, 5e-3], [2, 7e-3], [3, 4e-3], [3, 6e-3], [4, 4e-3], [5, 4e-3], [6, 4e-3]]
+  ) {
+    add(`direct-4x${e}-lr${lr}`, { ...mb4, updateEpochs: e, learningRate: lr });
+  }
+  add("direct-4x3-gae.9", { ...mb4, updateEpochs: 3, gaeLambda: 0.9 });
+  add("direct-4x4-gae.9", { ...mb4, updateEpochs: 4, gaeLambda: 0.9 });
+  add("direct-8x2", { ...direct, numMinibatches: 8, updateEpochs: 2 });
+  add("direct-8x3-lr4e-3", { ...direct, numMinibatches: 8, updateEpochs: 3, learningRate: 4e-3 });
+  add("direct-8x4-lr3e-3", { ...direct, numMinibatches: 8, updateEpochs: 4, learningRate: 3e-3 });
+  // Minibatches of 32 and 16 rows.
+  const mb8 = { ...direct, numMinibatches: 8 }, mb16 = { ...direct, numMinibatches: 16 };
+  for (const lr of [4e-3, 6e-3]) {
+    add(`direct-8x2-lr${lr}`, { ...mb8, updateEpochs: 2, learningRate: lr });
+  }
+  add("direct-8x1-lr7e-3", { ...mb8, updateEpochs: 1, learningRate: 7e-3 });
+  add("direct-8x3", { ...mb8, updateEpochs: 3 });
+  add("direct-8x2-gae.9", { ...mb8, updateEpochs: 2, gaeLambda: 0.9 });
+  add("direct-16x1", { ...mb16, updateEpochs: 1 });
+  add("direct-16x2-lr3e-3", { ...mb16, updateEpochs: 2, learningRate: 3e-3 });
+  add("direct-16x2-lr4e-3", { ...mb16, updateEpochs: 2, learningRate: 4e-3 });
+  add("direct-8x2-h23", { ...mb8, updateEpochs: 2, hiddenSize: 23 });
+  add("direct-16x2", { ...mb16, updateEpochs: 2 });
+  add("direct-16x3-lr3e-3", { ...mb16, updateEpochs: 3, learningRate: 3e-3 });
+  add("direct-16x2-lr4e-3-gn1", { ...mb16, updateEpochs: 2, learningRate: 4e-3, maxGradNorm: 1 });
+  add("direct-32x1-lr3e-3", { ...direct, numMinibatches: 32, updateEpochs: 1, learningRate: 3e-3 });
   return out;
 }
 

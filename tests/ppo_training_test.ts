@@ -67,8 +67,8 @@ Deno.test("PPO's sample-efficient preset solves CartPole (evaluation mean >= 475
 });
 
 Deno.test("PPO's quick preset (the direct engine, 31 × 31) solves CartPole (evaluation mean >= 475) within 35k env steps at seed 7", async () => {
-  // Seed 7 took 22.3k steps to a 20-episode mean of 475 in the sweep (seeds 1–10: median 27.6k,
-  // the slowest 41.5k).
+  // Seed 7 took 19.7k steps to a 20-episode mean of 475 in the sweep (seeds 1–10: median 19.8k,
+  // the slowest 26.9k).
   // Trained as the bench and the sweep train it (a 500k budget for the annealing), stopped early.
   const preset = ppoPlugin.presets!.quick!;
   const trainer = new Ppo({
