@@ -161,7 +161,16 @@ class DirectMlp {
     const m = this.#heap, rows = this.#rows;
     let input = this.#x;
     for (const l of net) {
-      this.#kernels.matMul(input, l.weights, l.out, [rows, l.inWidth, l.outWidth, l.inWidth, 1]);
+      const { inWidth, outWidth } = l;
+      this.#kernels.matMul(l.out, {
+        a: input,
+        b: l.weights,
+        rows,
+        inner: inWidth,
+        cols: outWidth,
+        aRow: inWidth,
+        aInner: 1,
+      });
       if (l.hidden) {
         // The padding columns stay tanh(0) = 0; then the next layer's column of ones.
         this.#kernels.tanh(l.out, rows * l.outWidth);
@@ -201,7 +210,15 @@ class DirectMlp {
       const l = net[i]!, { inSize, outSize, inWidth, outWidth } = l;
       // [dW; db] = [input, 1]ᵀ·dz: the input read down its columns.
       const input = i > 0 ? net[i - 1]!.out : this.#x;
-      this.#kernels.matMul(input, dz, this.#gw, [inWidth, rows, outWidth, 1, inWidth]);
+      this.#kernels.matMul(this.#gw, {
+        a: input,
+        b: dz,
+        rows: inWidth,
+        inner: rows,
+        cols: outWidth,
+        aRow: 1,
+        aInner: inWidth,
+      });
       const gw = this.#gw >> 2;
       for (let r = 0; r < inSize; r++) {
         for (let c = 0; c < outSize; c++) grad[l.w + r * outSize + c] = m[gw + r * outWidth + c]!;
@@ -211,8 +228,16 @@ class DirectMlp {
       // d(loss)/d(input) = dz·[W; b]ᵀ, then through the tanh that made the input: 1 − tanh²,
       // which is 0 at the column of ones (the bias's, not an output of the layer before); the
       // padding columns' weights and the padding rows' dz are 0.
-      this.#kernels.matMul(dz, l.weightsT, dIn, [rows, outWidth, inWidth, outWidth, 1]);
-      this.#kernels.tanhGrad(dIn, input, rows * inWidth);
+      this.#kernels.matMul(dIn, {
+        a: dz,
+        b: l.weightsT,
+        rows,
+        inner: outWidth,
+        cols: inWidth,
+        aRow: outWidth,
+        aInner: 1,
+      });
+      this.#kernels.tanhGrad(dIn, { h: input, count: rows * inWidth });
       [dz, dIn] = [dIn, dz];
     }
   }
@@ -290,14 +315,15 @@ function directStep(
  *
  * @param policy The policy (its layer shapes).
  * @param weights The current weights, flat in `policy.variables` order.
- * @param network Which network.
+ * @param options Which network.
  * @returns The outputs (`n × outputs`) of a flat batch of observations.
  */
 export function directForward(
   policy: MlpPolicy,
   weights: () => Float32Array,
-  network: "actor" | "critic",
+  options: { network: "actor" | "critic" },
 ): (observations: Float32Array) => Float32Array {
+  const { network } = options;
   const mlp = new DirectMlp(policy), net = mlp.nets[network === "actor" ? 0 : 1];
   const inSize = net[0]!.inSize;
   return (observations) => {

@@ -10,13 +10,23 @@
  * Shapes are padded by the caller: `rows`, `cols` and counts multiples of 4 (the padding is zeros).
  */
 
-/**
- * `out = A·B`. Arguments are byte offsets into the memory (`a`, `b`, `out`), then the shape:
- * `rows`, `inner` and `cols` (`out` is `rows × cols` and `B` `inner × cols`, both row-major), and
- * `A`'s strides in floats, `aRow` and `aInner`: element (i, k) of `A` is at `a + 4·(i·aRow +
- * k·aInner)`.
- */
-export type MatMul = (a: number, b: number, out: number, shape: number[]) => void;
+/** The operands of `out = A·B`: byte offsets into the memory, the shape and `A`'s strides. */
+export interface MatMulArgs {
+  /** Where `A` starts: its element (i, k) is at `a + 4·(i·aRow + k·aInner)`. */
+  a: number;
+  /** Where `B` (`inner × cols`, row-major) starts. */
+  b: number;
+  /** Rows of `A` and of `out` (`rows × cols`, row-major). */
+  rows: number;
+  inner: number;
+  cols: number;
+  /** `A`'s strides in floats: `inner, 1` for a row-major `A`, `1, rows` for a transposed one. */
+  aRow: number;
+  aInner: number;
+}
+
+/** `out = A·B`, `out` a byte offset into the memory. */
+export type MatMul = (out: number, args: MatMulArgs) => void;
 
 /** The direct engine's kernels on one memory; offsets in bytes, counts multiples of 4. */
 export interface Kernels {
@@ -25,7 +35,7 @@ export interface Kernels {
   /** `count` floats at `at` replaced by their tanh ({@linkcode fastTanh}). */
   tanh: (at: number, count: number) => void;
   /** `count` floats at `d` times 1 − h² of those at `h` (d/dz through h = tanh(z)). */
-  tanhGrad: (d: number, h: number, count: number) => void;
+  tanhGrad: (d: number, of: { h: number; count: number }) => void;
 }
 
 /** Where float32's tanh rounds to ±1: the approximation's clamp (Eigen's). */
@@ -75,16 +85,16 @@ export function fastTanh(x: number): number {
 export function jsKernels(heap: () => Float32Array): Kernels {
   const sums = new Float32Array(4);
   return {
-    matMul: (aAt, bAt, outAt, [rows, inner, cols, aRow, aInner]) => {
+    matMul: (outAt, { a: aAt, b: bAt, rows, inner, cols, aRow, aInner }) => {
       const m = heap(), a = aAt >> 2, b = bAt >> 2, out = outAt >> 2;
-      for (let i = 0; i < rows!; i++) {
-        for (let c = 0; c < cols!; c += 4) {
+      for (let i = 0; i < rows; i++) {
+        for (let c = 0; c < cols; c += 4) {
           sums.fill(0);
-          for (let k = 0; k < inner!; k++) {
-            const x = m[a + i * aRow! + k * aInner!]!, row = b + k * cols! + c;
+          for (let k = 0; k < inner; k++) {
+            const x = m[a + i * aRow + k * aInner]!, row = b + k * cols + c;
             for (let j = 0; j < 4; j++) sums[j] = sums[j]! + Math.fround(x * m[row + j]!);
           }
-          m.set(sums, out + i * cols! + c);
+          m.set(sums, out + i * cols + c);
         }
       }
     },
@@ -92,7 +102,7 @@ export function jsKernels(heap: () => Float32Array): Kernels {
       const m = heap(), from = at >> 2;
       for (let i = from; i < from + count; i++) m[i] = fastTanh(m[i]!);
     },
-    tanhGrad: (dAt, hAt, count) => {
+    tanhGrad: (dAt, { h: hAt, count }) => {
       const m = heap(), d = dAt >> 2, h = hAt >> 2;
       for (let i = 0; i < count; i++) m[d + i] = m[d + i]! * (1 - m[h + i]! * m[h + i]!);
     },
@@ -110,12 +120,13 @@ export function wasmKernels(memory: WebAssembly.Memory): Kernels | null {
   if (!WebAssembly.validate(bytes)) return null;
   const module = new WebAssembly.Module(bytes);
   const { exports } = new WebAssembly.Instance(module, { env: { memory } });
-  const raw = exports.matMul as (...args: number[]) => void;
+  const matMul = exports.matMul as (...args: number[]) => void;
+  const tanhGrad = exports.tanhGrad as (...args: number[]) => void;
   return {
-    matMul: (a, b, out, [rows, inner, cols, aRow, aInner]) =>
-      raw(a, b, out, rows!, inner!, cols!, aRow!, aInner!),
+    matMul: (out, { a, b, rows, inner, cols, aRow, aInner }) =>
+      matMul(a, b, out, rows, inner, cols, aRow, aInner),
     tanh: exports.tanh as Kernels["tanh"],
-    tanhGrad: exports.tanhGrad as Kernels["tanhGrad"],
+    tanhGrad: (d, { h, count }) => tanhGrad(d, h, count),
   };
 }
 

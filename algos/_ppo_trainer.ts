@@ -160,8 +160,8 @@ export function selectEngine(
     const flat = () => weights.values;
     if (gradient === "direct") {
       const actor = flatActor(mlp, flat, {
-        logits: directForward(mlp, flat, "actor"),
-        values: directForward(mlp, flat, "critic"),
+        logits: directForward(mlp, flat, { network: "actor" }),
+        values: directForward(mlp, flat, { network: "critic" }),
       });
       return Object.assign(directGradient(mlp, flat), { readsFlatWeights: true, actor });
     }

@@ -382,7 +382,7 @@ Deno.test("the direct engine, from flat weights, matches autodiff through ppoLos
       const { policy, minibatch } = engineCase(space, 5, hidden);
       const reference = ppoGradient(policy, minibatch, loss);
       const weights = new FlatWeights(policy.variables), flat = () => weights.values;
-      const values = directForward(policy, flat, "critic")(minibatch.observations);
+      const values = directForward(policy, flat, { network: "critic" })(minibatch.observations);
       close(values, Array.from(policy.value(minibatch.observations)), 1e-5);
       for (const kernel of ["wasm", "js"] as const) {
         const direct = directGradient(policy, flat, { kernel });
@@ -428,14 +428,14 @@ Deno.test("the WebAssembly SIMD kernel computes A·B (A stored or transposed) as
   const product = [1, 2, 2, 6, 3, 4, 6, 12, 5, 6, 10, 18, 7, 8, 14, 24];
   for (const kernel of [wasm, loop]) {
     heap().fill(0, 16);
-    kernel(0, 32, 64, [4, 2, 4, 2, 1]);
+    kernel(64, { a: 0, b: 32, rows: 4, inner: 2, cols: 4, aRow: 2, aInner: 1 });
     assert.deepEqual(Array.from(heap().subarray(16, 32)), product);
   }
   // Aᵀ·B with A = the first 2 × 4 floats read down the columns: Aᵀ = [[1, 5], [2, 6], [3, 7],
   // [4, 8]] (strides 1 and 4), times the same B: [[1, 5, 2, 15], [2, 6, 4, 18], [3, 7, 6, 21],
   // [4, 8, 8, 24]].
   for (const kernel of [wasm, loop]) {
-    kernel(0, 32, 64, [4, 2, 4, 1, 4]);
+    kernel(64, { a: 0, b: 32, rows: 4, inner: 2, cols: 4, aRow: 1, aInner: 4 });
     assert.deepEqual(
       Array.from(heap().subarray(16, 32)),
       [1, 5, 2, 15, 2, 6, 4, 18, 3, 7, 6, 21, 4, 8, 8, 24],
@@ -445,11 +445,27 @@ Deno.test("the WebAssembly SIMD kernel computes A·B (A stored or transposed) as
   const rng = new Rng(3), [rows, inner, cols] = [8, 13, 12];
   const b = rows * inner * 4, out = b + inner * cols * 4, out2 = out + rows * cols * 4;
   heap().set(Float32Array.from({ length: (rows + cols) * inner }, () => rng.normal()));
-  wasm(0, b, out, [rows, inner, cols, 1, rows]);
-  loop(0, b, out2, [rows, inner, cols, 1, rows]);
+  wasm(out, { a: 0, b, rows, inner, cols, aRow: 1, aInner: rows });
+  loop(out2, { a: 0, b, rows, inner, cols, aRow: 1, aInner: rows });
   const m = heap(), at = out >> 2, at2 = out2 >> 2;
   assert.deepEqual(m.subarray(at, at + rows * cols), m.subarray(at2, at2 + rows * cols));
   assert.ok(m.subarray(at, at + rows * cols).every((x) => x !== 0));
+});
+
+Deno.test("the SIMD tanh and tanh-gradient kernels agree with the JavaScript ones and hand numbers", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const heap = () => new Float32Array(memory.buffer as ArrayBuffer);
+  const wasm = wasmKernels(memory)!, loop = jsKernels(heap);
+  const xs = Float32Array.from({ length: 64 }, (_, i) => (i - 32) / 3);
+  for (const kernels of [wasm, loop]) {
+    heap().set(xs);
+    kernels.tanh(0, 64);
+    close(heap().subarray(0, 64), Array.from(xs, Math.tanh), 1e-6);
+    // d·(1 − h²): d = [2, 3, 1, 1], h = [0.5, 1, 0, −0.5] → [1.5, 0, 1, 0.75].
+    heap().set([2, 3, 1, 1, 0.5, 1, 0, -0.5]);
+    kernels.tanhGrad(0, { h: 16, count: 4 });
+    assert.deepEqual(Array.from(heap().subarray(0, 4)), [1.5, 0, 1, 0.75]);
+  }
 });
 
 Deno.test("fastTanh is tanh within 3e-7: hand values, oddness, saturation", () => {
@@ -472,8 +488,8 @@ Deno.test("the direct engine's rollout actor (its forward passes, batched) sampl
   const { policy } = engineCase(new Discrete(3), 11, [8, 8]);
   const weights = new FlatWeights(policy.variables), flat = () => weights.values;
   const actor = flatActor(policy, flat, {
-    logits: directForward(policy, flat, "actor"),
-    values: directForward(policy, flat, "critic"),
+    logits: directForward(policy, flat, { network: "actor" }),
+    values: directForward(policy, flat, { network: "critic" }),
   });
   const rng = new Rng(2), observations = Float32Array.from({ length: 64 * 3 }, () => rng.normal());
   const mine = actor.act(observations, { rng: new Rng(3), values: false });
