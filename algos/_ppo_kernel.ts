@@ -109,6 +109,9 @@ export function jsKernels(heap: () => Float32Array): Kernels {
   };
 }
 
+/** The kernels' module, compiled once per process (null where WebAssembly SIMD is missing). */
+let compiled: WebAssembly.Module | null | undefined;
+
 /**
  * The kernels in WebAssembly SIMD on `memory`, or null where WebAssembly SIMD is missing.
  *
@@ -116,10 +119,12 @@ export function jsKernels(heap: () => Float32Array): Kernels {
  * @returns The kernels.
  */
 export function wasmKernels(memory: WebAssembly.Memory): Kernels | null {
-  const bytes = kernelModule();
-  if (!WebAssembly.validate(bytes)) return null;
-  const module = new WebAssembly.Module(bytes);
-  const { exports } = new WebAssembly.Instance(module, { env: { memory } });
+  if (compiled === undefined) {
+    const bytes = kernelModule();
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  if (!compiled) return null;
+  const { exports } = new WebAssembly.Instance(compiled, { env: { memory } });
   const matMul = exports.matMul as (...args: number[]) => void;
   const tanhGrad = exports.tanhGrad as (...args: number[]) => void;
   return {
