@@ -117,29 +117,36 @@ Deno.test("tf.memory().numTensors stays flat across PPO iterations", async () =>
   ppo.dispose();
 });
 
-Deno.test("a checkpoint round trip resumes to exactly the numbers of an uninterrupted run", async () => {
-  // Uninterrupted: 4 iterations.
-  const straight = makePpo(3, 4 * 512);
-  const straightRows = [];
-  while (!straight.done) straightRows.push(deterministicPart((await straight.iterate()).metrics));
-  const straightWeights = straight.policy.variables.map((v) => Array.from(v.dataSync()));
+Deno.test("a checkpoint round trip resumes to exactly the numbers of an uninterrupted run (the closed-form and the direct engine)", async () => {
+  for (const gradient of ["auto", "direct"]) {
+    // Uninterrupted: 4 iterations.
+    const straight = makePpo(3, 4 * 512, { gradient });
+    const straightRows = [];
+    while (!straight.done) straightRows.push(deterministicPart((await straight.iterate()).metrics));
+    const straightWeights = straight.policy.variables.map((v) => Array.from(v.dataSync()));
 
-  // Interrupted after 2 iterations, saved through the binary format, restored into a fresh trainer.
-  const first = makePpo(3, 4 * 512);
-  await first.iterate();
-  await first.iterate();
-  const bytes = encodeCheckpoint(await first.save());
-  first.dispose();
-  const resumed = makePpo(3, 4 * 512);
-  await resumed.restore(decodeCheckpoint(bytes));
-  assert.equal(resumed.step, 2 * 512);
-  const resumedRows = [];
-  while (!resumed.done) resumedRows.push(deterministicPart((await resumed.iterate()).metrics));
+    // Interrupted after 2 iterations, saved through the binary format, restored into a fresh
+    // trainer (the direct engine reads the restored variables, not its old flat weights).
+    const first = makePpo(3, 4 * 512, { gradient });
+    await first.iterate();
+    await first.iterate();
+    const bytes = encodeCheckpoint(await first.save());
+    first.dispose();
+    const resumed = makePpo(3, 4 * 512, { gradient });
+    await resumed.restore(decodeCheckpoint(bytes));
+    assert.equal(resumed.step, 2 * 512);
+    const resumedRows = [];
+    while (!resumed.done) resumedRows.push(deterministicPart((await resumed.iterate()).metrics));
 
-  assert.deepEqual(resumedRows, straightRows.slice(2));
-  assert.deepEqual(resumed.policy.variables.map((v) => Array.from(v.dataSync())), straightWeights);
-  straight.dispose();
-  resumed.dispose();
+    assert.deepEqual(resumedRows, straightRows.slice(2), gradient);
+    assert.deepEqual(
+      resumed.policy.variables.map((v) => Array.from(v.dataSync())),
+      straightWeights,
+      gradient,
+    );
+    straight.dispose();
+    resumed.dispose();
+  }
 });
 
 Deno.test("restoring a checkpoint into a differently shaped policy is refused with a reason", async () => {
