@@ -1,7 +1,8 @@
 // What GRPO and RLOO share (private): sample G completions of each of a batch of prompts with
 // the language model's batched, state-cached generation; score them with a reward source; read
-// the old policy's and the reference's per-token log-probs in one pass each; then take gradient
-// steps on a loss of whole sequences (`completionLogProbs`: one GRU pass over each sequence, the
+// the reference's per-token log-probs in one pass; then take gradient steps on a loss of whole
+// sequences, the first of which also gives the old policy's log-probs (its forward pass runs the
+// weights that sampled, so a separate pass would compute the same numbers again) (`completionLogProbs`: one GRU pass over each sequence, the
 // output layer over its completion tokens only — prompts and padding are masked out of the loss). The algorithms differ only in their advantages and
 // in where the KL goes, which they pass in.
 import * as tf from "@tensorflow/tfjs";
@@ -37,7 +38,7 @@ export interface GroupBatch {
   rows: number;
   /** The reward source's score of each row. */
   scores: Float32Array;
-  /** Σ over each row's completion tokens of log π_old − log π_ref. */
+  /** Σ over each row's completion tokens of log π_old − log π_ref (filled by the first step). */
   sequenceKl: Float32Array;
   /** Completion tokens per row (with `<eos>` when generated). */
   lengths: Int32Array;
@@ -45,7 +46,7 @@ export interface GroupBatch {
   tokens: Int32Array;
   targets: Int32Array;
   mask: Float32Array;
-  /** `[rows, T]` log π_old and log π_ref of each target. */
+  /** `[rows, T]` log π_old (filled by the first gradient step) and log π_ref of each target. */
   oldLogProbs: Float32Array;
   refLogProbs: Float32Array;
   /** T. */
@@ -65,7 +66,8 @@ export type GroupLoss = (
 
 /**
  * Samples a batch of groups: `promptsPerBatch` prompts drawn with `rng`, `groupSize` completions
- * each, scored by `reward`, with the old and reference log-probs of every completion token.
+ * each, scored by `reward`, with the reference's log-prob of every completion token; the old
+ * policy's log-probs and `sequenceKl` are zeros until {@linkcode GroupLoop.update}'s first step.
  */
 export async function sampleGroups(
   models: { policy: GruLanguageModel; reference: GruLanguageModel },
@@ -110,27 +112,19 @@ export async function sampleGroups(
       if (t + 1 >= p.length) mask[r * width + t] = 1;
     }
   });
-  const read = (model: GruLanguageModel) => {
-    const lp = tf.tidy(() => batchLogProbs(model, { tokens, targets, mask, rows, width }));
-    const data = lp.dataSync() as Float32Array;
-    lp.dispose();
-    return data;
-  };
-  const oldLogProbs = read(models.policy), refLogProbs = read(models.reference);
-  const sequenceKl = new Float32Array(rows);
-  for (let k = 0; k < rows * width; k++) {
-    if (mask[k]) sequenceKl[Math.floor(k / width)]! += oldLogProbs[k]! - refLogProbs[k]!;
-  }
+  const lp = tf.tidy(() => batchLogProbs(models.reference, { tokens, targets, mask, rows, width }));
+  const refLogProbs = lp.dataSync() as Float32Array;
+  lp.dispose();
   const lengths = Int32Array.from(completions, (c) => c.length);
   return {
     rows,
     scores,
-    sequenceKl,
+    sequenceKl: new Float32Array(rows),
     lengths,
     tokens,
     targets,
     mask,
-    oldLogProbs,
+    oldLogProbs: new Float32Array(rows * width),
     refLogProbs,
     width,
   };
@@ -204,13 +198,14 @@ export class GroupLoop {
   }
 
   /**
-   * One iteration: `batch` (already sampled), the advantages, then `numIterations` Adam steps on
-   * `loss`; reports the last step's loss terms (prefixed as given) with the timing.
+   * One iteration: `batch` (already sampled), then `numIterations` Adam steps on `loss`. The first
+   * step's forward pass fills the batch's old log-probs and `sequenceKl`, after which
+   * `advantages` is called once. Reports the last step's loss terms with the timing.
    */
   update(
     batch: GroupBatch,
     options: {
-      advantages: Float32Array;
+      advantages: (batch: GroupBatch) => Float32Array;
       numIterations: number;
       loss: GroupLoss;
       sampleMs: number;
@@ -223,14 +218,19 @@ export class GroupLoop {
     const start = performance.now();
     const { rows, width } = batch;
     let metrics: Record<string, number> = {}, gradNorm = 0;
+    let advantages: Float32Array | undefined;
     for (let i = 0; i < options.numIterations; i++) {
       const out = tapeGradient(this.model.variables, () => {
         const newLogProb = batchLogProbs(this.model, batch);
+        if (advantages === undefined) {
+          readOldLogProbs(batch, newLogProb.dataSync() as Float32Array);
+          advantages = options.advantages(batch);
+        }
         return options.loss({
           newLogProb,
           oldLogProb: tf.tensor2d(batch.oldLogProbs, [rows, width]),
           refLogProb: tf.tensor2d(batch.refLogProbs, [rows, width]),
-          advantages: tf.tensor1d(options.advantages),
+          advantages: tf.tensor1d(advantages),
           mask: tf.tensor2d(batch.mask, [rows, width]),
         });
       });
@@ -265,6 +265,16 @@ export class GroupLoop {
   dispose(): void {
     this.model.dispose();
     this.reference.dispose();
+  }
+}
+
+/** Fills `batch.oldLogProbs` with `logProbs` and `sequenceKl` with Σ (old − ref) per row. */
+function readOldLogProbs(batch: GroupBatch, logProbs: Float32Array): void {
+  const { oldLogProbs, refLogProbs, mask, sequenceKl, width } = batch;
+  oldLogProbs.set(logProbs);
+  sequenceKl.fill(0);
+  for (let k = 0; k < oldLogProbs.length; k++) {
+    if (mask[k]) sequenceKl[Math.floor(k / width)]! += oldLogProbs[k]! - refLogProbs[k]!;
   }
 }
 

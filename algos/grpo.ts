@@ -325,10 +325,9 @@ export class Grpo implements Trainer {
       rng: this.#loop.rng,
     });
     const sampleMs = performance.now() - start;
-    const advantages = groupAdvantages(batch.scores, { groupSize: G, scale: o.scaleRewards });
     const loss = { ...o, maxNewTokens: c.task.maxNewTokens };
     const { metrics, gradNorm, updateMs } = this.#loop.update(batch, {
-      advantages,
+      advantages: (b) => groupAdvantages(b.scores, { groupSize: G, scale: o.scaleRewards }),
       numIterations: o.numIterations,
       sampleMs,
       loss: (inputs) => {

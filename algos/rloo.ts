@@ -214,13 +214,17 @@ export class Rloo implements Trainer {
       rng: this.#loop.rng,
     });
     const sampleMs = performance.now() - start;
-    // The KL goes in the reward: r = score − β·Σ_t (log π_old − log π_ref).
-    const rewards = batch.scores.map((s, i) => s - o.beta * batch.sequenceKl[i]!);
-    const advantages = leaveOneOutAdvantages(rewards, { k });
-    if (o.normalizeAdvantages) normalize(advantages);
     const loss = { epsilon: o.epsilon, beta: 0, lossType: "dapo", maxNewTokens: 0 };
+    let rewards = new Float32Array(0);
     const { metrics, gradNorm, updateMs } = this.#loop.update(batch, {
-      advantages,
+      // The KL goes in the reward: r = score − β·Σ_t (log π_old − log π_ref), once the first
+      // step has read log π_old.
+      advantages: (b) => {
+        rewards = b.scores.map((s, i) => s - o.beta * b.sequenceKl[i]!);
+        const advantages = leaveOneOutAdvantages(rewards, { k });
+        if (o.normalizeAdvantages) normalize(advantages);
+        return advantages;
+      },
       numIterations: o.numIterations,
       sampleMs,
       loss: (inputs) => {

@@ -27,29 +27,37 @@ interface Summary {
   updateMsPerIteration: number;
 }
 
-/** The cases of the bench: the README's PPO, two other settings of it, GRPO and RLOO at defaults. */
+/**
+ * The cases of the bench: the README's PPO, GRPO and RLOO at each checkout's stage defaults, and
+ * each at the previous round's settings in this checkout (what the code alone changed).
+ */
 export const RL_SPEED_CASES: readonly RlSpeedCase[] = [
   // The README's `rlhf-ppo` command: the stage's defaults in each checkout.
-  { key: "ppo", algo: "rlhf-ppo", iterations: 4 },
-  // CleanRL's minibatches of shuffled env steps: what the previous main ran, the numbers of which
-  // this checkout's fast paths keep up to float rounding.
+  { key: "ppo", algo: "rlhf-ppo", iterations: 6 },
+  // Main 01154e1's settings: 4 minibatches of whole env copies × 4 epochs at lr 3e-4.
   {
-    key: "ppoStepMinibatches",
+    key: "ppoPreviousSettings",
     algo: "rlhf-ppo",
-    options: { minibatchUnit: "step" },
+    options: { numMinibatches: 4, updateEpochs: 4, learningRate: 3e-4 },
     newOnly: { versus: "ppo" },
     iterations: 4,
   },
-  // Half the epochs at twice the learning rate (met the quality targets at seed 1, README).
+  { key: "grpo", algo: "grpo", iterations: 4 },
   {
-    key: "ppoTwoEpochs",
-    algo: "rlhf-ppo",
-    options: { updateEpochs: 2, learningRate: 6e-4 },
-    newOnly: { versus: "ppo" },
+    key: "grpoPreviousSettings",
+    algo: "grpo",
+    options: { numIterations: 4, learningRate: 8e-4 },
+    newOnly: { versus: "grpo" },
     iterations: 4,
   },
-  { key: "grpo", algo: "grpo", iterations: 3 },
-  { key: "rloo", algo: "rloo", iterations: 3 },
+  { key: "rloo", algo: "rloo", iterations: 4 },
+  {
+    key: "rlooPreviousSettings",
+    algo: "rloo",
+    options: { numIterations: 4, learningRate: 1e-3 },
+    newOnly: { versus: "rloo" },
+    iterations: 4,
+  },
 ];
 
 async function runOnce(

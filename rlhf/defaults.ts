@@ -86,28 +86,36 @@ const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoS
 
 /**
  * The RLHF PPO stage's defaults: one rollout step per generated token (16, the longest
- * completion), no discount over a completion, a smaller learning rate and gradient clipping at 1 for
- * the language model, an entropy bonus of 0.025 that keeps the policy from collapsing onto the
- * reward model's favourite words, and minibatches of whole env copies (TRL's whole sequences), so
- * that each minibatch's GRU pass reads only its own episodes; CleanRL's values otherwise. The
- * entropy bonus is measured at seed 1 in the README's "The leash": with the CLI's reward model 0.02
- * fell short on distinct-2 and 0.04 met every target, with the whole loop's 0.04 won too little.
+ * completion), no discount over a completion, gradient clipping at 1 for the language model, an
+ * entropy bonus of 0.025 that keeps the policy from collapsing onto the reward model's favourite
+ * words, minibatches of whole env copies (TRL's whole sequences), and one gradient step per rollout
+ * — one epoch of one minibatch — at a learning rate of 3e-3; CleanRL's values otherwise.
  *
- * @example Undiscounted
+ * Each epoch runs the 2,111-way output layer forward and backward over every rollout token, so
+ * CleanRL's 4 epochs of 4 minibatches held training at ~650 tokens/s; one step per rollout trains
+ * at ~2,500 (rollout and update ~100 ms each per 512 tokens). Its learning rate makes up the steps:
+ * measured in the whole loop at seeds 1–3 (README, "Issue 15's 10×, round 4"), 2.5e-3 fell short on
+ * distinct-2 at seed 3 and 3e-3 met every target at all three (an entropy bonus of 0.035 or 0.015,
+ * β 0.4 or a value coefficient of 0.1 did not). The entropy bonus is from the README's "The leash".
+ *
+ * @example Undiscounted, one gradient step per rollout
  * ```ts
  * import assert from "node:assert/strict";
  * import { rlhfPpoDefaults } from "@proximal/rlhf";
  * assert.equal(rlhfPpoDefaults.gamma, 1);
+ * assert.equal(rlhfPpoDefaults.updateEpochs * rlhfPpoDefaults.numMinibatches, 1);
  * ```
  */
 export const rlhfPpoDefaults: RlhfPpoOptions = {
   ...ppoShared,
-  learningRate: 3e-4,
+  learningRate: 3e-3,
   numSteps: 16,
   gamma: 1,
   entCoef: 0.025,
   maxGradNorm: 1,
   minibatchUnit: "env",
+  numMinibatches: 1,
+  updateEpochs: 1,
 };
 
 /**
@@ -178,52 +186,56 @@ export const dpoStageDefaults: DpoStageOptions = {
 };
 
 /**
- * The GRPO stage's defaults: `grpoDefaults` (TRL's names and defaults) with four gradient steps
- * per batch (TRL's `num_iterations` μ; with its 1, 30,720 tokens are 24 steps and the policy barely
- * moves), a learning rate of 8e-4, β 0.3 and completions sampled at temperature 1.2 in training
- * (rarer words get sampled, and those the reward likes are learned, so the policy spreads over
- * them rather than collapsing onto one "great"): measured at seed 1 (README, "The leash"), 80.3 %
- * under the held-out classifier at KL 3.7 and distinct-2 0.95 × SFT's (at temperature 1: 0.89 ×).
+ * The GRPO stage's defaults: `grpoDefaults` (TRL's names and defaults, TRL's one gradient step per
+ * batch, μ 1) with batches of 8 prompts × 8 completions, a learning rate of 2e-3, β 0.3 and
+ * completions sampled at temperature 1.2 in training (rarer words get sampled, and those the
+ * reward likes are learned, so the policy spreads over them rather than collapsing onto one
+ * "great"). Each gradient step costs as much as sampling its batch, so four steps per batch held
+ * training at ~1,250 tokens/s; one step on half the batch trains at ~3,000 and takes as many steps
+ * in the budget (~38) as it has batches. Measured in the whole loop at seeds 1–3 (README, "Issue
+ * 15's 10×, round 4"): 16 prompts per batch at 2e-3–3e-3 won too little at seed 2 (66–71 %).
  *
- * @example Eight completions per prompt, four steps per batch
+ * @example Eight completions per prompt, one step per batch
  * ```ts
  * import assert from "node:assert/strict";
  * import { grpoStageDefaults } from "@proximal/rlhf";
  * assert.equal(grpoStageDefaults.numGenerations, 8);
- * assert.equal(grpoStageDefaults.numIterations, 4);
+ * assert.equal(grpoStageDefaults.numIterations, 1);
  * assert.equal(grpoStageDefaults.temperature, 1.2);
  * ```
  */
 export const grpoStageDefaults: GrpoOptions = {
   ...grpoDefaults,
-  numIterations: 4,
-  learningRate: 8e-4,
+  promptsPerBatch: 8,
+  learningRate: 2e-3,
   beta: 0.3,
   temperature: 1.2,
 };
 
 /**
- * The RLOO stage's defaults: `rlooDefaults` (TRL's names and defaults) with four gradient steps
- * per batch, k 4 completions of 32 prompts (as many per batch as TRL's 2 of 64; the leave-one-out
- * baseline of three is steadier than of one), a learning rate of 1e-3, β 0.5 in the reward and
+ * The RLOO stage's defaults: `rlooDefaults` (TRL's names and defaults) with two gradient steps per
+ * batch at a learning rate of 2e-3, k 4 completions of 32 prompts (as many per batch as TRL's 2 of
+ * 64; the leave-one-out baseline of three is steadier than of one), β 0.5 in the reward and
  * completions sampled at temperature 1.1 in training (as GRPO's, which spreads the policy over the
- * words the reward likes): measured at seed 1 (README, "The leash"), in the whole loop 77.2 % under
- * the held-out classifier at KL 2.0 and distinct-2 0.94 × SFT's (temperature 1.2 at 7e-4 won 65 %
- * there; β 0.2 at a learning rate of 5e-4 won 87 % but fell to 0.73 × from the CLI).
+ * words the reward likes). Four steps per batch (lr 1e-3) held training at ~1,200 tokens/s; two
+ * train at ~2,000–2,500. Measured in the whole loop at seeds 1–3 (README, "Issue 15's 10×, round
+ * 4"): every setting of one step per batch tried (lr 2e-3–4e-3, 16 or 32 prompts, temperature
+ * 1.1–1.2) missed a target at one seed at least — wins at seeds 1 or 3, distinct-2 at seed 2.
  *
  * @example Four completions per prompt
  * ```ts
  * import assert from "node:assert/strict";
  * import { rlooStageDefaults } from "@proximal/rlhf";
  * assert.equal(rlooStageDefaults.numGenerations, 4);
+ * assert.equal(rlooStageDefaults.numIterations, 2);
  * ```
  */
 export const rlooStageDefaults: RlooOptions = {
   ...rlooDefaults,
-  numIterations: 4,
+  numIterations: 2,
   promptsPerBatch: 32,
   numGenerations: 4,
-  learningRate: 1e-3,
+  learningRate: 2e-3,
   beta: 0.5,
   temperature: 1.1,
 };
