@@ -7,13 +7,30 @@
 //   deno run -A bench/_lm_parts.ts '{"rounds":8,"options":{"numMinibatches":4},"model":"runs/sft"}'
 //
 // Prints a line per round and, last, a JSON summary: per set-up the medians of the update's and
-// the iteration's milliseconds and tokens/s, and the medians of the rounds' ratios.
-import { FixedKlController, klPenalty, Ppo, type PpoOptions } from "@proximal/algos";
+// the iteration's milliseconds and tokens/s, and the medians of the rounds' ratios. Before and after
+// the rounds it measures the machine's independent capacity for this work: the same gradient steps
+// (one minibatch of the first trainer, repeated for 5 s) in one process, then in two processes at
+// once — two processes' steps/s ÷ one's, ~1.65 here when the machine is otherwise idle, ~1 when
+// other jobs hold the second core (then no worker can pay).
+import { FixedKlController, klPenalty, Ppo, ppoGradient, type PpoOptions } from "@proximal/algos";
 import { setupBackend } from "@proximal/core";
 import { GruLanguageModel, LmPolicy } from "@proximal/models";
 import { sentimentTask, sentimentTaskDefaults, TextCompletionEnv } from "@proximal/envs";
 import { scoreEpisodes, vaderJudge } from "@proximal/reward-models";
 import { loadLanguageModel, refKlDefaults, rlhfPpoDefaults } from "@proximal/rlhf";
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b), mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+function r1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+function r2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+if (Deno.args[0] === "--capacity") await capacityProbe(Number(Deno.args[1]));
 
 const args = JSON.parse(Deno.args[0] ?? "{}") as {
   rounds?: number;
@@ -23,6 +40,8 @@ const args = JSON.parse(Deno.args[0] ?? "{}") as {
   /** Set-ups to run (default all three). */
   setups?: string[];
   out?: string;
+  /** Measure the independent capacity before and after (default true). */
+  capacity?: boolean;
 };
 await setupBackend("wasm");
 const task = sentimentTask(sentimentTaskDefaults);
@@ -71,6 +90,7 @@ function trainer(setup: Partial<PpoOptions>): Ppo {
   }, { ...rlhfPpoDefaults, ...args.options, ...setup });
 }
 
+const capacityBefore = args.capacity === false ? null : await capacity();
 const trainers = keys.map((key) => ({ key, ppo: trainer(SETUPS[key]!) }));
 await Promise.all(trainers.map((t) => t.ppo.ready));
 // One warm-up iteration each (kernels compiled, caches filled).
@@ -101,12 +121,8 @@ for (let round = 0; round < rounds; round++) {
   console.log(`round ${round + 1}: ${line.join(", ")}`);
 }
 for (const t of trainers) t.ppo.dispose();
+const capacityAfter = args.capacity === false ? null : await capacity();
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b), mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-const r1 = (x: number) => Math.round(x * 10) / 10, r2 = (x: number) => Math.round(x * 100) / 100;
 const summary: Record<string, unknown> = {};
 for (const key of keys) {
   const list = rows.get(key)!;
@@ -136,6 +152,7 @@ const result = {
   model: args.model ?? "random init (seed 1)",
   options: { ...rlhfPpoDefaults, ...args.options },
   setups: summary,
+  capacity: { before: capacityBefore, after: capacityAfter },
   speedup: {
     workerVsParts1: ratio("parts2worker", "parts1"),
     workerVsParts2: ratio("parts2worker", "parts2"),
@@ -145,3 +162,64 @@ const result = {
 console.log(JSON.stringify(result));
 if (args.out) await Deno.writeTextFile(args.out, JSON.stringify(result, null, 2) + "\n");
 Deno.exit(0);
+
+/**
+ * Two processes' gradient steps/s ÷ one process's, each running {@linkcode capacityProbe} for 5 s
+ * (the two started together).
+ */
+async function capacity(): Promise<{ one: number; two: number; ratio: number }> {
+  const probe = async () => {
+    const start = Date.now() + 3000;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", import.meta.filename!, "--capacity", String(start)],
+      stdout: "piped",
+    }).output();
+    return Number(new TextDecoder().decode(output.stdout).trim());
+  };
+  const one = await probe();
+  const [a, b] = await Promise.all([probe(), probe()]);
+  return { one: r2(one), two: r2(a! + b!), ratio: r2((a! + b!) / one) };
+}
+
+/**
+ * The capacity probe: PPO's gradient of a 512-row minibatch of the stage's model shape (16 env
+ * copies' prompts and completions), repeated for 5 s from `start` (epoch ms); prints steps/s.
+ */
+async function capacityProbe(start: number): Promise<never> {
+  await setupBackend("wasm");
+  const V = 2111, C = 64, copies = 32, T = 16, rows = copies * T;
+  const policy = new LmPolicy(
+    new GruLanguageModel(V, { embeddingSize: 64, hiddenSize: 128, maskedTokens: [0, 1], seed: 1 }),
+    { contextLength: C },
+  );
+  const observations = new Float32Array(rows * C), actions = new Int32Array(rows);
+  for (let c = 0; c < copies; c++) {
+    const context = [1, 5 + c, 9 + c, 20 + c, 30, 31, 32, 40 + c];
+    for (let t = 0; t < T; t++) {
+      const r = c * T + t;
+      observations.set(context, r * C);
+      actions[r] = 3 + (c * 31 + t * 7) % 2000;
+      context.push(actions[r]!);
+    }
+  }
+  const wave = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.5);
+  const minibatch = {
+    observations,
+    actions,
+    logProbs: wave(rows).map((x) => x - 7.6),
+    values: wave(rows),
+    advantages: wave(rows),
+    returns: wave(rows),
+  };
+  const loss = { clipCoef: 0.2, clipVloss: true, entCoef: 0.01, vfCoef: 0.5, klCoef: 0 };
+  for (let i = 0; i < 2; i++) ppoGradient(policy, minibatch, loss);
+  while (Date.now() < start) await new Promise((r) => setTimeout(r, 5));
+  const t0 = performance.now();
+  let steps = 0;
+  while (performance.now() - t0 < 5000) {
+    ppoGradient(policy, minibatch, loss);
+    steps++;
+  }
+  console.log(steps / ((performance.now() - t0) / 1000));
+  Deno.exit(0);
+}
