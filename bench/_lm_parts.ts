@@ -11,7 +11,10 @@
 // the rounds it measures the machine's independent capacity for this work: the same gradient steps
 // (one minibatch of the first trainer, repeated for 5 s) in one process, then in two processes at
 // once — two processes' steps/s ÷ one's, ~1.65 here when the machine is otherwise idle, ~1 when
-// other jobs hold the second core (then no worker can pay).
+// other jobs hold the second core (then no worker can pay). Each iteration also records the CPU
+// time other processes used meanwhile (Linux's /proc), and `quiet` gives the medians over the rounds
+// in which they used under 0.2 cores throughout: on a machine shared with other jobs, the figures of
+// an otherwise idle machine.
 import { FixedKlController, klPenalty, Ppo, ppoGradient, type PpoOptions } from "@proximal/algos";
 import { setupBackend } from "@proximal/core";
 import { GruLanguageModel, LmPolicy } from "@proximal/models";
@@ -101,32 +104,71 @@ interface Row {
   rolloutMs: number;
   updateMs: number;
   workers: number;
+  /** Cores' worth of CPU time that other processes used during the iteration (Linux; else NaN). */
+  others: number;
 }
+
+/** The machine's busy CPU time and this process's (all its threads), in clock ticks. */
+function cpuTicks(): { busy: number; own: number } | null {
+  try {
+    const [cpu] = Deno.readTextFileSync("/proc/stat").split("\n");
+    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = cpu!.trim().split(/\s+/)
+      .slice(1).map(Number);
+    const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of the stat line (12 and 13 after the name).
+    const own = Number(fields[11]) + Number(fields[12]);
+    return { busy: user! + nice! + system! + irq! + softirq! + steal!, own };
+  } catch {
+    return null;
+  }
+}
+const TICKS_PER_SECOND = 100, QUIET_CORES = 0.2;
 const rows = new Map<string, Row[]>(keys.map((k) => [k, []]));
 for (let round = 0; round < rounds; round++) {
   const order = trainers.map((_, i) => trainers[(i + round) % trainers.length]!);
   const line: string[] = [];
   for (const t of order) {
-    const start = performance.now();
+    const start = performance.now(), ticks = cpuTicks();
     const { metrics } = await t.ppo.iterate();
+    const after = cpuTicks(), ms = performance.now() - start;
     const row = {
-      ms: performance.now() - start,
+      ms,
+      others: ticks && after
+        ? (after.busy - ticks.busy - (after.own - ticks.own)) / TICKS_PER_SECOND / (ms / 1000)
+        : NaN,
       rolloutMs: metrics["perf/rollout_ms"]!,
       updateMs: metrics["perf/update_ms"]!,
       workers: metrics["perf/workers"] ?? 0,
     };
     rows.get(t.key)!.push(row);
-    line.push(`${t.key} ${Math.round(row.ms)} ms (update ${Math.round(row.updateMs)})`);
+    line.push(
+      `${t.key} ${Math.round(row.ms)} ms (update ${Math.round(row.updateMs)}, others ${
+        row.others.toFixed(2)
+      } cores)`,
+    );
   }
   console.log(`round ${round + 1}: ${line.join(", ")}`);
 }
 for (const t of trainers) t.ppo.dispose();
 const capacityAfter = args.capacity === false ? null : await capacity();
 
+// Quiet rounds: other processes used under 0.2 cores during each of the round's iterations.
+const quiet = Array.from({ length: rounds }, (_, i) => i).filter((i) =>
+  keys.every((k) => rows.get(k)![i]!.others < QUIET_CORES)
+);
 const summary: Record<string, unknown> = {};
+const quietSummary: Record<string, unknown> = {};
 for (const key of keys) {
-  const list = rows.get(key)!;
+  const list = rows.get(key)!, calm = quiet.map((i) => list[i]!);
+  if (calm.length > 0) {
+    quietSummary[key] = {
+      updateMs: r1(median(calm.map((r) => r.updateMs))),
+      iterationMs: r1(median(calm.map((r) => r.ms))),
+      tokensPerSecond: Math.round(tokensPerIteration / (median(calm.map((r) => r.ms)) / 1000)),
+    };
+  }
   summary[key] = {
+    othersCores: r2(median(list.map((r) => r.others))),
     options: SETUPS[key],
     updateMs: r1(median(list.map((r) => r.updateMs))),
     rolloutMs: r1(median(list.map((r) => r.rolloutMs))),
@@ -136,12 +178,12 @@ for (const key of keys) {
   };
 }
 /** Medians of the rounds' ratios a ÷ b of the update's and the iteration's speed. */
-const ratio = (a: string, b: string) => {
-  if (!rows.has(a) || !rows.has(b)) return null;
+const ratio = (a: string, b: string, among = rows.get(a)?.map((_, i) => i) ?? []) => {
+  if (!rows.has(a) || !rows.has(b) || among.length === 0) return null;
   const ra = rows.get(a)!, rb = rows.get(b)!;
   return {
-    update: r2(median(ra.map((r, i) => rb[i]!.updateMs / r.updateMs))),
-    tokensPerSecond: r2(median(ra.map((r, i) => rb[i]!.ms / r.ms))),
+    update: r2(median(among.map((i) => rb[i]!.updateMs / ra[i]!.updateMs))),
+    tokensPerSecond: r2(median(among.map((i) => rb[i]!.ms / ra[i]!.ms))),
   };
 };
 const result = {
@@ -157,6 +199,15 @@ const result = {
     workerVsParts1: ratio("parts2worker", "parts1"),
     workerVsParts2: ratio("parts2worker", "parts2"),
     parts2VsParts1: ratio("parts2", "parts1"),
+  },
+  quiet: {
+    rounds: quiet.map((i) => i + 1),
+    setups: quietSummary,
+    speedup: {
+      workerVsParts1: ratio("parts2worker", "parts1", quiet),
+      workerVsParts2: ratio("parts2worker", "parts2", quiet),
+      parts2VsParts1: ratio("parts2", "parts1", quiet),
+    },
   },
 };
 console.log(JSON.stringify(result));
