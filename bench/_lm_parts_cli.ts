@@ -15,6 +15,8 @@ const args = JSON.parse(Deno.args[0] ?? "{}") as {
   rounds?: number;
   totalTimesteps?: number;
   out?: string;
+  /** More flags for every run (e.g. ["--num-minibatches", "1"]). */
+  flags?: string[];
 };
 const SETUPS: Record<string, string[]> = {
   parts1: ["--gradient-parts", "1", "--num-workers", "0"],
@@ -41,6 +43,7 @@ async function run(key: string, round: number): Promise<Run> {
       ...["--reward", args.reward, "--num-envs", "32"],
       ...["--total-timesteps", String(args.totalTimesteps ?? 30720), "--out", out],
       ...SETUPS[key]!,
+      ...args.flags ?? [],
     ],
     cwd: ROOT,
     stdout: "piped",
@@ -96,6 +99,7 @@ const result = {
   rounds,
   model: args.model,
   reward: args.reward,
+  flags: args.flags ?? [],
   setups: Object.fromEntries(keys.map((key) => {
     const list = runs.get(key)!;
     return [key, {
