@@ -87,6 +87,7 @@ const PPO_RULES: Readonly<Record<string, OptionRule>> = {
   numWorkers: wholeAtLeast(0),
   numShards: note(wholeAtLeast(0), "0 = one per worker"),
   workersIfFaster: flag,
+  gradientParts: wholeAtLeast(1),
 };
 
 /**
@@ -103,6 +104,7 @@ export function checkPpoOptions(
     minibatchUnit: string;
     numWorkers: number;
     numShards: number;
+    gradientParts: number;
   },
   numEnvs: number,
 ): void {
@@ -113,9 +115,11 @@ export function checkPpoOptions(
       `PPO's batch of ${batch} (numEnvs ${numEnvs} × numSteps ${o.numSteps}) does not split into ${o.numMinibatches} equal minibatches`,
     );
   }
-  if (o.minibatchUnit === "env" && (numEnvs % o.numMinibatches !== 0 || o.numWorkers > 0)) {
+  // A language-model policy's workers compute gradient parts (`gradientParts` > 1).
+  const workers = o.gradientParts === 1 ? o.numWorkers : 0;
+  if (o.minibatchUnit === "env" && (numEnvs % o.numMinibatches !== 0 || workers > 0)) {
     throw new RangeError(
-      `PPO's minibatchUnit "env" needs numMinibatches (${o.numMinibatches}) to divide numEnvs (${numEnvs}) and no workers (numWorkers ${o.numWorkers})`,
+      `PPO's minibatchUnit "env" needs numMinibatches (${o.numMinibatches}) to divide numEnvs (${numEnvs}) and no workers (numWorkers ${o.numWorkers}) unless gradientParts > 1`,
     );
   }
   if (o.numWorkers === 0 && o.numShards > 1) {

@@ -24,13 +24,13 @@ import type { PpoLossTerms, PpoLossValues } from "./_ppo_engine.ts";
 import { type StepResult, tapeGradient } from "./_ppo_engine.ts";
 import { type PpoWorkerPool, startWorkerPool } from "./_ppo_pool.ts";
 import { readShards, shardsMeta } from "./_ppo_checkpoint.ts";
+import { gradientInParts, type PartsEngine } from "./_lm_gradient_parts.ts";
 import {
   checkPpoOptions,
   type Iteration,
   iterationReport,
   ppoMetricNames,
   runProcessors,
-  type SelectedEngine,
   selectEngine,
 } from "./_ppo_trainer.ts";
 import { batchEpochs, collectRollout, type PpoRollout } from "./ppo_loops.ts";
@@ -98,7 +98,8 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /**
    * Deno Workers that run the rollout and the gradients, data-parallel over `numShards` shards of
    * the env copies (README: Workers). Needs PPO's own MLP policy, no rollout processors and
-   * `envSource` in the context (the CLI gives it). 0 runs everything in this thread; default 0.
+   * `envSource` in the context (the CLI gives it); with a language-model policy they compute parts
+   * 2… of each minibatch's gradient (`gradientParts`). 0 runs everything here; default 0.
    */
   numWorkers: number;
   /**
@@ -114,6 +115,9 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
    * end). The numbers are the same either way. Default false.
    */
   workersIfFaster: boolean;
+  /** Gradient parts per minibatch (whole env copies, summed; a language-model policy, minibatchUnit
+   * "env"): 1's numbers up to float rounding, the same whatever numWorkers; default 1. */
+  gradientParts: number;
 };
 
 /** CleanRL's defaults for classic control. */
@@ -143,6 +147,7 @@ export const ppoDefaults: PpoOptions = {
   numWorkers: 0,
   numShards: 1,
   workersIfFaster: false,
+  gradientParts: 1,
 };
 
 // ──────────────────────────────── The math ────────────────────────────────
@@ -367,7 +372,7 @@ export class Ppo implements Trainer {
   readonly #processors: readonly RolloutProcessor[];
   readonly #numIterations: number;
   /** The loss's gradient on a minibatch (see the option `gradient`). */
-  readonly #gradient: SelectedEngine;
+  readonly #gradient: PartsEngine;
   /** The weights, flat, that Adam updates in place; the policy loads them after each step. */
   readonly #weights: FlatWeights;
   /** With `numWorkers` > 0: the workers, which run whole iterations (null once stopped). */
@@ -410,11 +415,12 @@ export class Ppo implements Trainer {
     this.#processors = context.processors ?? [];
     this.metricNames = ppoMetricNames(o.numWorkers, this.#processors);
     this.#observations = this.envs.reset().slice();
-    this.#weights = new FlatWeights(policy.variables);
-    this.#gradient = selectEngine(policy, o.gradient, { weights: this.#weights, ppoGradient });
+    const weights = this.#weights = new FlatWeights(policy.variables);
+    const engine = selectEngine(policy, o.gradient, { weights, ppoGradient });
+    this.#gradient = gradientInParts(engine, { policy, options: o, numEnvs, weights });
     this.#parts = { variables: { policy: policy.variables }, adam: this.#adam, rng: this.#rng };
     this.#numShards = o.numShards > 0 ? o.numShards : Math.max(1, o.numWorkers);
-    this.#workers = o.numWorkers > 0
+    this.#workers = o.numWorkers > 0 && !this.#gradient.ownsWorkers
       ? startWorkerPool(policy, { options: o, numShards: this.#numShards, context, rng: this.#rng })
       : null;
   }
@@ -431,7 +437,7 @@ export class Ppo implements Trainer {
 
   /** Settles once the workers are up (at once without); iterations before it run in this thread. */
   get ready(): Promise<void> {
-    return this.#workers?.ready ?? Promise.resolve();
+    return this.#workers?.ready ?? this.#gradient.ready;
   }
 
   /**
@@ -519,7 +525,7 @@ export class Ppo implements Trainer {
       startTime: this.#startTime,
       startStep: this.#startStep,
       ...this.options.numWorkers > 0 && {
-        workers: this.#workers?.handedOver ? this.options.numWorkers : 0,
+        workers: this.#workers?.handedOver ? this.options.numWorkers : this.#gradient.workersUsed(),
       },
     });
   }
@@ -586,6 +592,7 @@ export class Ppo implements Trainer {
   /** Frees the policy's variables, closes the envs and terminates the workers. */
   dispose(): void {
     this.#workers?.terminate();
+    this.#gradient.dispose();
     this.policy.dispose();
     this.envs.close();
   }

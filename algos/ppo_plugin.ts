@@ -57,6 +57,8 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
       "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",
     workersIfFaster:
       "with one shard: workers only with 2+ cores, and only if a timed trial finds them faster than this thread (same numbers)",
+    gradientParts:
+      'a language-model policy\'s minibatch gradient in parts of whole env copies (minibatchUnit "env"), parts 2… in the numWorkers workers; the numbers of 1 up to float rounding',
   },
   presets: {
     cleanrl: {

@@ -116,6 +116,8 @@ export class LmPolicy implements Policy {
   readonly temperature: number;
   /** The top-k truncation (0 = off). */
   readonly topK: number;
+  /** How `evaluate` computes log-probs and entropies (see {@linkcode LmPolicyOptions}). */
+  readonly head: "fused" | "autodiff";
   readonly #useCache: boolean;
   readonly #head: typeof fusedHead;
   #cache: (CacheEntry | undefined)[] = [];
@@ -160,6 +162,7 @@ export class LmPolicy implements Policy {
     if (head !== "fused" && head !== "autodiff") {
       throw new RangeError(`LmPolicy's head must be "fused" or "autodiff", got "${head}"`);
     }
+    this.head = head;
     this.#head = head === "fused" ? fusedHead : autodiffHead;
   }
 

@@ -74,15 +74,11 @@ export const rewardModelStageDefaults: RewardModelStageOptions = {
 
 /**
  * The RLHF PPO stage's hyperparameters: {@linkcode PpoOptions} without those of the MLP policy and
- * its workers, which a language-model policy does not use.
+ * its shards, which a language-model policy does not use (its workers compute gradient parts).
  */
-export type RlhfPpoOptions = Omit<
-  PpoOptions,
-  "hiddenSize" | "hiddenLayers" | "numWorkers" | "numShards"
->;
+export type RlhfPpoOptions = Omit<PpoOptions, "hiddenSize" | "hiddenLayers" | "numShards">;
 
-const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoShared } =
-  ppoDefaults;
+const { hiddenSize: _h, hiddenLayers: _l, numShards: _s, ...ppoShared } = ppoDefaults;
 
 /**
  * The RLHF PPO stage's defaults: one rollout step per generated token (16, the longest

@@ -26,9 +26,8 @@ import { loadLanguageModel } from "./text_eval.ts";
 import { penalised, penaltyHelp, rewardSource } from "./_reward_source.ts";
 import { taskOf, TextStage } from "./_text_stage.ts";
 
-// PPO's own help lines, but those of the MLP policy and its workers.
-const { hiddenSize: _h, hiddenLayers: _l, numWorkers: _w, numShards: _s, ...ppoHelp } = ppo.help ??
-  {};
+// PPO's own help lines, but those of the MLP policy and its shards.
+const { hiddenSize: _h, hiddenLayers: _l, numShards: _s, ...ppoHelp } = ppo.help ?? {};
 
 /**
  * The controller of the leash's β: fixed, or TRL's adaptive one when `refKlTarget` is above 0.
@@ -100,6 +99,9 @@ export const rlhfPpoStage: AlgoPlugin<RlhfPpoStageOptions> = defineAlgo({
   help: {
     ...ppoHelp,
     klPenaltyCoef: "PPO's own penalty on KL(old policy ‖ new), not the leash (0 = off)",
+    numWorkers:
+      "Deno Workers that compute parts 2… of each minibatch's gradient (--gradient-parts; same numbers whatever the workers)",
+    workersIfFaster: "start the workers only on a machine of 2 or more cores (same numbers)",
     model: "checkpoint (file or run directory) of the SFT model: the policy and its reference",
     reward: "vader, a reward model's checkpoint (e.g. runs/rm), or a reward plugin module",
     refKlCoef: "initial coefficient of the per-token KL penalty to the reference model",

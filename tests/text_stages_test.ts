@@ -153,6 +153,37 @@ Deno.test("text-completion stages chain through checkpoints: sft → reward-mode
       },
     );
 
+    await t.step(
+      "rlhf-ppo computes gradient parts in a worker and ends cleanly (--gradient-parts 2 --num-workers 1)",
+      async () => {
+        const run = await train([
+          "--algo",
+          "rlhf-ppo",
+          "--model",
+          `${dir}/sft`,
+          "--num-envs",
+          "8",
+          "--total-timesteps",
+          "256",
+          "--gradient-parts",
+          "2",
+          "--num-workers",
+          "1",
+          "--eval-episodes",
+          "0",
+          "--out",
+          `${dir}/ppo-parts`,
+        ]);
+        assertOk(run, "rlhf-ppo with a worker");
+        const config = await readJson(`${dir}/ppo-parts/config.json`);
+        const options = config.algoOptions as Record<string, unknown>;
+        assert.deepEqual([options.gradientParts, options.numWorkers], [2, 1]);
+        const rows = (await Deno.readTextFile(`${dir}/ppo-parts/metrics.jsonl`)).trim().split("\n");
+        // 0 or 1: the run trains on this thread while the worker starts.
+        assert.ok(rows.every((row) => [0, 1].includes(JSON.parse(row)["perf/workers"])));
+      },
+    );
+
     await t.step("dpo trains on the same pairs file and resumes from its checkpoint", async () => {
       const args = [
         "--algo",
