@@ -183,20 +183,15 @@ Deno.test({
         }
       }).length;
     const sleep = () => new Promise((resolve) => setTimeout(resolve, 50));
-    // Workers of earlier tests may still be exiting: wait for a steady count.
-    let before = threads();
-    for (let i = 0; i < 60; i++) {
-      await sleep();
-      const now = threads();
-      if (now === before) break;
-      before = now;
-    }
+    // Workers of earlier tests may still be exiting (terminate is asynchronous): wait for them.
+    for (let i = 0; i < 100 && threads() > 0; i++) await sleep();
+    const before = threads();
     const ppo = cartpolePpo(2, 4 * 256);
     // Up, not merely started: this thread trains without waiting for them (the hand-over).
     await ppo.ready;
     await ppo.iterate();
     const running = threads();
-    assert.ok(running >= before + 2, `${before} threads before, ${running} with 2 workers`);
+    assert.ok(running >= before + 2, `${before} worker threads before, ${running} with 2 workers`);
     ppo.dispose();
     for (let i = 0; i < 60 && threads() > running - 2; i++) await sleep();
     assert.ok(threads() <= running - 2, `${running} threads with workers, ${threads()} after`);
