@@ -5,43 +5,18 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Ppo, ppoGradient, type PpoOptions } from "@proximal/algos";
-import { Box, Discrete, type Env, setupBackend } from "@proximal/core";
+import { type Env, setupBackend } from "@proximal/core";
 import { GruLanguageModel, LmPolicy } from "@proximal/models";
 import { FlatWeights, type Minibatch } from "../algos/_ppo_engine.ts";
 import { gradientInParts, partBounds } from "../algos/_lm_gradient_parts.ts";
 import { LmGradientPool } from "../algos/_lm_gradient_pool.ts";
+import { sayFiveEnv } from "./_say_five_env.ts";
 
 await setupBackend("wasm");
 
 const V = 12, C = 7;
 
-/** <bos>, then tokens; token 5 pays 1; the episode ends at <eos> (2) or a full context. */
-function sayFive(): Env {
-  let context: number[] = [];
-  const observation = () => {
-    const row = new Float32Array(C);
-    row.set(context);
-    return row;
-  };
-  return {
-    observationSpace: new Box({ low: 0, high: V - 1, shape: [C] }),
-    actionSpace: new Discrete(V),
-    reset: () => {
-      context = [1];
-      return { observation: observation(), info: {} };
-    },
-    step: (action) => {
-      context.push(action as number);
-      return {
-        observation: observation(),
-        reward: action === 5 ? 1 : 0,
-        terminated: action === 2 || context.length >= C,
-        truncated: false,
-        info: {},
-      };
-    },
-  };
-}
+const sayFive = (): Env => sayFiveEnv(V, C);
 
 function lmPolicy(): LmPolicy {
   const model = new GruLanguageModel(V, { embeddingSize: 8, hiddenSize: 16, seed: 1 });

@@ -4,9 +4,10 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { Ppo } from "@proximal/algos";
-import { Adam, Box, Discrete, type Env, Rng, setupBackend } from "@proximal/core";
+import { Adam, Rng, setupBackend } from "@proximal/core";
 import { GruLanguageModel, LmPolicy, type LmPolicyOptions } from "@proximal/models";
 import { close } from "./_assert.ts";
+import { sayFiveEnv } from "./_say_five_env.ts";
 
 await setupBackend("wasm");
 
@@ -288,34 +289,12 @@ Deno.test("PPO trains a language model through LmPolicy to say the rewarded toke
   // A token env: the context starts as <bos>; each action appends a token; token 5 pays 1; the
   // episode ends at <eos> (2) or when the context is full. A uniform policy scores about 0.6.
   const V = 8, C = 6;
-  const sayFive = (): Env => {
-    let context: number[] = [];
-    const observation = () => observe([context], C);
-    return {
-      observationSpace: new Box({ low: 0, high: V - 1, shape: [C] }),
-      actionSpace: new Discrete(V),
-      reset: () => {
-        context = [1];
-        return { observation: observation(), info: {} };
-      },
-      step: (action) => {
-        context.push(action as number);
-        return {
-          observation: observation(),
-          reward: action === 5 ? 1 : 0,
-          terminated: action === 2 || context.length >= C,
-          truncated: false,
-          info: {},
-        };
-      },
-    };
-  };
   const policy = new LmPolicy(
     new GruLanguageModel(V, { embeddingSize: 8, hiddenSize: 16, seed: 1 }),
     { contextLength: C },
   );
   const ppo = new Ppo(
-    { makeEnv: sayFive, numEnvs: 4, seed: 1, totalTimesteps: 3072, policy },
+    { makeEnv: () => sayFiveEnv(V, C), numEnvs: 4, seed: 1, totalTimesteps: 3072, policy },
     { numSteps: 64, learningRate: 3e-3 },
   );
   const returns: number[] = [];
