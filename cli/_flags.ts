@@ -41,6 +41,18 @@ export const TOP_LEVEL = {
     default: "1",
     help: "seed of everything random (envs, init, sampling)",
   },
+  seeds: {
+    type: "<list>",
+    default: "",
+    help:
+      "one run per seed (1,2,5-8), each in <out>/seed-N, side by side in workers; a summary in <out>/seeds.json",
+  },
+  "seed-workers": {
+    type: "<integer>",
+    default: "cores - 1",
+    help:
+      "worker threads of --seeds besides this one, which runs seeds too (0 = one after another)",
+  },
   "total-timesteps": { type: "<integer>", default: "500000", help: "env-step budget" },
   "num-envs": { type: "<integer>", default: "4", help: "env copies stepped in lockstep" },
   out: { type: "<dir>", default: "runs/<env>-<algo>-s<seed>-<time>", help: "output directory" },

@@ -5,18 +5,46 @@ import type { IterationReport } from "@proximal/core";
 export const RETURN_WINDOW = 20;
 
 /**
- * A live status line on a terminal; plain lines every ~10 % (or 10 s) otherwise. The step count is
- * shown in the trainer's unit: `12,288/30,720 tokens (40%)`.
+ * Where a run stands, for {@linkcode MainOptions.onProgress} (`main`'s caller shows it instead of
+ * the progress display; several seeds' runs side by side, say).
+ *
+ * @example Print the step
+ * ```ts
+ * import type { RunProgress } from "@proximal/cli";
+ * const show = (p: RunProgress) => console.log(`${p.step}/${p.total} ${p.unit}`);
+ * show({ step: 1024, total: 4096, unit: "env steps", rolling: 22.5 });
+ * ```
+ */
+export interface RunProgress {
+  /** Steps so far, in the trainer's unit. */
+  step: number;
+  /** The step budget. */
+  total: number;
+  /** What a step counts (`env steps`, `tokens`). */
+  unit: string;
+  /** The mean return of the last 20 training episodes (NaN before the first ends). */
+  rolling: number;
+  /** The trainer's own progress in [0, 1], where it has one (text stages). */
+  fraction?: number;
+}
+
+/**
+ * A live status line on a terminal; plain lines every ~10 % (or 10 s) otherwise; or, given
+ * `report`, that function instead at most every 0.1 s and at the end. The step count is shown in
+ * the trainer's unit: `12,288/30,720 tokens (40%)`.
  */
 export class Progress {
   readonly #tty = Deno.stderr.isTerminal();
   readonly #total: number;
   readonly #unit: string;
+  readonly #report: ((progress: RunProgress) => void) | undefined;
+  #last: RunProgress | undefined;
   #lastPrint = 0;
   #lastFraction = 0;
-  constructor(total: number, unit: string) {
+  constructor(total: number, unit: string, report?: (progress: RunProgress) => void) {
     this.#total = total;
     this.#unit = unit;
+    this.#report = report;
   }
 
   update(
@@ -25,6 +53,14 @@ export class Progress {
   ): void {
     const { step, metrics } = report;
     const fraction = options.fraction ?? step / this.#total;
+    if (this.#report) {
+      this.#last = { step, total: this.#total, unit: this.#unit, rolling: options.rolling };
+      if (options.fraction !== undefined) this.#last.fraction = options.fraction;
+      if (performance.now() - this.#lastPrint < 100) return;
+      this.#report(this.#last);
+      this.#lastPrint = performance.now();
+      return;
+    }
     const sps = metrics["charts/SPS"];
     // Text envs pay their reward through a reward source, not the env: show that instead.
     const reward = metrics["env/reward_mean"];
@@ -55,6 +91,10 @@ export class Progress {
   }
 
   end(): void {
+    if (this.#report) {
+      if (this.#last) this.#report(this.#last);
+      return;
+    }
     if (this.#tty) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
   }
 }

@@ -18,9 +18,44 @@ const MAX_WORKERS = 16;
 /** The signal that asked a run to stop. */
 export type StopSignal = "SIGINT" | "SIGTERM";
 
+/** A watchdog's thread, once asked to start: ready when it listens; `stop` ends it. */
+export interface WatchdogThread {
+  ready: Promise<void>;
+  stop(): void;
+}
+
+/** Starts a watchdog's thread from this thread. */
+export function startWatchdogThread(init: WatchdogInit): WatchdogThread {
+  const worker = new Worker(new URL("./_watchdog_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.onmessage = () => resolve();
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`Cannot start the watchdog: ${e.message}`));
+    };
+  });
+  // Rejected before anyone awaits it, the promise would end the process as unhandled.
+  ready.catch(() => {});
+  worker.postMessage(init);
+  return { ready, stop: () => worker.terminate() };
+}
+
+/**
+ * How this thread's watchdogs start their threads: here, or — in a `--seeds` worker, where a
+ * nested Worker takes ~0.5–1 s to start instead of ~20 ms — by the main thread on request.
+ */
+let threadStarter: (init: WatchdogInit) => WatchdogThread = startWatchdogThread;
+
+/** Has this thread's watchdogs started by `starter` (a `--seeds` worker asks the main thread). */
+export function startWatchdogThreadsWith(starter: (init: WatchdogInit) => WatchdogThread): void {
+  threadStarter = starter;
+}
+
 /** The main thread's side of the watchdog; also the env call recorder. */
 export class Watchdog implements EnvCallRecorder {
-  readonly #worker: Worker;
+  readonly #thread: WatchdogThread;
   readonly #buffer: SharedArrayBuffer;
   readonly #ints: Int32Array;
   readonly #floats: Float64Array;
@@ -31,9 +66,9 @@ export class Watchdog implements EnvCallRecorder {
    */
   readonly envCallRecord: SharedArrayBuffer;
 
-  private constructor(worker: Worker, init: WatchdogInit, ready: Promise<void>) {
-    this.#worker = worker;
-    this.ready = ready;
+  private constructor(thread: WatchdogThread, init: WatchdogInit) {
+    this.#thread = thread;
+    this.ready = thread.ready;
     this.#buffer = init.buffer;
     this.#ints = new Int32Array(init.buffer, 0, SLOTS.ints);
     this.#floats = new Float64Array(init.buffer, SLOTS.floatsAt, SLOTS.floats);
@@ -54,22 +89,9 @@ export class Watchdog implements EnvCallRecorder {
    */
   static start(options: { envCallTimeout: number; outDir: string }): Watchdog {
     const buffer = new SharedArrayBuffer(SLOTS.bytes);
-    const worker = new Worker(new URL("./_watchdog_worker.ts", import.meta.url), {
-      type: "module",
-    });
-    const ready = new Promise<void>((resolve, reject) => {
-      worker.onmessage = () => resolve();
-      worker.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`Cannot start the watchdog: ${e.message}`));
-      };
-    });
-    // Rejected before anyone awaits it, the promise would end the process as unhandled.
-    ready.catch(() => {});
     const calls = createEnvCallRecord(1 + MAX_WORKERS);
     const init: WatchdogInit = { buffer, calls, ...options };
-    worker.postMessage(init);
-    const watchdog = new Watchdog(worker, init, ready);
+    const watchdog = new Watchdog(threadStarter(init), init);
     VectorEnv.callRecorder = watchdog;
     return watchdog;
   }
@@ -99,6 +121,6 @@ export class Watchdog implements EnvCallRecorder {
   /** Stops recording and ends the watchdog's thread (signals get their default action again). */
   stop(): void {
     if (VectorEnv.callRecorder === this) VectorEnv.callRecorder = undefined;
-    this.#worker.terminate();
+    this.#thread.stop();
   }
 }

@@ -42,19 +42,40 @@ import { helpText } from "./_help.ts";
 import { typeCheck } from "./_type_check.ts";
 import { writeCurves } from "./_curves.ts";
 import { MetricsLog } from "./_metrics_log.ts";
-import { Progress, RETURN_WINDOW } from "./_progress.ts";
+import { Progress, RETURN_WINDOW, type RunProgress } from "./_progress.ts";
 import { checkResume } from "./_resume.ts";
 import { checkOutDir, cutLogs, removeStaleTemps } from "./_run_dir.ts";
 import { Watchdog } from "./_watchdog.ts";
 import { presetOf, selectPlugins, wrappersFlag } from "./_plugins.ts";
+import { readSeedsRequest, trainSeeds } from "./_seeds.ts";
 
-export { UsageError };
+export { type RunProgress, UsageError };
+
+/**
+ * Options of {@linkcode main}: where a run's output goes (a caller that runs several, such as
+ * `--seeds`, gathers it).
+ *
+ * @example Keep the lines and the last progress
+ * ```ts ignore
+ * import { main, type RunProgress } from "@proximal/cli";
+ * const lines: string[] = [];
+ * let last: RunProgress | undefined;
+ * await main(["--total-timesteps", "2048"], { log: (l) => lines.push(l), onProgress: (p) => (last = p) });
+ * ```
+ */
+export interface MainOptions {
+  /** Where the run's lines go; default `console.log`. */
+  log?: (line: string) => void;
+  /** Called with the run's progress (at most every 0.1 s, and at the end) instead of the progress display; default none (the display). */
+  onProgress?: (progress: RunProgress) => void;
+}
 
 /**
  * Runs the CLI on the given arguments: parses the flags, builds the env and the trainer, trains,
  * checkpoints and evaluates.
  *
  * @param args The command-line arguments (without the program name).
+ * @param options Where the output goes (default: the console and the progress display).
  * @throws {UsageError} For a mistake in the arguments, before any training; other errors when a
  * run fails.
  * @example Train CartPole for a few iterations
@@ -63,12 +84,26 @@ export { UsageError };
  * await main(["--total-timesteps", "2048", "--eval-episodes", "0"]);
  * ```
  */
-export async function main(args: string[]): Promise<void> {
-  const plan = await parse(args);
-  if ("help" in plan) {
-    console.log(plan.help);
+export async function main(args: string[], options: MainOptions = {}): Promise<void> {
+  const log = options.log ?? console.log;
+  // `--seeds`: one run of this command line per seed, side by side in workers (_seeds.ts).
+  const seeds = await readSeedsRequest(args);
+  if (seeds) {
+    return await trainSeeds(args, seeds, {
+      check: async (seedArgs) => {
+        const plan = await parse(seedArgs);
+        if ("help" in plan) throw new UsageError("Cannot combine --help with --seeds");
+        return { env: plan.envPlugin.name, algo: plan.algoPlugin.name };
+      },
+      run: (seedArgs, output) => main(seedArgs, output),
+    });
+  }
+  const parsed = await parse(args);
+  if ("help" in parsed) {
+    log(parsed.help);
     return;
   }
+  const plan: Plan = { ...parsed, log, onProgress: options.onProgress };
   // Once the watchdog is up (its thread starts beside the build), a signal stops the run cleanly
   // and a hung env call is named (see _watchdog.ts).
   const watchdog = Watchdog.start({
@@ -112,6 +147,9 @@ interface Plan {
   /** Seconds one env call may take (0 = no limit). */
   envCallTimeout: number;
   outDir: string;
+  /** Where the run's lines go, and its progress (else the display). */
+  log: (line: string) => void;
+  onProgress: ((progress: RunProgress) => void) | undefined;
 }
 
 /** A plan with its trainer built. */
@@ -135,7 +173,9 @@ interface Training {
  * Two passes over the arguments: the first finds the plugins (and a run to resume), whose options
  * decide which flags exist; the second, strict, reads every flag.
  */
-async function parse(cliArgs: string[]): Promise<Plan | { help: string }> {
+async function parse(
+  cliArgs: string[],
+): Promise<Omit<Plan, "log" | "onProgress"> | { help: string }> {
   const args = joinNegativeValues(cliArgs);
   const first = parseArgs({ args, options: FIRST_PASS, strict: false, allowPositionals: true })
     .values;
@@ -283,14 +323,14 @@ async function build(plan: Plan, envCallRecord: SharedArrayBuffer): Promise<Run>
         }`,
       );
     }
-    console.log(`Resumed from ${resumed.path} at step ${step.toLocaleString("en-US")}`);
-    for (const notice of plan.resumeNotices) console.log(`  applied: ${notice}`);
+    plan.log(`Resumed from ${resumed.path} at step ${step.toLocaleString("en-US")}`);
+    for (const notice of plan.resumeNotices) plan.log(`  applied: ${notice}`);
     if (plan.resumeNotices.some((notice) => notice.startsWith("--total-timesteps"))) {
-      console.log("  (a schedule over the budget, e.g. PPO's --anneal-lr, follows the new one)");
+      plan.log("  (a schedule over the budget, e.g. PPO's --anneal-lr, follows the new one)");
     }
     const probe = makeEnv();
     if (typeof probe.getState !== "function") {
-      console.log(
+      plan.log(
         `  note: env "${envPlugin.name}" has no getState(), so its episodes restart from a reset instead of continuing where the checkpoint left them: from here the numbers differ from an uninterrupted run's`,
       );
     }
@@ -360,25 +400,25 @@ async function train(run: Run, watchdog: Watchdog): Promise<Training> {
   if (run.resumed) {
     const stale = await removeStaleTemps(outDir);
     if (stale > 0) {
-      console.log(`  removed ${stale} temporary file(s) left by a write that was interrupted`);
+      run.log(`  removed ${stale} temporary file(s) left by a write that was interrupted`);
     }
     const cut = await cutLogs(outDir, trainer.step);
     timeOffset = cut.time;
     if (cut.dropped > 0) {
-      console.log(
+      run.log(
         `  dropped ${cut.dropped} metrics rows logged after the checkpoint (they are logged again)`,
       );
     }
   }
   const log = await MetricsLog.open(outDir, trainer.metricNames);
-  const progress = new Progress(config.totalTimesteps, unit);
+  const progress = new Progress(config.totalTimesteps, unit, run.onProgress);
   const save = async (keep: boolean) => {
     watchdog.phase("saving a checkpoint");
     return await saveRun(trainer, { config, outDir, keep });
   };
 
   let interrupted: Training["interrupted"] = false;
-  console.log(
+  run.log(
     `Training ${run.algoPlugin.name} on ${run.envPlugin.name} (seed ${config.seed}, ${config.numEnvs} envs, ${
       config.totalTimesteps.toLocaleString("en-US")
     } steps, ${run.backend}) → ${outDir}`,
@@ -418,7 +458,7 @@ async function train(run: Run, watchdog: Watchdog): Promise<Training> {
   const seconds = (performance.now() - start) / 1000;
   log.close();
   const saved = await save(false);
-  console.log(
+  run.log(
     `Stopped (${stopReason}) after ${trainer.step.toLocaleString("en-US")} ${unit} in ${
       seconds.toFixed(1)
     } s of training; checkpoint ${saved}`,
@@ -429,8 +469,8 @@ async function train(run: Run, watchdog: Watchdog): Promise<Training> {
 /** Draws the run's learning curves to `<out>/curves.svg`, or says why it could not. */
 async function plotCurves(run: Run): Promise<void> {
   const written = await writeCurves(run.outDir);
-  if ("path" in written) console.log(`Learning curves: ${written.path}`);
-  else console.log(`No learning curves: ${written.skipped}`);
+  if ("path" in written) run.log(`Learning curves: ${written.path}`);
+  else run.log(`No learning curves: ${written.skipped}`);
 }
 
 // ──────────────────────────────── 4. Evaluate ────────────────────────────────
@@ -457,8 +497,8 @@ async function evaluate(run: Run, training: Training): Promise<void> {
     const { metrics, summary, details } = await trainer.finalEvaluation({ episodes: evalEpisodes });
     const times = timing();
     await write({ ...metrics, details: details ?? {}, ...times });
-    console.log(`Evaluation (${times.secondsSinceStart.toFixed(1)} s since start):`);
-    for (const line of summary) console.log(`  ${line}`);
+    run.log(`Evaluation (${times.secondsSinceStart.toFixed(1)} s since start):`);
+    for (const line of summary) run.log(`  ${line}`);
   } else if (trainer.policy) {
     const result = evaluatePolicy(run.makeEvalEnv, trainer.policy, {
       episodes: evalEpisodes,
@@ -467,7 +507,7 @@ async function evaluate(run: Run, training: Training): Promise<void> {
     const times = timing();
     const { mean, std, returns } = result;
     await write({ episodes: evalEpisodes, mean, std, returns, ...times });
-    console.log(
+    run.log(
       `Evaluation over ${evalEpisodes} episodes (deterministic): mean return ${mean.toFixed(1)} ± ${
         std.toFixed(1)
       } — ${trainer.step.toLocaleString("en-US")} ${unitOf(trainer)}, ${
@@ -475,7 +515,7 @@ async function evaluate(run: Run, training: Training): Promise<void> {
       } s since start`,
     );
   } else {
-    console.log(`No evaluation: ${trainer.algo} has no policy to run and no evaluation of its own`);
+    run.log(`No evaluation: ${trainer.algo} has no policy to run and no evaluation of its own`);
   }
 }
 

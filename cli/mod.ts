@@ -14,10 +14,10 @@
  *
  * @module
  */
-import { main, UsageError } from "./main.ts";
+import { main, type MainOptions, type RunProgress, UsageError } from "./main.ts";
 
 export * from "./builtins.ts";
-export { main, UsageError };
+export { main, type MainOptions, type RunProgress, UsageError };
 
 if (import.meta.main) {
   try {

@@ -1,0 +1,623 @@
+// `--seeds 1-10`: one run per seed, each in `<out>/seed-N` exactly as `--seed N --out <out>/seed-N`
+// would write it, run side by side in Deno Workers (`--seed-workers`, by default one per core up to
+// the number of seeds: independent runs are the work a second core does best), then a summary of
+// the seeds' evaluations in `<out>/seeds.json`. What CleanRL's benchmark script and rl-zoo's
+// seeds do with processes; here each worker loads the CLI once and takes seeds from a queue.
+import { parseArgs } from "node:util";
+import { type FlagValues, joinNegativeValues, UsageError } from "./_flags.ts";
+import type { RunProgress } from "./_progress.ts";
+import { startWatchdogThread, type WatchdogThread } from "./_watchdog.ts";
+import type { WatchdogInit } from "./_watchdog_layout.ts";
+
+/** The summary's file in the seeds' directory (also how `--resume <out>` knows it holds seeds). */
+export const SEEDS_FILE = "seeds.json";
+
+/** At most this many seeds in one command (a typo such as `1-10000` is refused, not queued). */
+const MAX_SEEDS = 1000;
+
+/** The flags `--seeds` takes over from each seed's run. */
+const SEED_FLAGS = ["seeds", "seed-workers", "seed", "out", "resume"] as const;
+
+/** One seed's run: its command line (with `--seed` and `--out`, or `--resume`). */
+export interface SeedJob {
+  seed: number;
+  outDir: string;
+  args: string[];
+}
+
+/** What the main thread posts to a seed's worker: a seed to run, or its watchdog's state. */
+export type ToSeedWorker =
+  | { type: "job"; job: SeedJob }
+  | { type: "watchdog-ready" }
+  | { type: "watchdog-failed"; message: string };
+
+/**
+ * What a seed's worker posts: progress, then how the run ended; and the run's watchdog thread to
+ * start or stop.
+ */
+export type SeedMessage =
+  | { type: "progress"; seed: number; progress: RunProgress }
+  | { type: "watchdog-start"; init: WatchdogInit }
+  | { type: "watchdog-stop" }
+  | {
+    type: "done";
+    seed: number;
+    seconds: number;
+    step: number | undefined;
+    /** Stopped by Ctrl-C or SIGTERM (with a checkpoint). */
+    interrupted: boolean;
+  }
+  | { type: "failed"; seed: number; seconds: number; step: number | undefined; message: string };
+
+/** What `--seeds` asks for. */
+export interface SeedsRequest {
+  seeds: number[];
+  /** Worker threads besides this one, which runs seeds too (0: one after another here). */
+  workers: number;
+  /** The directory of a multi-seed run to resume, if `--resume` names one, and its summary. */
+  resumeDir: string | undefined;
+  previous: SeedsSummary | undefined;
+  /** `--out`, if given. */
+  out: string | undefined;
+}
+
+/**
+ * `--seeds` and `--seed-workers` from the command line, or undefined for a single run (also for
+ * `--resume` of a single run's directory). `--resume <dir>` of a multi-seed run's directory takes
+ * its seeds from its `seeds.json`.
+ */
+export async function readSeedsRequest(args: string[]): Promise<SeedsRequest | undefined> {
+  const options = Object.fromEntries(SEED_FLAGS.map((flag) => [flag, { type: "string" as const }]));
+  const values = parseArgs({
+    args: joinNegativeValues(args),
+    options,
+    strict: false,
+    allowPositionals: true,
+  }).values as FlagValues;
+  const resume = typeof values.resume === "string" ? values.resume.replace(/\/$/, "") : undefined;
+  const previous = resume === undefined ? undefined : await readSummary(resume);
+  const recorded = previous?.runs.map((run) => run.seed);
+  if (values.seeds === undefined && recorded === undefined) {
+    if (values["seed-workers"] !== undefined) {
+      throw new UsageError("Invalid --seed-workers: it sets the workers of --seeds (give --seeds)");
+    }
+    return undefined;
+  }
+  if (values.seed !== undefined) {
+    throw new UsageError(`Cannot use --seed with --seeds: each of the seeds' runs sets its own`);
+  }
+  if (recorded && values.out !== undefined) {
+    throw new UsageError(
+      `Invalid --out ${values.out}: a resumed run continues in its own directory (${resume})`,
+    );
+  }
+  const seeds = values.seeds === undefined ? recorded! : parseSeeds(String(values.seeds));
+  if (recorded && values.seeds !== undefined && String(seeds) !== String(recorded)) {
+    throw new UsageError(
+      `Invalid --seeds ${values.seeds}: ${resume} holds seeds ${
+        recorded.join(",")
+      }; leave --seeds out to resume them`,
+    );
+  }
+  const cores = navigator.hardwareConcurrency ?? 1;
+  // This thread runs seeds too: one worker fewer than lanes.
+  let workers = Math.min(cores, seeds.length) - 1;
+  if (values["seed-workers"] !== undefined) {
+    const raw = String(values["seed-workers"]);
+    workers = Number(raw);
+    if (!Number.isInteger(workers) || workers < 0 || raw.trim() === "") {
+      throw new UsageError(
+        `Invalid --seed-workers ${raw}: expected a whole number >= 0 (0 = one seed after another in this thread)`,
+      );
+    }
+    workers = Math.min(workers, seeds.length - 1);
+  }
+  if (recorded === undefined && resume !== undefined) {
+    throw new UsageError(
+      `Cannot resume ${resume} with --seeds: it holds one run (no ${SEEDS_FILE}); resume it without --seeds`,
+    );
+  }
+  const out = typeof values.out === "string" ? values.out.replace(/\/$/, "") : undefined;
+  if (out !== undefined && await exists(`${out}/${SEEDS_FILE}`)) {
+    throw new UsageError(
+      `Invalid --out ${out}: it already holds seeds (${SEEDS_FILE}); continue them with --resume ${out}, or choose another --out`,
+    );
+  }
+  return { seeds, workers, resumeDir: previous ? resume : undefined, previous, out };
+}
+
+/**
+ * A list of seeds: whole numbers and ranges, comma-separated (`1,2,5-8`); each seed once.
+ *
+ * @param text The flag's value.
+ * @returns The seeds in the order given.
+ */
+export function parseSeeds(text: string): number[] {
+  const fail = (detail: string): never => {
+    throw new UsageError(`Invalid --seeds ${text}: ${detail}`);
+  };
+  const seeds: number[] = [];
+  for (const item of text.split(",")) {
+    const range = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(item);
+    const single = /^\s*(-?\d+)\s*$/.exec(item);
+    if (range) {
+      const [from, to] = [Number(range[1]), Number(range[2])];
+      if (to < from) fail(`the range ${item.trim()} runs backwards`);
+      if (to - from >= MAX_SEEDS) fail(`more than ${MAX_SEEDS} seeds`);
+      for (let s = from; s <= to; s++) seeds.push(s);
+    } else if (single) {
+      seeds.push(Number(single[1]));
+    } else {
+      fail(`expected whole numbers and ranges such as 1,2,5-8, got "${item.trim()}"`);
+    }
+    if (seeds.length > MAX_SEEDS) fail(`more than ${MAX_SEEDS} seeds`);
+  }
+  for (const s of seeds) {
+    if (!Number.isSafeInteger(s) || Math.abs(s) >= 2 ** 31) fail(`seed ${s} is out of range`);
+  }
+  const seen = new Set<number>();
+  for (const s of seeds) {
+    if (seen.has(s)) fail(`seed ${s} is listed twice`);
+    seen.add(s);
+  }
+  return seeds;
+}
+
+/** A multi-seed run's summary, or undefined if the directory holds none. */
+async function readSummary(dir: string): Promise<SeedsSummary | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dir}/${SEEDS_FILE}`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new UsageError(`Cannot read ${dir}/${SEEDS_FILE}: ${(e as Error).message}`);
+  }
+  try {
+    const summary = JSON.parse(text) as SeedsSummary;
+    const seeds = summary.runs.map((run) => run.seed);
+    if (seeds.length === 0 || !seeds.every(Number.isSafeInteger)) throw new Error("no seeds");
+    if (!Array.isArray(summary.args) || !summary.args.every((a) => typeof a === "string")) {
+      throw new Error("no command line");
+    }
+    return summary;
+  } catch (e) {
+    throw new UsageError(
+      `Cannot resume ${dir}: ${SEEDS_FILE} is not a seeds summary (${(e as Error).message})`,
+    );
+  }
+}
+
+/**
+ * One seed's command line: the user's flags without those `--seeds` decides, then its seed and
+ * directory (or the directory to resume).
+ */
+export function seedArgs(
+  args: string[],
+  job: { seed: number; outDir: string; resume: boolean },
+): string[] {
+  const out: string[] = [];
+  const joined = joinNegativeValues(args);
+  for (let i = 0; i < joined.length; i++) {
+    const flag = /^--([^=]+)(=.*)?$/.exec(joined[i]!);
+    if (flag && (SEED_FLAGS as readonly string[]).includes(flag[1]!)) {
+      if (flag[2] === undefined) i++; // `--flag value`: skip the value too.
+      continue;
+    }
+    out.push(joined[i]!);
+  }
+  return job.resume
+    ? [...out, "--resume", job.outDir]
+    : [...out, `--seed=${job.seed}`, "--out", job.outDir];
+}
+
+/** One seed's line in `seeds.json`. */
+export interface SeedRun {
+  seed: number;
+  outDir: string;
+  status: "queued" | "done" | "interrupted" | "failed";
+  /** Steps trained, in the trainer's unit. */
+  step?: number;
+  /** Wall seconds of the seed's run in its thread (set-up, training, evaluation, curves). */
+  seconds?: number;
+  /** The final evaluation's mean and std (`eval.json`), if it ran. */
+  evaluation?: { mean: number; std: number };
+  /** Why the run failed. */
+  error?: string;
+}
+
+/** `seeds.json`: every seed's run and the evaluation across them. */
+export interface SeedsSummary {
+  /** The command line that started the seeds (a resumed seed that had not started takes it). */
+  args: string[];
+  runs: SeedRun[];
+  workers: number;
+  /** Wall seconds of the whole command (the latest, if resumed). */
+  seconds: number;
+  /** Steps (the trainer's unit) per wall second, all seeds together, in the latest command. */
+  stepsPerSecond: number;
+  /** Mean, std, min and max of the seeds' evaluation means (the seeds that have one). */
+  evaluation: { mean: number; std: number; min: number; max: number; seeds: number } | null;
+}
+
+/** What {@linkcode trainSeeds} needs from `main`. */
+export interface SeedsRunner {
+  /** Checks one seed's command line as a single run would (throws its UsageError). */
+  check(args: string[]): Promise<{ env: string; algo: string }>;
+  /** Runs one seed in this thread (`--seed-workers 0`). */
+  run(
+    args: string[],
+    output: { log: (line: string) => void; onProgress: (p: RunProgress) => void },
+  ): Promise<void>;
+}
+
+/**
+ * Runs every seed of the request, `workers` at a time, and writes `seeds.json`. A seed that fails
+ * is reported and the others go on; Ctrl-C or SIGTERM stops the running seeds at their next
+ * iteration with a checkpoint (their watchdogs hear it) and starts no more: `--resume <out>`
+ * continues them all.
+ */
+export async function trainSeeds(
+  args: string[],
+  request: SeedsRequest,
+  runner: SeedsRunner,
+): Promise<void> {
+  const { seeds, workers } = request;
+  const outDir = request.resumeDir ?? request.out;
+  const jobs = await plannedJobs(args, request, runner);
+  const firstArgs = request.previous?.args ?? args;
+  const stepsBefore = (request.previous?.runs ?? []).reduce((a, run) => a + (run.step ?? 0), 0);
+  const dir = outDir ?? jobs.dir;
+  const started = performance.now();
+  const queued = new Map(jobs.list.map((job, i) => [job.seed, i]));
+  // The seeds in the order given; a resumed directory's finished ones as they were.
+  const runs: SeedRun[] = seeds.map((seed) =>
+    jobs.kept.find((run) => run.seed === seed) ??
+      { seed, outDir: jobs.list[queued.get(seed)!]!.outDir, status: "queued" }
+  );
+  await Deno.mkdir(dir, { recursive: true });
+  // One write at a time (the lanes finish seeds at any moment), each of the summary as it is then.
+  let writing = Promise.resolve();
+  const save = (): Promise<void> => {
+    const summary = summarize(runs, {
+      args: firstArgs,
+      workers,
+      seconds: secondsSince(started),
+      stepsBefore,
+    });
+    return writing = writing.then(() => writeSummary(dir, summary));
+  };
+  await save();
+  console.log(
+    `Training ${jobs.names.algo} on ${jobs.names.env}: seeds ${seeds.join(", ")} on ${
+      workers === 0
+        ? "this thread, one after another"
+        : `this thread and ${workers} worker${workers > 1 ? "s" : ""}`
+    } → ${dir}`,
+  );
+  const display = new SeedsDisplay(seeds.length);
+  let stopping: Deno.Signal | undefined;
+  const onSignal = (signal: Deno.Signal) => () => (stopping ??= signal);
+  const listeners = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+  const finish = (run: SeedRun, result: SeedMessage & { type: "done" | "failed" }) => {
+    run.seconds = result.seconds;
+    if (result.type === "failed") {
+      run.status = "failed";
+      run.error = result.message;
+    } else {
+      run.status = result.interrupted ? "interrupted" : "done";
+    }
+    if (result.step !== undefined) run.step = result.step;
+    display.finished(run);
+  };
+  try {
+    const queue = [...jobs.list];
+    const next = () => (stopping === undefined ? queue.shift() : undefined);
+    const lane = async (worker: SeedWorker | null) => {
+      for (let job = next(); job !== undefined; job = next()) {
+        const run = runs.find((r) => r.seed === job!.seed)!;
+        const onProgress = (p: RunProgress) => display.progress(run.seed, p);
+        const result = worker
+          ? await worker.run(job!, onProgress)
+          : await runHere(runner, job!, onProgress);
+        await readEvaluation(run);
+        finish(run, result);
+        await save();
+      }
+      worker?.terminate();
+    };
+    // This thread starts at once (the CLI is loaded); each worker joins once it has loaded it.
+    const extra = Math.min(workers, queue.length - 1);
+    const lanes = [lane(null), ...Array.from({ length: extra }, () => lane(new SeedWorker()))];
+    await Promise.all(lanes);
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    display.end();
+  }
+  await save();
+  const summary = JSON.parse(await Deno.readTextFile(`${dir}/${SEEDS_FILE}`)) as SeedsSummary;
+  for (const line of summaryLines(summary, dir)) console.log(line);
+  const failed = runs.filter((run) => run.status === "failed");
+  if (failed.length > 0) {
+    throw new Error(
+      `${failed.length} of ${runs.length} seeds failed: ${
+        failed.map((run) => `seed ${run.seed} (${run.error})`).join("; ")
+      }`,
+    );
+  }
+  if (stopping || runs.some((run) => run.status !== "done")) {
+    Deno.exitCode = (stopping ?? "SIGINT") === "SIGINT" ? 130 : 143;
+  }
+}
+
+/**
+ * Each seed's command line and directory, every one checked as a single run would check it before
+ * anything starts; resuming, the seeds that finished keep their result and are not run again.
+ */
+async function plannedJobs(
+  args: string[],
+  request: SeedsRequest,
+  runner: SeedsRunner,
+): Promise<
+  { list: SeedJob[]; dir: string; names: { env: string; algo: string }; kept: SeedRun[] }
+> {
+  const base = request.resumeDir ?? request.out;
+  const jobFor = async (seed: number, dir: string): Promise<SeedJob> => {
+    const outDir = `${dir}/seed-${seed}`;
+    // A seed of a resumed directory continues if it saved a checkpoint, else starts afresh.
+    const resume = request.resumeDir !== undefined && await exists(`${outDir}/latest.ckpt`);
+    // One that had not started takes the first command line, then this one's flags (the last
+    // of a flag given twice wins).
+    const given = resume ? args : [...request.previous?.args ?? [], ...args];
+    return { seed, outDir, args: seedArgs(given, { seed, outDir, resume }) };
+  };
+  // The default directory is named after the plugins, which checking a command line resolves.
+  const names = await runner.check(
+    (await jobFor(request.seeds[0]!, base ?? `runs/.seeds-${crypto.randomUUID()}`)).args,
+  );
+  const dir = base ??
+    `runs/${safe(names.env)}-${safe(names.algo)}-seeds${request.seeds[0]}-${request.seeds.at(-1)}-${
+      new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")
+    }`;
+  const kept = request.previous?.runs.filter((run) => run.status === "done") ?? [];
+  const list: SeedJob[] = [];
+  for (const seed of request.seeds) {
+    if (kept.some((run) => run.seed === seed)) continue;
+    const job = await jobFor(seed, dir);
+    await runner.check(job.args);
+    list.push(job);
+  }
+  return { list, dir, names, kept };
+}
+
+/** One seed in this thread, reported as a worker reports it. */
+async function runHere(
+  runner: SeedsRunner,
+  job: SeedJob,
+  onProgress: (p: RunProgress) => void,
+): Promise<SeedMessage & { type: "done" | "failed" }> {
+  const start = performance.now(), lines: string[] = [];
+  let step: number | undefined;
+  const exitCode = Deno.exitCode;
+  try {
+    await runner.run(job.args, {
+      log: (line) => lines.push(line),
+      onProgress: (p) => (step = p.step, onProgress(p)),
+    });
+    const interrupted = Deno.exitCode === 130 || Deno.exitCode === 143;
+    return { type: "done", seed: job.seed, seconds: secondsSince(start), step, interrupted };
+  } catch (e) {
+    return {
+      type: "failed",
+      seed: job.seed,
+      seconds: secondsSince(start),
+      step,
+      message: (e as Error).message,
+    };
+  } finally {
+    Deno.exitCode = exitCode;
+    await writeOutput(job.outDir, lines);
+  }
+}
+
+/**
+ * A worker thread that runs seeds one at a time (it loads the CLI once); this thread starts its
+ * runs' watchdog threads.
+ */
+class SeedWorker {
+  readonly #worker = new Worker(new URL("./_seed_worker.ts", import.meta.url), { type: "module" });
+  #watchdog: WatchdogThread | undefined;
+
+  #post(message: ToSeedWorker): void {
+    this.#worker.postMessage(message);
+  }
+
+  /** Runs one seed; a worker that dies reports the seed as failed. */
+  run(
+    job: SeedJob,
+    onProgress: (p: RunProgress) => void,
+  ): Promise<SeedMessage & { type: "done" | "failed" }> {
+    const start = performance.now();
+    let step: number | undefined;
+    return new Promise((resolve) => {
+      this.#worker.onmessage = (event: MessageEvent<SeedMessage>) => {
+        const message = event.data;
+        if (message.type === "progress") {
+          step = message.progress.step;
+          onProgress(message.progress);
+        } else if (message.type === "watchdog-start") {
+          this.#watchdog?.stop();
+          const watchdog = this.#watchdog = startWatchdogThread(message.init);
+          watchdog.ready.then(
+            () => this.#post({ type: "watchdog-ready" }),
+            (e: Error) => this.#post({ type: "watchdog-failed", message: e.message }),
+          );
+        } else if (message.type === "watchdog-stop") {
+          this.#watchdog?.stop();
+          this.#watchdog = undefined;
+        } else {
+          resolve(message);
+        }
+      };
+      this.#worker.onerror = (event) => {
+        event.preventDefault();
+        resolve({
+          type: "failed",
+          seed: job.seed,
+          seconds: secondsSince(start),
+          step,
+          message: `its worker died: ${event.message}`,
+        });
+      };
+      this.#post({ type: "job", job });
+    });
+  }
+
+  terminate(): void {
+    this.#watchdog?.stop();
+    this.#worker.terminate();
+  }
+}
+
+/** The seed's `eval.json` (mean and std), if its run wrote one. */
+async function readEvaluation(run: SeedRun): Promise<void> {
+  try {
+    const result = JSON.parse(await Deno.readTextFile(`${run.outDir}/eval.json`));
+    if (Number.isFinite(result.mean) && Number.isFinite(result.std)) {
+      run.evaluation = { mean: result.mean, std: result.std };
+    }
+  } catch {
+    // No evaluation: --eval-episodes 0, an interrupted or failed run, or a text stage's judge.
+  }
+}
+
+/** The seeds' runs with the evaluation across them. */
+export function summarize(
+  runs: SeedRun[],
+  options: { args: string[]; workers: number; seconds: number; stepsBefore: number },
+): SeedsSummary {
+  const means = runs.flatMap((run) => run.evaluation ? [run.evaluation.mean] : []);
+  const mean = means.reduce((a, b) => a + b, 0) / means.length;
+  const std = Math.sqrt(means.reduce((a, b) => a + (b - mean) ** 2, 0) / means.length);
+  const steps = runs.reduce((a, run) => a + (run.step ?? 0), 0) - options.stepsBefore;
+  return {
+    args: options.args,
+    runs,
+    workers: options.workers,
+    seconds: options.seconds,
+    stepsPerSecond: options.seconds > 0 ? steps / options.seconds : 0,
+    evaluation: means.length === 0 ? null : {
+      mean,
+      std,
+      min: Math.min(...means),
+      max: Math.max(...means),
+      seeds: means.length,
+    },
+  };
+}
+
+/** The closing lines: every seed's result, then the evaluation across seeds. */
+function summaryLines(summary: SeedsSummary, dir: string): string[] {
+  const lines: string[] = [];
+  const { evaluation: e, runs } = summary;
+  const done = runs.filter((run) => run.status === "done").length;
+  lines.push(
+    `Seeds: ${done} of ${runs.length} done in ${summary.seconds.toFixed(1)} s (${
+      Math.round(summary.stepsPerSecond).toLocaleString("en-US")
+    } steps/s in all) → ${dir}/${SEEDS_FILE}`,
+  );
+  if (e) {
+    lines.push(
+      `  evaluation across ${e.seeds} seeds: mean return ${e.mean.toFixed(1)} ± ${
+        e.std.toFixed(1)
+      } (min ${e.min.toFixed(1)}, max ${e.max.toFixed(1)})`,
+    );
+  }
+  const left = runs.filter((run) => run.status !== "done").map((run) => run.seed);
+  if (left.length > 0) {
+    lines.push(`  not finished: seeds ${left.join(", ")} (continue with --resume ${dir})`);
+  }
+  return lines;
+}
+
+/** A live line of the running seeds on a terminal, and a line per finished seed. */
+class SeedsDisplay {
+  readonly #tty = Deno.stderr.isTerminal();
+  readonly #running = new Map<number, RunProgress>();
+  readonly #total: number;
+  #done = 0;
+  #lastDraw = 0;
+
+  constructor(total: number) {
+    this.#total = total;
+  }
+
+  progress(seed: number, progress: RunProgress): void {
+    this.#running.set(seed, progress);
+    if (!this.#tty || performance.now() - this.#lastDraw < 100) return;
+    this.#lastDraw = performance.now();
+    const each = [...this.#running].map(([s, p]) =>
+      `seed ${s} ${Math.floor(100 * (p.fraction ?? p.step / p.total))}%${
+        Number.isNaN(p.rolling) ? "" : ` return ${p.rolling.toFixed(1)}`
+      }`
+    );
+    const line = `${this.#done}/${this.#total} seeds done · ${each.join(" · ")}`;
+    Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+  }
+
+  finished(run: SeedRun): void {
+    this.#running.delete(run.seed);
+    this.#done++;
+    if (this.#tty) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+    const what = run.status === "failed"
+      ? `failed: ${run.error}`
+      : run.evaluation
+      ? `evaluation ${run.evaluation.mean.toFixed(1)} ± ${run.evaluation.std.toFixed(1)}`
+      : run.status === "interrupted"
+      ? "interrupted (checkpoint saved)"
+      : "no evaluation";
+    console.log(
+      `  seed ${run.seed}: ${what} — ${(run.step ?? 0).toLocaleString("en-US")} steps, ${
+        (run.seconds ?? 0).toFixed(1)
+      } s (${run.outDir})`,
+    );
+  }
+
+  end(): void {
+    if (this.#tty) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+  }
+}
+
+/** Writes `seeds.json` through a temporary file and a rename. */
+async function writeSummary(dir: string, summary: SeedsSummary): Promise<void> {
+  const path = `${dir}/${SEEDS_FILE}`;
+  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(summary, null, 2) + "\n");
+  await Deno.rename(`${path}.tmp`, path);
+}
+
+/** A seed's printed lines, to `<its dir>/output.log` (appended: a resumed run adds its own). */
+export async function writeOutput(outDir: string, lines: string[]): Promise<void> {
+  if (lines.length === 0) return;
+  try {
+    await Deno.writeTextFile(`${outDir}/output.log`, lines.join("\n") + "\n", { append: true });
+  } catch {
+    // A run that failed before making its directory has only its error, which the summary keeps.
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]+/g, "_");
+}
+
+function secondsSince(start: number): number {
+  return (performance.now() - start) / 1000;
+}
