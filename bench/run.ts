@@ -9,7 +9,9 @@
  *     on held-out seeds 11–20, beside another checkout's `fast` (`--baseline DIR`).
  *  2. Scaling of throughput, rollout and update cost with `--num-envs` (1 … 64) and hidden width
  *     (64 … 512).
- *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards).
+ *  3. Workers: env steps/s with 0, 1 and 2 Deno Workers (1 and 2 shards); and the CLI's
+ *     `--seeds` (part `seeds`): eight seeds in one thread, with its workers, and in two
+ *     processes at once (bench/_seeds.ts).
  *  4. Kernels: tfjs-wasm's act and update cost per sample beside a plain Float32Array MLP.
  *  5. Generation throughput of the RLHF language model with and without its state cache.
  *  6. RL speed on the text env (`rlSpeed`): PPO/GRPO/RLOO training tokens/s, rollout and update
@@ -26,6 +28,7 @@ import { GruLanguageModel, WordTokenizer } from "@proximal/models";
 import { CartPole, loadSentimentCorpus, splitPrompt } from "@proximal/envs";
 import { measureKernels } from "./_kernels.ts";
 import { measureWorkers } from "./_workers.ts";
+import { measureSeeds } from "./_seeds.ts";
 import { measureRlSpeed } from "./_rl_speed.ts";
 import { measureStages } from "./_stages.ts";
 
@@ -36,6 +39,7 @@ const PARTS = [
   "startup",
   "scaling",
   "workers",
+  "seeds",
   "kernels",
   "generation",
   "rlSpeed",
@@ -435,6 +439,24 @@ if (parts.has("workers")) {
   }
 }
 
+const seedRuns = parts.has("seeds") ? await measureSeeds() : [];
+if (parts.has("seeds")) {
+  console.log(
+    "\n--seeds 1-8: seconds in one thread / with its workers / in two processes at once (median of 3 rounds); workers' speed-up, the independent capacity, the workers' share of it",
+  );
+  for (const r of seedRuns) {
+    console.log(
+      `  ${r.preset.padEnd(8)} ${r.totalTimestepsPerSeed.toLocaleString("en-US")} steps a seed: ${
+        r.oneThreadSeconds.join(", ")
+      } / ${r.workersSeconds.join(", ")} / ${
+        r.twoProcessesSeconds.join(", ")
+      } s → ${r.workersSpeedup}× of ${r.independentCapacity}× (${
+        (100 * r.ofCapacity).toFixed(0)
+      } %), ${r.workersStepsPerSecond.toLocaleString("en-US")} env steps/s`,
+    );
+  }
+}
+
 // ──────────────────────────────── 4. Kernels ────────────────────────────────
 
 const kernels = parts.has("kernels")
@@ -614,6 +636,7 @@ const result = {
   startup,
   scaling,
   workers,
+  seeds: seedRuns,
   kernels,
   generation,
   rlSpeed,

@@ -337,6 +337,7 @@ export async function trainSeeds(
   await save();
   const summary = JSON.parse(await Deno.readTextFile(`${dir}/${SEEDS_FILE}`)) as SeedsSummary;
   for (const line of summaryLines(summary, dir)) console.log(line);
+  console.log(await drawSeeds(dir, runs));
   const failed = runs.filter((run) => run.status === "failed");
   if (failed.length > 0) {
     throw new Error(
@@ -586,6 +587,28 @@ class SeedsDisplay {
   end(): void {
     if (this.#tty) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
   }
+}
+
+/**
+ * The seeds' learning curves in one picture, `<dir>/curves.svg`: their mean with a band from the
+ * lowest to the highest (`deno task plot`'s overlay); a line saying where, or why not.
+ */
+async function drawSeeds(dir: string, runs: SeedRun[]): Promise<string> {
+  const { overlaySvg, readRun } = await import("./plot.ts");
+  const read = await Promise.allSettled(runs.map((run) => readRun(run.outDir)));
+  const metrics = read.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+  if (metrics.length === 0) return "No learning curves of the seeds: no seed logged a row";
+  const path = `${dir}/curves.svg`;
+  try {
+    await Deno.writeTextFile(
+      `${path}.tmp`,
+      overlaySvg(metrics, { title: `seeds ${runs.map((r) => r.seed).join(", ")}` }),
+    );
+    await Deno.rename(`${path}.tmp`, path);
+  } catch (e) {
+    return `No learning curves of the seeds: ${(e as Error).message}`;
+  }
+  return `Learning curves of the ${metrics.length} seeds: ${path}`;
 }
 
 /** Writes `seeds.json` through a temporary file and a rename. */
