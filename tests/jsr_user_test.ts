@@ -46,7 +46,7 @@ Deno.test("a user project imports proximal by jsr: specifiers, trains and runs t
     }).output();
     const output = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
     assert.ok(run.success, output);
-    assert.match(output, /ok \| 2 passed \| 0 failed/);
+    assert.match(output, /ok \| 3 passed \| 0 failed/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -30,3 +30,26 @@ Deno.test("the CLI from jsr:@proximal/cli trains on this project's env plugin", 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("the CLI from jsr:@proximal/cli trains two seeds of this project's env side by side", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "jsr:@proximal/cli", "--env", "./my_env.ts", "--total-timesteps", "1024"]
+        .concat(["--eval-episodes", "3", "--seeds", "1,2", "--seed-workers", "1"])
+        .concat(["--out", `${out}/seeds`]),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(run.stderr);
+    if (!run.success) throw new Error(`The CLI failed: ${stderr}`);
+    const summary = JSON.parse(await Deno.readTextFile(`${out}/seeds/seeds.json`));
+    const done = summary.runs.filter((r: { status: string }) => r.status === "done").length;
+    if (done !== 2 || summary.evaluation?.seeds !== 2) {
+      throw new Error(`Unexpected seeds.json: ${JSON.stringify(summary)}`);
+    }
+    for (const seed of [1, 2]) await Deno.stat(`${out}/seeds/seed-${seed}/eval.json`);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
