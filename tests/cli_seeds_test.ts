@@ -425,6 +425,39 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
   });
 }
 
+// The worker is still loading the CLI and this thread's seed is being built: no watchdog listens
+// yet, so --seeds itself must pass the signal on to each seed's run as it starts.
+Deno.test("SIGTERM before the seeds' watchdogs listen still stops every started seed with a checkpoint (exit 143)", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/seeds`;
+    const child = spawn([
+      ...RUN.slice(0, 2),
+      "--total-timesteps",
+      "10000000",
+      "--eval-episodes",
+      "0",
+      "--seeds",
+      "1,2",
+      "--seed-workers",
+      "1",
+      "--out",
+      out,
+    ]);
+    await waitFor(() => exists(`${out}/seed-1`), 60_000, "seed 1's directory");
+    child.kill("SIGTERM");
+    const start = Date.now();
+    // A seed that missed the signal trains ten million steps (minutes): fail, not hang.
+    const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const stopped = await finish(child);
+    clearTimeout(kill);
+    assert.equal(stopped.status.code, 143, stopped.stderr);
+    const seconds = (Date.now() - start) / 1000;
+    assert.ok(seconds < 15, `took ${seconds} s`);
+    assert.deepEqual(statuses(await summaryOf(out)), { 1: "interrupted", 2: "interrupted" });
+    for (const seed of [1, 2]) await readCheckpoint(`${out}/seed-${seed}/latest.ckpt`);
+  });
+});
+
 Deno.test("kill -9 during --seeds, then --resume <out>: each seed ends with the uninterrupted run's metrics", async () => {
   await withTempDir(async (dir) => {
     const out = `${dir}/seeds`;
