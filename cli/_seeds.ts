@@ -306,7 +306,7 @@ export async function trainSeeds(
     return () => watchdogs.delete(init);
   };
   startWatchdogThreadsWith((init) => {
-    const thread = startWatchdogThread(init), forget = watched(init);
+    const thread = startWatchdogThread({ ...init, othersListen: true }), forget = watched(init);
     return { ready: thread.ready, stop: () => (forget(), thread.stop()) };
   });
   const onSignal = (signal: Deno.Signal) => () => {
@@ -470,7 +470,10 @@ class SeedWorker {
         } else if (message.type === "watchdog-start") {
           this.#stopWatchdog();
           this.#forget = watched(message.init);
-          const watchdog = this.#watchdog = startWatchdogThread(message.init);
+          const watchdog = this.#watchdog = startWatchdogThread({
+            ...message.init,
+            othersListen: true,
+          });
           watchdog.ready.then(
             () => this.#post({ type: "watchdog-ready" }),
             (e: Error) => this.#post({ type: "watchdog-failed", message: e.message }),

@@ -568,3 +568,44 @@ Deno.test("an env call over --env-call-timeout in a seed's worker ends the proce
     );
   });
 });
+
+// --seeds listens for signals itself (to start no more seeds): a watchdog's "at once" cannot rely
+// on the signal's default action ending the process.
+Deno.test("SIGTERM during a hung env step in a seed's worker ends the process at once, naming the call", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/seeds`;
+    const child = spawn([
+      "--env",
+      SEEDED_FAULT,
+      "--fault",
+      "hang",
+      "--victim",
+      "20",
+      "--seeds",
+      "10,20",
+      "--seed-workers",
+      "1",
+      "--total-timesteps",
+      "10000000",
+      "--eval-episodes",
+      "0",
+      "--out",
+      out,
+    ]);
+    // Seed 20's step hangs from its 101st vector step, right after its set-up.
+    await waitFor(() => exists(`${out}/seed-20/config.json`), 60_000, "seed 20's run");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill("SIGTERM");
+    const start = Date.now();
+    const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const { status, stderr } = await finish(child);
+    clearTimeout(kill);
+    const seconds = (Date.now() - start) / 1000;
+    assert.equal(status.code, 143, stderr);
+    assert.ok(seconds < 5, `took ${seconds} s`);
+    assertOneLineError(
+      stderr,
+      /^error: Stopped at once after SIGTERM: env "seeded-fault" copy 0 was in step\(\) at vector step 101 for [\d.]+ s, so the iteration cannot end; no checkpoint was written yet in .*\/seed-20$/m,
+    );
+  });
+});
