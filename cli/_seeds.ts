@@ -6,8 +6,8 @@
 import { parseArgs } from "node:util";
 import { type FlagValues, joinNegativeValues, UsageError } from "./_flags.ts";
 import type { RunProgress } from "./_progress.ts";
-import { startWatchdogThread, type WatchdogThread } from "./_watchdog.ts";
-import type { WatchdogInit } from "./_watchdog_layout.ts";
+import { startWatchdogThread, startWatchdogThreadsWith, type WatchdogThread } from "./_watchdog.ts";
+import { SLOTS, type WatchdogInit } from "./_watchdog_layout.ts";
 
 /** The summary's file in the seeds' directory (also how `--resume <out>` knows it holds seeds). */
 export const SEEDS_FILE = "seeds.json";
@@ -296,7 +296,23 @@ export async function trainSeeds(
   );
   const display = new SeedsDisplay(seeds.length);
   let stopping: Deno.Signal | undefined;
-  const onSignal = (signal: Deno.Signal) => () => (stopping ??= signal);
+  // The running seeds' watchdogs. This thread's listeners keep a signal from ending the process,
+  // so a seed whose watchdog did not listen yet (a worker loading the CLI, a run being built)
+  // would miss it and train to the end: each is told here, when the signal comes or it starts.
+  const watchdogs = new Set<WatchdogInit>();
+  const watched = (init: WatchdogInit): () => void => {
+    watchdogs.add(init);
+    if (stopping) markStopped(init, stopping);
+    return () => watchdogs.delete(init);
+  };
+  startWatchdogThreadsWith((init) => {
+    const thread = startWatchdogThread({ ...init, othersListen: true }), forget = watched(init);
+    return { ready: thread.ready, stop: () => (forget(), thread.stop()) };
+  });
+  const onSignal = (signal: Deno.Signal) => () => {
+    stopping ??= signal;
+    for (const init of watchdogs) markStopped(init, stopping);
+  };
   const listeners = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const finish = (run: SeedRun, result: SeedMessage & { type: "done" | "failed" }) => {
@@ -318,7 +334,7 @@ export async function trainSeeds(
         const run = runs.find((r) => r.seed === job!.seed)!;
         const onProgress = (p: RunProgress) => display.progress(run.seed, p);
         const result = worker
-          ? await worker.run(job!, onProgress)
+          ? await worker.run(job!, onProgress, watched)
           : await runHere(runner, job!, onProgress);
         await readEvaluation(run);
         finish(run, result);
@@ -332,6 +348,7 @@ export async function trainSeeds(
     await Promise.all(lanes);
   } finally {
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    startWatchdogThreadsWith(startWatchdogThread);
     display.end();
   }
   await save();
@@ -428,15 +445,20 @@ async function runHere(
 class SeedWorker {
   readonly #worker = new Worker(new URL("./_seed_worker.ts", import.meta.url), { type: "module" });
   #watchdog: WatchdogThread | undefined;
+  #forget: (() => void) | undefined;
 
   #post(message: ToSeedWorker): void {
     this.#worker.postMessage(message);
   }
 
-  /** Runs one seed; a worker that dies reports the seed as failed. */
+  /**
+   * Runs one seed; a worker that dies reports the seed as failed. `watched` is told of the run's
+   * watchdog (and returns how to forget it).
+   */
   run(
     job: SeedJob,
     onProgress: (p: RunProgress) => void,
+    watched: (init: WatchdogInit) => () => void,
   ): Promise<SeedMessage & { type: "done" | "failed" }> {
     const start = performance.now();
     let step: number | undefined;
@@ -447,15 +469,18 @@ class SeedWorker {
           step = message.progress.step;
           onProgress(message.progress);
         } else if (message.type === "watchdog-start") {
-          this.#watchdog?.stop();
-          const watchdog = this.#watchdog = startWatchdogThread(message.init);
+          this.#stopWatchdog();
+          this.#forget = watched(message.init);
+          const watchdog = this.#watchdog = startWatchdogThread({
+            ...message.init,
+            othersListen: true,
+          });
           watchdog.ready.then(
             () => this.#post({ type: "watchdog-ready" }),
             (e: Error) => this.#post({ type: "watchdog-failed", message: e.message }),
           );
         } else if (message.type === "watchdog-stop") {
-          this.#watchdog?.stop();
-          this.#watchdog = undefined;
+          this.#stopWatchdog();
         } else {
           resolve(message);
         }
@@ -474,10 +499,26 @@ class SeedWorker {
     });
   }
 
-  terminate(): void {
+  #stopWatchdog(): void {
     this.#watchdog?.stop();
+    this.#forget?.();
+    this.#watchdog = this.#forget = undefined;
+  }
+
+  terminate(): void {
+    this.#stopWatchdog();
     this.#worker.terminate();
   }
+}
+
+/**
+ * Records `signal` as a run's first signal unless its watchdog heard one: the run stops at its
+ * next iteration with a checkpoint, as if its watchdog had heard it (the signal count is left to
+ * the watchdog, so a second signal it hears still stops at once only if it heard the first).
+ */
+function markStopped(init: WatchdogInit, signal: Deno.Signal): void {
+  const ints = new Int32Array(init.buffer, 0, SLOTS.ints);
+  Atomics.compareExchange(ints, SLOTS.firstSignal, 0, signal === "SIGINT" ? 2 : 15);
 }
 
 /** The seed's `eval.json` (mean and std), if its run wrote one. */

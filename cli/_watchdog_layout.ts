@@ -31,6 +31,11 @@ export interface WatchdogInit {
   envCallTimeout: number;
   /** The run directory, named when the process is ended. */
   outDir: string;
+  /**
+   * Other threads listen for SIGINT and SIGTERM too (`--seeds`): ending the process at once must
+   * not rely on the signal's default action.
+   */
+  othersListen?: boolean;
 }
 
 /** Writes `text` (truncated to fit) at `at` and its length in the slot `lengthSlot`. */

@@ -12,7 +12,7 @@ const POLL_MS = 100;
 type Signal = "SIGINT" | "SIGTERM";
 
 self.onmessage = (event: MessageEvent<WatchdogInit>) => {
-  const { buffer, calls, envCallTimeout, outDir } = event.data;
+  const { buffer, calls, envCallTimeout, outDir, othersListen } = event.data;
   const ints = new Int32Array(buffer, 0, SLOTS.ints);
   const floats = new Float64Array(buffer, SLOTS.floatsAt, SLOTS.floats);
   let first: Signal | undefined;
@@ -26,22 +26,22 @@ self.onmessage = (event: MessageEvent<WatchdogInit>) => {
     }
   };
 
+  let ended = false;
   const end = (message: string, how: Signal | "timeout"): void => {
+    if (ended) return;
+    ended = true;
     console.error(`\nerror: ${message}; ${checkpoint()}`);
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     if (how !== "timeout") {
+      // Under --seeds other threads listen too (--seeds itself, the other seeds' watchdogs): the
+      // signal would not end the process, so it ends with the status a shell gives one it ended.
+      if (othersListen) return exitProcess(how === "SIGINT" ? 130 : 143);
       // With no listener left the signal's default action applies: the process ends as if the
       // listener had never been there (exit status 130 or 143).
       Deno.kill(Deno.pid, how);
       return;
     }
-    // Deno.exit in a worker ends only the worker; libc's _exit ends the process with code 1.
-    try {
-      const libc = Deno.dlopen("libc.so.6", { _exit: { parameters: ["i32"], result: "void" } });
-      libc.symbols._exit(1);
-    } catch {
-      Deno.kill(Deno.pid, "SIGKILL");
-    }
+    exitProcess(1);
   };
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -90,3 +90,13 @@ self.onmessage = (event: MessageEvent<WatchdogInit>) => {
   }, POLL_MS);
   postMessage("ready");
 };
+
+/** Ends the whole process with `code` (Deno.exit in a worker ends only the worker). */
+function exitProcess(code: number): void {
+  try {
+    const libc = Deno.dlopen("libc.so.6", { _exit: { parameters: ["i32"], result: "void" } });
+    libc.symbols._exit(code);
+  } catch {
+    Deno.kill(Deno.pid, "SIGKILL");
+  }
+}
