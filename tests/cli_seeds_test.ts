@@ -6,13 +6,21 @@
  * Runs cli/mod.ts as a subprocess, as tests/faults_test.ts does.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { readCheckpoint } from "@proximal/core";
-import { STACK_LINE, train } from "./_cli.ts";
+import {
+  exists,
+  finish,
+  lineCount,
+  numbers,
+  spawn,
+  STACK_LINE,
+  train,
+  waitFor,
+  withTempDir,
+} from "./_cli.ts";
 import { parseSeeds, type SeedsSummary } from "../cli/_seeds.ts";
 import { UsageError } from "../cli/_flags.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** 240 iterations of 256 steps (~1.5 s a seed here), a checkpoint every 8. */
 const RUN = [
   "--preset",
@@ -27,77 +35,7 @@ const RUN = [
 const ROWS = 240;
 const SEEDED_FAULT = "./tests/fixtures/seeded_fault_env.ts";
 
-/** A CLI run as a child process, to send it signals. */
-function spawn(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/mod.ts", ...args],
-    cwd: ROOT,
-    env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function finish(
-  child: Deno.ChildProcess,
-): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    status: output,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
-/** Waits until `check` holds, polling every 10 ms; fails after `ms`. */
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function lineCount(path: string): Promise<number> {
-  try {
-    return (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "").length;
-  } catch {
-    return 0;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** metrics.jsonl without what depends on the clock (time, SPS, perf/*). */
-async function numbers(dir: string): Promise<Record<string, unknown>[]> {
-  const rows = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n");
-  return rows.map((line) => {
-    const row = JSON.parse(line) as Record<string, unknown>;
-    return Object.fromEntries(
-      Object.entries(row).filter(([k]) =>
-        k !== "time" && k !== "charts/SPS" && !k.startsWith("perf/")
-      ),
-    );
-  });
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "proximal_seeds_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function summaryOf(dir: string): Promise<SeedsSummary> {
   return JSON.parse(await Deno.readTextFile(`${dir}/seeds.json`)) as SeedsSummary;
 }

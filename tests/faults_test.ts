@@ -9,11 +9,19 @@
  * figure); CI runs three.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { decodeCheckpoint, readCheckpoint, Rng } from "@proximal/core";
-import { STACK_LINE, train } from "./_cli.ts";
+import {
+  exists,
+  finish,
+  lineCount,
+  numbers,
+  spawn,
+  STACK_LINE,
+  train,
+  waitFor,
+  withTempDir,
+} from "./_cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TRIALS = Number(Deno.env.get("FAULT_TRIALS") ?? 3);
 /** 16 iterations of the fast preset (32 envs × 32 steps), a checkpoint every 2. */
 const RUN = [
@@ -28,75 +36,10 @@ const RUN = [
 ];
 const FAULTY = "./tests/fixtures/faulty_env.ts";
 
-/** A CLI run as a child process, to send it signals. */
-function spawn(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/mod.ts", ...args],
-    cwd: ROOT,
-    env: { PROXIMAL_DEBUG: "", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function finish(
-  child: Deno.ChildProcess,
-): Promise<{ status: Deno.CommandStatus; stderr: string }> {
-  const output = await child.output();
-  return { status: output, stderr: new TextDecoder().decode(output.stderr) };
-}
-
-/** Waits until `check` holds, polling every 10 ms; fails after `ms`. */
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function lineCount(path: string): Promise<number> {
-  try {
-    return (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "").length;
-  } catch {
-    return 0;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** metrics.jsonl without what depends on the clock (time, SPS, perf/*). */
-async function numbers(dir: string): Promise<Record<string, unknown>[]> {
-  const rows = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n");
-  return rows.map((line) => {
-    const row = JSON.parse(line) as Record<string, unknown>;
-    return Object.fromEntries(
-      Object.entries(row).filter(([k]) =>
-        k !== "time" && k !== "charts/SPS" && !k.startsWith("perf/")
-      ),
-    );
-  });
-}
-
 async function times(dir: string): Promise<number[]> {
   const rows = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n");
   return rows.map((line) => (JSON.parse(line) as { time: number }).time);
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "proximal_faults_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 function assertOneLineError(stderr: string, message: RegExp): void {
