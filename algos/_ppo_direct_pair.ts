@@ -72,7 +72,7 @@ export function directPair(
   const total = policy.variables.reduce((s, v) => s + v.size, 0);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
   const init: PairInit = { type: "init", memory, shapes, total, kernel: options.kernel ?? "wasm" };
-  const views = pairViews(init), { mlp, control } = views, [actorNet, criticNet] = mlp.nets;
+  const views = pairViews(init), { mlp, control } = views, criticNet = mlp.nets[1];
   const criticAt = criticNet[0]!.w, timeoutMs = options.timeoutMs ?? 10_000;
   const cores = navigator.hardwareConcurrency ?? 1;
   let worker: Worker | null = null, failure: Error | null = null, used = 0;

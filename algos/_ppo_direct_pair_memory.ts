@@ -111,8 +111,12 @@ export function criticStep(views: PairViews, options: { n: number; keep: boolean
 /** The worker's global scope (the workspace's types are the main thread's). */
 const scope = self as unknown as { postMessage(message: unknown): void; close(): void };
 
-/** Spin iterations before a waiting thread sleeps (`Atomics.wait`, ~15 µs to wake). */
-const SPIN = 20_000;
+/**
+ * How long a waiting thread spins before it sleeps (`Atomics.wait`, ~15 µs to wake): longer than
+ * a partner's half of a step or the main thread's Adam step between two, far shorter than a
+ * scheduler's time slice (on a busy machine the partner may need this thread's core).
+ */
+const SPIN_MS = 0.05;
 
 /**
  * Waits until `control[slot]` differs from `value`: a bounded spin (a partner answers in well
@@ -127,9 +131,10 @@ export function waitWhile(
   control: Int32Array,
   wait: { slot: number; value: number; timeoutMs?: number },
 ): boolean {
-  const { slot, value } = wait;
-  for (let i = 0; i < SPIN; i++) {
+  const { slot, value } = wait, spinEnd = performance.now() + SPIN_MS;
+  for (let i = 1;; i++) {
     if (Atomics.load(control, slot) !== value) return true;
+    if ((i & 63) === 0 && performance.now() > spinEnd) break;
     Atomics.pause?.();
   }
   const deadline = performance.now() + (wait.timeoutMs ?? Infinity);

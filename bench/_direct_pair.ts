@@ -1,0 +1,127 @@
+// The direct engine on two threads (`quick` with `numWorkers: 1`) against one (`numWorkers: 0`),
+// for README "Issue 16, fourth round". Each measurement in its own process, the two taking turns:
+//
+// 1. training speed: `quick` on CartPole, seed 1, a fixed budget, no evaluation — env steps/s of
+//    the training loop (from the first iteration, the worker's start-up included); and in each
+//    round two numWorkers-0 processes at once, whose summed steps/s ÷ the round's one process is
+//    the machine's independent capacity;
+// 2. time to solve: `bench/_solve_run.ts` on seeds 1–3, training seconds (and seconds since the
+//    process started) until the last 20 episodes average 475.
+//
+// Prints every measurement as a JSON line, then the medians and ratios.
+//
+//   deno run -A bench/_direct_pair.ts [rounds=5] [steps=200000] [solveRounds=3]
+//   deno run -A bench/_direct_pair.ts run '{"numWorkers":1,"steps":200000}'   (one measurement)
+import { Ppo, ppo } from "@proximal/algos";
+import { setupBackend } from "@proximal/core";
+import { CartPole } from "@proximal/envs";
+
+if (Deno.args[0] === "run") {
+  const { numWorkers, steps, seed = 1 } = JSON.parse(Deno.args[1]!) as {
+    numWorkers: number;
+    steps: number;
+    seed?: number;
+  };
+  await setupBackend("wasm");
+  const quick = ppo.presets!.quick!;
+  const trainer = new Ppo(
+    { makeEnv: () => new CartPole(), numEnvs: quick.numEnvs!, seed, totalTimesteps: steps },
+    { ...quick.options, numWorkers },
+  );
+  let workerSteps = 0, updateMs = 0, rolloutMs = 0;
+  const t0 = performance.now();
+  while (!trainer.done) {
+    const { metrics } = await trainer.iterate();
+    if (metrics["perf/workers"] === 1) workerSteps += 256;
+    updateMs += metrics["perf/update_ms"]!;
+    rolloutMs += metrics["perf/rollout_ms"]!;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(JSON.stringify({
+    numWorkers,
+    steps: trainer.step,
+    seconds,
+    stepsPerSecond: Math.round(trainer.step / seconds),
+    workerShare: workerSteps / trainer.step,
+    updateMsPerIteration: updateMs / (trainer.step / 256),
+    rolloutMsPerIteration: rolloutMs / (trainer.step / 256),
+  }));
+  trainer.dispose();
+  Deno.exit(0);
+}
+
+const rounds = Number(Deno.args[0] ?? 5), steps = Number(Deno.args[1] ?? 200_000);
+const solveRounds = Number(Deno.args[2] ?? 3);
+const here = new URL(".", import.meta.url);
+
+async function spawn(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(script, here).pathname, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`${script} ${args.join(" ")} failed`);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]!);
+}
+
+const speed = (numWorkers: number) =>
+  spawn("_direct_pair.ts", ["run", JSON.stringify({ numWorkers, steps })]);
+const median = (xs: number[]) => {
+  const s = xs.slice().sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const sps: Record<"serial" | "pair" | "capacity", number[]> = {
+  serial: [],
+  pair: [],
+  capacity: [],
+};
+for (let round = 0; round < rounds; round++) {
+  const serial = await speed(0), pair = await speed(1);
+  const both = await Promise.all([speed(0), speed(0)]);
+  console.log(JSON.stringify({ round, serial, pair, both }));
+  sps.serial.push(serial.stepsPerSecond as number);
+  sps.pair.push(pair.stepsPerSecond as number);
+  const summed = both.reduce((s, r) => s + (r.stepsPerSecond as number), 0);
+  sps.capacity.push(summed / (serial.stepsPerSecond as number));
+}
+
+const solve: Record<
+  string,
+  { serial: number[]; pair: number[]; serialStart: number[]; pairStart: number[] }
+> = {};
+for (let round = 0; round < solveRounds; round++) {
+  for (const seed of [1, 2, 3]) {
+    const s = solve[seed] ??= { serial: [], pair: [], serialStart: [], pairStart: [] };
+    for (const numWorkers of [0, 1]) {
+      const r = await spawn("_solve_run.ts", [
+        JSON.stringify({ preset: "quick", seed, options: { numWorkers } }),
+      ]);
+      const anchor = r.anchor as { trainSeconds: number; sinceStartSeconds: number } | null;
+      console.log(JSON.stringify({ seed, numWorkers, anchor, envSteps: r.envSteps }));
+      if (!anchor) continue;
+      s[numWorkers ? "pair" : "serial"].push(anchor.trainSeconds);
+      s[numWorkers ? "pairStart" : "serialStart"].push(anchor.sinceStartSeconds);
+    }
+  }
+}
+
+const serial = median(sps.serial), pair = median(sps.pair), capacity = median(sps.capacity);
+console.log(JSON.stringify(
+  {
+    rounds,
+    steps,
+    trainingStepsPerSecond: { serial, pair, ratio: pair / serial },
+    independentCapacity: capacity,
+    pairOfCapacity: pair / serial / capacity,
+    timeTo475: Object.fromEntries(
+      Object.entries(solve).map(([seed, s]) => [seed, {
+        trainSeconds: { serial: median(s.serial), pair: median(s.pair) },
+        sinceStartSeconds: { serial: median(s.serialStart), pair: median(s.pairStart) },
+      }]),
+    ),
+  },
+  null,
+  2,
+));
