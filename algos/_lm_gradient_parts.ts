@@ -26,7 +26,8 @@ import { directPair } from "./_ppo_direct_pair.ts";
 
 /** The options of PPO's that the parts read (`PpoOptions`'). */
 export interface PartsOptions {
-  gradient: string;
+  /** PPO's `gradient` ("direct" with a worker: the direct engine's pair); default "auto". */
+  gradient?: string;
   gradientParts: number;
   numWorkers: number;
   numSteps: number;
