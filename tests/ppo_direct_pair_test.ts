@@ -37,10 +37,14 @@ async function run(ppo: Ppo) {
 
 const quick = ppoPlugin.presets!.quick!;
 
-function cartpole(numWorkers: number, options: Partial<PpoOptions> = {}): Ppo {
+function cartpole(
+  numWorkers: number,
+  options: Partial<PpoOptions> & { totalTimesteps?: number } = {},
+): Ppo {
+  const { totalTimesteps = 6 * 256, ...rest } = options;
   return new Ppo(
-    { makeEnv: () => new CartPole(), numEnvs: quick.numEnvs!, seed: 2, totalTimesteps: 6 * 256 },
-    { ...quick.options, ...options, numWorkers },
+    { makeEnv: () => new CartPole(), numEnvs: quick.numEnvs!, seed: 2, totalTimesteps },
+    { ...quick.options, ...rest, numWorkers },
   );
 }
 
@@ -52,6 +56,11 @@ Deno.test("the pair gives the one-thread direct engine's numbers bit for bit (qu
   // The worker computed every step's critic half (it was up before the first).
   assert.deepEqual(pair.workers, new Array(6).fill(1));
   assert.equal(alone.workers[0], undefined);
+  // workersIfFaster: steps taking turns between the two ways, then the faster: the same numbers.
+  const trial = await run(cartpole(1, { workersIfFaster: true, totalTimesteps: 8 * 256 }));
+  const longer = await run(cartpole(0, { totalTimesteps: 8 * 256 }));
+  assert.deepEqual(trial.rows, longer.rows);
+  assert.deepEqual(trial.weights, longer.weights);
   // Not trivially equal: another seed gives other numbers.
   const other = await run(
     new Ppo(
