@@ -2,7 +2,8 @@
 // for README "Issue 16, fourth round". Each measurement in its own process, the two taking turns:
 //
 // 1. training speed: `quick` on CartPole, seed 1, a fixed budget, no evaluation — env steps/s of
-//    the training loop (from the first iteration, the worker's start-up included); and in each
+//    the training loop (from the first iteration, the worker's start-up included), for numWorkers
+//    0, 1, and 1 with workersIfFaster (its trial, then the faster way); and in each
 //    round two numWorkers-0 processes at once, whose summed steps/s ÷ the round's one process is
 //    the machine's independent capacity;
 // 2. time to solve: `bench/_solve_run.ts` on seeds 1–3, training seconds (and seconds since the
@@ -17,16 +18,17 @@ import { setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
 
 if (Deno.args[0] === "run") {
-  const { numWorkers, steps, seed = 1 } = JSON.parse(Deno.args[1]!) as {
+  const { numWorkers, steps, seed = 1, workersIfFaster = false } = JSON.parse(Deno.args[1]!) as {
     numWorkers: number;
     steps: number;
     seed?: number;
+    workersIfFaster?: boolean;
   };
   await setupBackend("wasm");
   const quick = ppo.presets!.quick!;
   const trainer = new Ppo(
     { makeEnv: () => new CartPole(), numEnvs: quick.numEnvs!, seed, totalTimesteps: steps },
-    { ...quick.options, numWorkers },
+    { ...quick.options, numWorkers, workersIfFaster },
   );
   let workerSteps = 0, updateMs = 0, rolloutMs = 0;
   const t0 = performance.now();
@@ -65,24 +67,26 @@ async function spawn(script: string, args: string[]): Promise<Record<string, unk
   return JSON.parse(lines[lines.length - 1]!);
 }
 
-const speed = (numWorkers: number) =>
-  spawn("_direct_pair.ts", ["run", JSON.stringify({ numWorkers, steps })]);
+const speed = (numWorkers: number, workersIfFaster = false) =>
+  spawn("_direct_pair.ts", ["run", JSON.stringify({ numWorkers, steps, workersIfFaster })]);
 const median = (xs: number[]) => {
   const s = xs.slice().sort((a, b) => a - b), m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-const sps: Record<"serial" | "pair" | "capacity", number[]> = {
+const sps: Record<"serial" | "pair" | "ifFaster" | "capacity", number[]> = {
   serial: [],
   pair: [],
+  ifFaster: [],
   capacity: [],
 };
 for (let round = 0; round < rounds; round++) {
-  const serial = await speed(0), pair = await speed(1);
+  const serial = await speed(0), pair = await speed(1), ifFaster = await speed(1, true);
   const both = await Promise.all([speed(0), speed(0)]);
-  console.log(JSON.stringify({ round, serial, pair, both }));
+  console.log(JSON.stringify({ round, serial, pair, ifFaster, both }));
   sps.serial.push(serial.stepsPerSecond as number);
   sps.pair.push(pair.stepsPerSecond as number);
+  sps.ifFaster.push(ifFaster.stepsPerSecond as number);
   const summed = both.reduce((s, r) => s + (r.stepsPerSecond as number), 0);
   sps.capacity.push(summed / (serial.stepsPerSecond as number));
 }
@@ -113,6 +117,7 @@ console.log(JSON.stringify(
     rounds,
     steps,
     trainingStepsPerSecond: { serial, pair, ratio: pair / serial },
+    workersIfFaster: { stepsPerSecond: median(sps.ifFaster), ratio: median(sps.ifFaster) / serial },
     independentCapacity: capacity,
     pairOfCapacity: pair / serial / capacity,
     timeTo475: Object.fromEntries(
