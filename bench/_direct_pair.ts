@@ -9,13 +9,61 @@
 // 2. time to solve: `bench/_solve_run.ts` on seeds 1–3, training seconds (and seconds since the
 //    process started) until the last 20 episodes average 475.
 //
-// Prints every measurement as a JSON line, then the medians and ratios.
+// Prints every measurement as a JSON line, then the medians and ratios. `step` times the gradient
+// call alone in one process (16 rows, 31 × 31 networks; blocks of 2000 calls taking turns), the
+// serial direct engine against the pair with its worker up.
 //
 //   deno run -A bench/_direct_pair.ts [rounds=5] [steps=200000] [solveRounds=3]
 //   deno run -A bench/_direct_pair.ts run '{"numWorkers":1,"steps":200000}'   (one measurement)
+//   deno run -A bench/_direct_pair.ts step [rounds=7]
 import { Ppo, ppo } from "@proximal/algos";
-import { setupBackend } from "@proximal/core";
+import { Box, Discrete, Rng, setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
+import { MlpPolicy } from "@proximal/models";
+import { directGradient } from "../algos/_ppo_direct_engine.ts";
+import { directPair } from "../algos/_ppo_direct_pair.ts";
+import { emptyRows, FlatWeights, gatherRows, type Minibatch } from "../algos/_ppo_engine.ts";
+
+if (Deno.args[0] === "step") {
+  await setupBackend("wasm");
+  const rounds = Number(Deno.args[1] ?? 7), batch = 256;
+  const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [4] }), new Discrete(2), {
+    seed: 1,
+    hiddenSizes: [31, 31],
+  });
+  const rng = new Rng(1);
+  const observations = Float32Array.from({ length: batch * 4 }, () => rng.normal());
+  const acted = policy.act(observations, { rng });
+  const all: Minibatch = {
+    observations,
+    actions: acted.actions,
+    logProbs: acted.logProbs,
+    values: acted.values,
+    advantages: Float32Array.from({ length: batch }, () => rng.normal()),
+    returns: Float32Array.from({ length: batch }, () => rng.normal()),
+  };
+  const minibatch = emptyRows(all, 16);
+  gatherRows(all, Int32Array.from({ length: batch }, (_, i) => i), { start: 0, into: minibatch });
+  const loss = { clipCoef: 0.2, clipVloss: false, entCoef: 0, vfCoef: 0.5, klCoef: 0 };
+  const weights = new FlatWeights(policy.variables), flat = () => weights.values;
+  const engines = { serial: directGradient(policy, flat), pair: directPair(policy, flat) };
+  await engines.pair.ready;
+  const times: Record<string, number[]> = { serial: [], pair: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, engine] of Object.entries(engines)) {
+      const t0 = performance.now();
+      for (let k = 0; k < 2000; k++) engine(minibatch, loss);
+      times[name]!.push((performance.now() - t0) * 1000 / 2000);
+    }
+  }
+  engines.pair.dispose();
+  const med = (xs: number[]) => xs.slice(1).sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+  console.log(JSON.stringify({
+    microsecondsPerGradient: { serial: med(times.serial!), pair: med(times.pair!) },
+    workerUsed: engines.pair.workersUsed(),
+  }));
+  Deno.exit(0);
+}
 
 if (Deno.args[0] === "run") {
   const { numWorkers, steps, seed = 1, workersIfFaster = false } = JSON.parse(Deno.args[1]!) as {
