@@ -16,6 +16,11 @@
 //   deno run -A bench/_direct_pair.ts [rounds=5] [steps=200000] [solveRounds=3]
 //   deno run -A bench/_direct_pair.ts run '{"numWorkers":1,"steps":200000}'   (one measurement)
 //   deno run -A bench/_direct_pair.ts step [rounds=7]
+//   deno run -A bench/_direct_pair.ts alternate [iterations=1500]
+//
+// `alternate` trains two `quick` trainers in one process, numWorkers 0 and 1, taking turns
+// iteration by iteration (no process-to-process spread), and prints the median update and
+// iteration milliseconds of each (the first 100 iterations left out).
 import { Ppo, ppo } from "@proximal/algos";
 import { Box, Discrete, Rng, setupBackend } from "@proximal/core";
 import { CartPole } from "@proximal/envs";
@@ -23,6 +28,36 @@ import { MlpPolicy } from "@proximal/models";
 import { directGradient } from "../algos/_ppo_direct_engine.ts";
 import { directPair } from "../algos/_ppo_direct_pair.ts";
 import { emptyRows, FlatWeights, gatherRows, type Minibatch } from "../algos/_ppo_engine.ts";
+
+if (Deno.args[0] === "alternate") {
+  await setupBackend("wasm");
+  const iterations = Number(Deno.args[1] ?? 1500), quick = ppo.presets!.quick!;
+  const make = (numWorkers: number) =>
+    new Ppo(
+      { makeEnv: () => new CartPole(), numEnvs: 8, seed: 1, totalTimesteps: 256 * iterations },
+      { ...quick.options, numWorkers },
+    );
+  const trainers = { serial: make(0), pair: make(1) };
+  await trainers.pair.ready;
+  const update: Record<string, number[]> = { serial: [], pair: [] };
+  const iteration: Record<string, number[]> = { serial: [], pair: [] };
+  for (let i = 0; i < iterations; i++) {
+    for (const [name, trainer] of Object.entries(trainers)) {
+      const t0 = performance.now();
+      const { metrics } = await trainer.iterate();
+      iteration[name]!.push(performance.now() - t0);
+      update[name]!.push(metrics["perf/update_ms"]!);
+    }
+  }
+  const med = (xs: number[]) => xs.slice(100).sort((a, b) => a - b)[(xs.length - 100) >> 1]!;
+  console.log(JSON.stringify({
+    updateMs: { serial: med(update.serial!), pair: med(update.pair!) },
+    iterationMs: { serial: med(iteration.serial!), pair: med(iteration.pair!) },
+  }));
+  trainers.serial.dispose();
+  trainers.pair.dispose();
+  Deno.exit(0);
+}
 
 if (Deno.args[0] === "step") {
   await setupBackend("wasm");
