@@ -13,15 +13,21 @@
  * one after the other; with W workers (≤ P − 1), worker w computes part w + 1 while this thread
  * computes part 0 (and any parts past W). Workers still starting (each loads tfjs, ~1–1.6 s)
  * leave their parts to this thread, which trains meanwhile.
+ *
+ * Here too, as the other engine that owns `numWorkers`: PPO's MLP with `gradient: "direct"` and
+ * one worker computes each step's critic half in it (`_ppo_direct_pair.ts`).
  */
 import type { Policy } from "@proximal/core";
-import { LmPolicy } from "@proximal/models";
+import { LmPolicy, type MlpPolicy } from "@proximal/models";
 import type { FlatWeights, Minibatch, PpoGradient, PpoLossValues } from "./_ppo_engine.ts";
 import type { SelectedEngine } from "./_ppo_trainer.ts";
 import { LmGradientPool, TERMS } from "./_lm_gradient_pool.ts";
+import { directPair } from "./_ppo_direct_pair.ts";
 
 /** The options of PPO's that the parts read (`PpoOptions`'). */
 export interface PartsOptions {
+  /** PPO's `gradient` ("direct" with a worker: the direct engine's pair); default "auto". */
+  gradient?: string;
   gradientParts: number;
   numWorkers: number;
   numSteps: number;
@@ -106,6 +112,7 @@ export function gradientInParts(
         }`,
       );
     }
+    if (o.gradient === "direct" && o.numWorkers > 0) return pairEngine(engine, run);
     const none = { ownsWorkers: false, ready: Promise.resolve(), workersUsed: () => 0 };
     return Object.assign(engine, { ...none, dispose: () => {} });
   }
@@ -167,4 +174,21 @@ export function gradientInParts(
     workersUsed: () => used,
     dispose: () => pool?.terminate(),
   });
+}
+
+/** The direct engine's pair for PPO's MLP with one worker, acting as `engine` does. */
+function pairEngine(
+  engine: SelectedEngine,
+  run: { policy: Policy; options: PartsOptions & { numShards?: number }; weights: FlatWeights },
+): PartsEngine {
+  const { policy, options: o, weights } = run;
+  if (o.numWorkers > 1 || (o.numShards ?? 1) > 1) {
+    throw new RangeError(
+      `PPO with gradient "direct" splits each step between this thread and one worker: numWorkers ${o.numWorkers} and numShards ${o.numShards} must be at most 1`,
+    );
+  }
+  const pair = directPair(policy as MlpPolicy, () => weights.values, {
+    workersIfFaster: o.workersIfFaster,
+  });
+  return Object.assign(pair, { readsFlatWeights: true, actor: engine.actor, ownsWorkers: true });
 }

@@ -49,15 +49,40 @@ interface Layer {
   out: number;
 }
 
-/** The actor's and the critic's layers in `policy.variables`' flat order, and the log-std's. */
-function networksOf(policy: MlpPolicy): { nets: [Layer[], Layer[]]; logStdAt: number } {
+/**
+ * The weight matrices' shapes (`[inputs, outputs]`) of the actor's layers (without a Gaussian's
+ * log-std) and the critic's, in `policy.variables`' flat order: all the engine needs of a policy,
+ * so that a Worker can build it without tfjs (`_ppo_direct_pair.ts`).
+ */
+export interface DirectShapes {
+  actor: [number, number][];
+  critic: [number, number][];
+}
+
+/**
+ * The layer shapes of an MLP policy.
+ *
+ * @param policy The policy.
+ * @returns Its actor's and critic's weight shapes.
+ */
+export function directShapes(policy: MlpPolicy): DirectShapes {
+  const shapes = (vars: MlpPolicy["criticVariables"]) =>
+    vars.filter((_, i) => i % 2 === 0 && i + 1 < vars.length)
+      .map((v) => v.shape.slice() as [number, number]);
+  const box = policy.actionSpace.kind === "box";
+  return {
+    actor: shapes(policy.actorVariables.slice(0, box ? -1 : undefined)),
+    critic: shapes(policy.criticVariables),
+  };
+}
+
+/** The actor's and the critic's layers in the flat order, and the log-std's offset. */
+function networksOf(shapes: DirectShapes): { nets: [Layer[], Layer[]]; logStdAt: number } {
   let offset = 0;
-  const layers = (vars: MlpPolicy["criticVariables"]): Layer[] => {
-    const out: Layer[] = [];
-    for (let i = 0; i + 1 < vars.length; i += 2) {
-      const [inSize, outSize] = vars[i]!.shape as [number, number];
-      const hidden = i + 2 < vars.length;
-      out.push({
+  const layers = (net: [number, number][]): Layer[] =>
+    net.map(([inSize, outSize], i) => {
+      const hidden = i + 1 < net.length;
+      const layer: Layer = {
         w: offset,
         b: offset + inSize * outSize,
         inSize,
@@ -68,65 +93,99 @@ function networksOf(policy: MlpPolicy): { nets: [Layer[], Layer[]]; logStdAt: nu
         weights: 0,
         weightsT: 0,
         out: 0,
-      });
+      };
       offset += inSize * outSize + outSize;
-    }
-    return out;
-  };
-  const box = policy.actionSpace.kind === "box";
-  const actor = layers(policy.actorVariables.slice(0, box ? -1 : undefined));
-  return { nets: [actor, layers(policy.criticVariables)], logStdAt: offset };
+      return layer;
+    });
+  const actor = layers(shapes.actor);
+  return { nets: [actor, layers(shapes.critic)], logStdAt: offset };
+}
+
+/** Where a layout puts the memory's parts: {@linkcode DirectMlp}'s options. */
+export interface DirectMlpOptions {
+  /** The matrix products' kernel; default "wasm". */
+  kernel?: "wasm" | "js";
+  /** The memory (a shared one for the pair); default a memory of the engine's own. */
+  memory?: WebAssembly.Memory;
+  /** The first byte the layout may use (a multiple of 16); default 0. */
+  base?: number;
+  /** Floats per row the caller keeps after the layout (at {@linkcode DirectMlp.extra}); default 0. */
+  extraPerRow?: number;
 }
 
 /**
  * The networks' forward and backward passes on a memory laid out for a number of rows (grown and
  * laid out again when a call brings more).
  */
-class DirectMlp {
+export class DirectMlp {
   readonly nets: [Layer[], Layer[]];
   readonly logStdAt: number;
-  readonly #memory = new WebAssembly.Memory({ initial: 1 });
+  readonly #memory: WebAssembly.Memory;
   readonly #kernels: Kernels;
+  readonly #base: number;
+  readonly #extraPerRow: number;
   #heap: Float32Array = new Float32Array(0);
-  /** The rows laid out for (a multiple of 4), and the shared matrices' byte offsets. */
+  /** The rows laid out for (a multiple of 4), and the input's and the caller's byte offsets. */
   #rows = -1;
   #x = 0;
-  #dz = 0;
-  #dIn = 0;
-  #gw = 0;
+  #extra = 0;
+  /** Each network's backward scratch (dz, d/d(input), its weight products): the pair runs both at once. */
+  #scratch: { dz: number; dIn: number; gw: number }[] = [];
 
-  constructor(policy: MlpPolicy, kernel: "wasm" | "js" = "wasm") {
-    ({ nets: this.nets, logStdAt: this.logStdAt } = networksOf(policy));
+  constructor(shapes: DirectShapes, options: DirectMlpOptions = {}) {
+    ({ nets: this.nets, logStdAt: this.logStdAt } = networksOf(shapes));
+    const memory = this.#memory = options.memory ?? new WebAssembly.Memory({ initial: 1 });
+    this.#base = options.base ?? 0;
+    this.#extraPerRow = options.extraPerRow ?? 0;
     const heap = () => this.#heap;
-    this.#kernels = (kernel === "wasm" ? wasmKernels(this.#memory) : null) ?? jsKernels(heap);
+    this.#kernels = (options.kernel === "js" ? null : wasmKernels(memory)) ?? jsKernels(heap);
   }
 
-  /** Lays the memory out for `n` rows (if not already) and returns the padded row count. */
-  layout(n: number): number {
-    const rows = pad4(Math.max(n, 1));
-    if (rows === this.#rows) return rows;
+  /** The memory's float32 view (after {@linkcode layout}). */
+  get heap(): Float32Array {
+    return this.#heap;
+  }
+
+  /** The byte offset of the caller's `extraPerRow` floats a row. */
+  get extra(): number {
+    return this.#extra;
+  }
+
+  /**
+   * Lays the memory out for `n` rows (if not already) and returns the padded row count. With
+   * `keep`, a second thread's view of a memory the first laid out (grown and cleared): the same
+   * offsets, nothing grown or cleared.
+   */
+  layout(n: number, options: { keep?: boolean } = {}): number {
+    const rows = pad4(Math.max(n, 1)), memory = this.#memory;
+    if (rows === this.#rows && this.#heap.buffer.byteLength === memory.buffer.byteLength) {
+      return rows;
+    }
     const all = [...this.nets[0], ...this.nets[1]];
     const inWidth = this.nets[0][0]!.inWidth;
     const widest = Math.max(...all.map((l) => Math.max(l.inWidth, l.outWidth)));
-    let bytes = 0;
+    let bytes = this.#base;
     const take = (floats: number) => {
       const at = bytes;
       bytes += 4 * floats;
       return at;
     };
     this.#x = take(rows * inWidth);
-    this.#dz = take(rows * widest);
-    this.#dIn = take(rows * widest);
-    this.#gw = take(widest * widest);
+    this.#scratch = this.nets.map(() => ({
+      dz: take(rows * widest),
+      dIn: take(rows * widest),
+      gw: take(widest * widest),
+    }));
     for (const l of all) {
       l.weights = take(l.outWidth * l.inWidth);
       l.weightsT = take(l.outWidth * l.inWidth);
       l.out = take(rows * l.outWidth);
     }
-    const pages = Math.ceil(bytes / 65536) - this.#memory.buffer.byteLength / 65536;
-    if (pages > 0) this.#memory.grow(pages);
-    this.#heap = new Float32Array(this.#memory.buffer as ArrayBuffer);
-    this.#heap.fill(0);
+    this.#extra = take(rows * this.#extraPerRow);
+    const pages = Math.ceil(bytes / 65536) - memory.buffer.byteLength / 65536;
+    if (pages > 0 && !options.keep) memory.grow(pages);
+    this.#heap = new Float32Array(memory.buffer as ArrayBuffer);
+    if (!options.keep) this.#heap.fill(0, this.#base >> 2);
     this.#rows = rows;
     return rows;
   }
@@ -199,7 +258,8 @@ class DirectMlp {
    */
   backward(net: Layer[], dOut: ArrayLike<number>, grad: Float32Array, n: number): void {
     const m = this.#heap, rows = this.#rows, last = net[net.length - 1]!;
-    let dz = this.#dz, dIn = this.#dIn;
+    const scratch = this.#scratch[net === this.nets[0] ? 0 : 1]!;
+    let { dz, dIn } = scratch;
     m.fill(0, dz >> 2, (dz >> 2) + rows * last.outWidth);
     for (let t = 0; t < n; t++) {
       for (let c = 0; c < last.outSize; c++) {
@@ -210,7 +270,7 @@ class DirectMlp {
       const l = net[i]!, { inSize, outSize, inWidth, outWidth } = l;
       // [dW; db] = [input, 1]ᵀ·dz: the input read down its columns.
       const input = i > 0 ? net[i - 1]!.out : this.#x;
-      this.#kernels.matMul(this.#gw, {
+      this.#kernels.matMul(scratch.gw, {
         a: input,
         b: dz,
         rows: inWidth,
@@ -219,7 +279,7 @@ class DirectMlp {
         aRow: 1,
         aInner: inWidth,
       });
-      const gw = this.#gw >> 2;
+      const gw = scratch.gw >> 2;
       for (let r = 0; r < inSize; r++) {
         for (let c = 0; c < outSize; c++) grad[l.w + r * outSize + c] = m[gw + r * outWidth + c]!;
       }
@@ -262,7 +322,7 @@ export function directGradient(
   weights: () => Float32Array,
   options: DirectOptions = {},
 ): GradientEngine {
-  const mlp = new DirectMlp(policy, options.kernel), space = policy.actionSpace;
+  const mlp = new DirectMlp(directShapes(policy), options), space = policy.actionSpace;
   const total = policy.variables.reduce((s, v) => s + v.size, 0);
   return (minibatch, loss) => {
     const params = weights();
@@ -324,7 +384,7 @@ export function directForward(
   options: { network: "actor" | "critic" },
 ): (observations: Float32Array) => Float32Array {
   const { network } = options;
-  const mlp = new DirectMlp(policy), net = mlp.nets[network === "actor" ? 0 : 1];
+  const mlp = new DirectMlp(directShapes(policy)), net = mlp.nets[network === "actor" ? 0 : 1];
   const inSize = net[0]!.inSize;
   return (observations) => {
     const n = observations.length / inSize;

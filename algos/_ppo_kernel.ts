@@ -109,22 +109,29 @@ export function jsKernels(heap: () => Float32Array): Kernels {
   };
 }
 
-/** The kernels' module, compiled once per process (null where WebAssembly SIMD is missing). */
-let compiled: WebAssembly.Module | null | undefined;
+/**
+ * The kernels' modules, importing an unshared or a shared memory, each compiled once per process
+ * (null where WebAssembly SIMD is missing).
+ */
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 
 /**
- * The kernels in WebAssembly SIMD on `memory`, or null where WebAssembly SIMD is missing.
+ * The kernels in WebAssembly SIMD on `memory` (unshared, or shared as the direct engine's pair
+ * uses), or null where WebAssembly SIMD is missing.
  *
  * @param memory The memory the offsets point into.
  * @returns The kernels.
  */
 export function wasmKernels(memory: WebAssembly.Memory): Kernels | null {
-  if (compiled === undefined) {
-    const bytes = kernelModule();
-    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  const shared = typeof SharedArrayBuffer !== "undefined" &&
+    memory.buffer instanceof SharedArrayBuffer;
+  if (!compiled.has(shared)) {
+    const bytes = kernelModule(shared);
+    compiled.set(shared, WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
   }
-  if (!compiled) return null;
-  const { exports } = new WebAssembly.Instance(compiled, { env: { memory } });
+  const module = compiled.get(shared);
+  if (!module) return null;
+  const { exports } = new WebAssembly.Instance(module, { env: { memory } });
   const matMul = exports.matMul as (...args: number[]) => void;
   const tanhGrad = exports.tanhGrad as (...args: number[]) => void;
   return {
@@ -417,12 +424,16 @@ function tanhGradBody(): number[] {
   ];
 }
 
-/** The module: imports `env.memory`, exports `matMul`, `tanh` and `tanhGrad`. */
-function kernelModule(): Uint8Array<ArrayBuffer> {
+/**
+ * The module: imports `env.memory` (limits: at least 0 pages; shared ones need a maximum, the
+ * largest a memory can have), exports `matMul`, `tanh` and `tanhGrad`.
+ */
+function kernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
   const section = (id: number, body: number[]) => [id, ...sized(body)];
   const signature = (params: number) => [0x60, params, ...new Array(params).fill(I32), 0];
   const types = [3, ...signature(8), ...signature(2), ...signature(3)];
-  const imports = [1, ...name("env"), ...name("memory"), 0x02, 0x00, 0];
+  const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
+  const imports = [1, ...name("env"), ...name("memory"), 0x02, ...limits];
   const names = ["matMul", "tanh", "tanhGrad"];
   const exports = [3, ...names.flatMap((n, f) => [...name(n), 0x00, f])];
   const bodies = [matMulBody(), tanhBody(), tanhGradBody()];

@@ -98,8 +98,8 @@ export type PpoOptions = Pick<TrainingOptions, "learningRate" | "maxGradNorm" | 
   /**
    * Deno Workers that run the rollout and the gradients, data-parallel over `numShards` shards of
    * the env copies (README: Workers). Needs PPO's own MLP policy, no rollout processors and
-   * `envSource` in the context (the CLI gives it); with a language-model policy they compute parts
-   * 2… of each minibatch's gradient (`gradientParts`). 0 runs everything here; default 0.
+   * `envSource`; a language-model policy's compute gradient parts (`gradientParts`); with gradient
+   * "direct", 1 computes each step's critic half (same numbers). 0 runs everything here; default 0.
    */
   numWorkers: number;
   /**

@@ -51,7 +51,7 @@ export const ppo: AlgoPlugin<PpoOptions> = defineAlgo<PpoOptions>({
     hiddenLayers: "number of hidden layers",
     adamEpsilon: "Adam epsilon",
     gradient:
-      'how the update takes the gradient: "auto" (closed form), "packed" (closed form from the flat weights in fewer tensor ops, acting in JS; MLP only, no workers), "direct" (the same without tfjs: a WebAssembly SIMD kernel and JS; MLP only, no workers) or "autodiff" (the reference)',
+      'how the update takes the gradient: "auto" (closed form), "packed" (closed form from the flat weights in fewer tensor ops, acting in JS; MLP only, no workers), "direct" (the same without tfjs: a WebAssembly SIMD kernel and JS; MLP only; with --num-workers 1 a worker computes each step\'s critic half, same numbers) or "autodiff" (the reference)',
     numWorkers: "Deno Workers for data-parallel rollouts and gradients (0 = this thread)",
     numShards:
       "env shards dealt to the workers; results depend on it, not on numWorkers (1 = the numbers of no workers; 0 = one per worker)",

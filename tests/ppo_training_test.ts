@@ -266,15 +266,16 @@ Deno.test("gradient autodiff (the reference), packed and direct train the MLP to
   }
 });
 
-Deno.test("gradient packed and direct are refused with workers, naming why", () => {
-  for (const gradient of ["packed", "direct"]) {
-    assert.throws(
-      () => makePpo(1, 512, { gradient, numWorkers: 1 }),
-      new RegExp(
-        `PPO with numWorkers 1 computes the closed-form gradient: gradient "${gradient}" needs numWorkers 0`,
-      ),
-    );
-  }
+// gradient "direct" with one worker is the direct engine's pair (tests/ppo_direct_pair_test.ts).
+Deno.test("gradient packed is refused with workers, and direct with more than one, naming why", () => {
+  assert.throws(
+    () => makePpo(1, 512, { gradient: "packed", numWorkers: 1 }),
+    /PPO with numWorkers 1 computes the closed-form gradient: gradient "packed" needs numWorkers 0/,
+  );
+  assert.throws(
+    () => makePpo(1, 512, { gradient: "direct", numWorkers: 2 }),
+    /PPO with gradient "direct" splits each step between this thread and one worker: numWorkers 2/,
+  );
 });
 
 Deno.test("rollout processors see the whole rollout, can rewrite rewards, and report metrics", async () => {
