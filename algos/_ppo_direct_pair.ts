@@ -25,6 +25,7 @@ import {
   CTL,
   failureMessage,
   type PairInit,
+  pairMemory,
   type PairViews,
   pairViews,
   waitWhile,
@@ -70,7 +71,7 @@ export function directPair(
 ): PairEngine {
   const shapes = directShapes(policy), space = policy.actionSpace;
   const total = policy.variables.reduce((s, v) => s + v.size, 0);
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+  const memory = pairMemory(total);
   const init: PairInit = { type: "init", memory, shapes, total, kernel: options.kernel ?? "wasm" };
   const views = pairViews(init), { mlp, control } = views, criticNet = mlp.nets[1];
   const criticAt = criticNet[0]!.w, timeoutMs = options.timeoutMs ?? 10_000;

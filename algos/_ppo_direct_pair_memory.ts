@@ -41,6 +41,18 @@ export const MESSAGE = { at: 128, bytes: 1024 } as const;
 /** The flat weights start here; then the gradient; the engine's layout after. */
 const WEIGHTS_AT = MESSAGE.at + MESSAGE.bytes;
 
+/**
+ * A shared memory for a pair whose flat weights have `total` floats: its first pages hold the
+ * control words, the weights and the gradient (the engine's layout grows it after them).
+ *
+ * @param total The flat weights' length.
+ * @returns The memory.
+ */
+export function pairMemory(total: number): WebAssembly.Memory {
+  const pages = Math.ceil((WEIGHTS_AT + 8 * total + 16) / 65536);
+  return new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
+}
+
 /** What the worker is built from (its `init` message). */
 export interface PairInit {
   type: "init";

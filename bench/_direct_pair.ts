@@ -14,7 +14,8 @@
 // serial direct engine against the pair with its worker up.
 //
 //   deno run -A bench/_direct_pair.ts [rounds=5] [steps=200000] [solveRounds=3]
-//   deno run -A bench/_direct_pair.ts run '{"numWorkers":1,"steps":200000}'   (one measurement)
+//   deno run -A bench/_direct_pair.ts run '{"numWorkers":1,"steps":200000}'   (one measurement;
+//     "hiddenSize":127 for wider networks)
 //   deno run -A bench/_direct_pair.ts step [rounds=7]
 //   deno run -A bench/_direct_pair.ts alternate [iterations=1500]
 //
@@ -101,17 +102,21 @@ if (Deno.args[0] === "step") {
 }
 
 if (Deno.args[0] === "run") {
-  const { numWorkers, steps, seed = 1, workersIfFaster = false } = JSON.parse(Deno.args[1]!) as {
+  const { numWorkers, steps, seed = 1, workersIfFaster = false, hiddenSize } = JSON.parse(
+    Deno.args[1]!,
+  ) as {
     numWorkers: number;
     steps: number;
     seed?: number;
     workersIfFaster?: boolean;
+    /** Wider networks than quick's 31 (the pair's halves grow with the width², its hand-overs do not). */
+    hiddenSize?: number;
   };
   await setupBackend("wasm");
   const quick = ppo.presets!.quick!;
   const trainer = new Ppo(
     { makeEnv: () => new CartPole(), numEnvs: quick.numEnvs!, seed, totalTimesteps: steps },
-    { ...quick.options, numWorkers, workersIfFaster },
+    { ...quick.options, numWorkers, workersIfFaster, ...hiddenSize && { hiddenSize } },
   );
   let workerSteps = 0, updateMs = 0, rolloutMs = 0;
   const t0 = performance.now();

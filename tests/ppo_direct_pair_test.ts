@@ -71,6 +71,16 @@ Deno.test("the pair gives the one-thread direct engine's numbers bit for bit (qu
   assert.notDeepEqual(other.rows, alone.rows);
 });
 
+Deno.test("the pair gives the same numbers on wider networks (hidden 64 and 128: weights past a page of memory)", async () => {
+  for (const hiddenSize of [64, 128]) {
+    const alone = await run(cartpole(0, { hiddenSize, totalTimesteps: 2 * 256 }));
+    const pair = await run(cartpole(1, { hiddenSize, totalTimesteps: 2 * 256 }));
+    assert.deepEqual(pair.rows, alone.rows, `hidden ${hiddenSize}`);
+    assert.deepEqual(pair.weights, alone.weights, `hidden ${hiddenSize}`);
+    assert.deepEqual(pair.workers, [1, 1], `hidden ${hiddenSize}: the worker computed both steps`);
+  }
+});
+
 Deno.test("the pair agrees with a Gaussian policy, clipped value loss, entropy bonus and KL penalty (Reach)", async () => {
   const make = (numWorkers: number) =>
     new Ppo({
