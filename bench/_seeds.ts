@@ -12,7 +12,7 @@
  * workers' share of the capacity twoProcesses ÷ workers. Every way trains the same 8 runs, which
  * give the same numbers whatever the way (tests/cli_seeds_test.ts).
  *
- * Run alone: `deno run -A bench/_seeds.ts` prints the JSON.
+ * Run alone: `deno run -A bench/_seeds.ts [rounds=3]` prints the JSON.
  */
 import { fileURLToPath } from "node:url";
 
@@ -144,4 +144,7 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-if (import.meta.main) console.log(JSON.stringify(await measureSeeds(), null, 2));
+if (import.meta.main) {
+  const rounds = Number(Deno.args[0] ?? 3);
+  console.log(JSON.stringify(await measureSeeds({ rounds }), null, 2));
+}
