@@ -23,12 +23,12 @@
 // iteration by iteration (no process-to-process spread), and prints the median update and
 // iteration milliseconds of each (the first 100 iterations left out).
 import { Ppo, ppo } from "@proximal/algos";
-import { Box, Discrete, Rng, setupBackend } from "@proximal/core";
+import { Rng, setupBackend } from "@proximal/core";
+import { cartpolePolicy, syntheticRows } from "./_synthetic_rows.ts";
 import { CartPole } from "@proximal/envs";
-import { MlpPolicy } from "@proximal/models";
 import { directGradient } from "../algos/_ppo_direct_engine.ts";
 import { directPair } from "../algos/_ppo_direct_pair.ts";
-import { emptyRows, FlatWeights, gatherRows, type Minibatch } from "../algos/_ppo_engine.ts";
+import { emptyRows, FlatWeights, gatherRows } from "../algos/_ppo_engine.ts";
 
 if (Deno.args[0] === "alternate") {
   await setupBackend("wasm");
@@ -63,21 +63,8 @@ if (Deno.args[0] === "alternate") {
 if (Deno.args[0] === "step") {
   await setupBackend("wasm");
   const rounds = Number(Deno.args[1] ?? 7), batch = 256;
-  const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [4] }), new Discrete(2), {
-    seed: 1,
-    hiddenSizes: [31, 31],
-  });
-  const rng = new Rng(1);
-  const observations = Float32Array.from({ length: batch * 4 }, () => rng.normal());
-  const acted = policy.act(observations, { rng });
-  const all: Minibatch = {
-    observations,
-    actions: acted.actions,
-    logProbs: acted.logProbs,
-    values: acted.values,
-    advantages: Float32Array.from({ length: batch }, () => rng.normal()),
-    returns: Float32Array.from({ length: batch }, () => rng.normal()),
-  };
+  const policy = cartpolePolicy(31);
+  const all = syntheticRows(policy, { rows: batch, rng: new Rng(1) });
   const minibatch = emptyRows(all, 16);
   gatherRows(all, Int32Array.from({ length: batch }, (_, i) => i), { start: 0, into: minibatch });
   const loss = { clipCoef: 0.2, clipVloss: false, entCoef: 0, vfCoef: 0.5, klCoef: 0 };

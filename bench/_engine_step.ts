@@ -4,12 +4,12 @@
 // engine's (the closed form through tfjs).
 //
 //   deno run -A bench/_engine_step.ts [rows=16] [hidden=31] [rounds=30]
-import { Box, Discrete, Rng, setupBackend } from "@proximal/core";
-import { MlpPolicy } from "@proximal/models";
+import { Rng, setupBackend } from "@proximal/core";
+import { cartpolePolicy, syntheticRows } from "./_synthetic_rows.ts";
 import { mlpGradient } from "../algos/_ppo_mlp_engine.ts";
 import { packedGradient } from "../algos/_ppo_packed_engine.ts";
 import { directGradient } from "../algos/_ppo_direct_engine.ts";
-import { FlatWeights, type GradientEngine, type Minibatch } from "../algos/_ppo_engine.ts";
+import { FlatWeights, type GradientEngine } from "../algos/_ppo_engine.ts";
 
 await setupBackend("wasm");
 const [n, hidden, rounds] = [16, 31, 30].map((d, i) => Number(Deno.args[i] ?? d)) as [
@@ -17,21 +17,8 @@ const [n, hidden, rounds] = [16, 31, 30].map((d, i) => Number(Deno.args[i] ?? d)
   number,
   number,
 ];
-const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [4] }), new Discrete(2), {
-  seed: 1,
-  hiddenSizes: [hidden, hidden],
-});
-const rng = new Rng(1);
-const observations = Float32Array.from({ length: n * 4 }, () => rng.normal());
-const acted = policy.act(observations, { rng });
-const minibatch: Minibatch = {
-  observations,
-  actions: acted.actions,
-  logProbs: acted.logProbs.map((l) => l + 0.1 * rng.normal()),
-  values: acted.values,
-  advantages: Float32Array.from({ length: n }, () => rng.normal()),
-  returns: Float32Array.from({ length: n }, () => rng.normal()),
-};
+const policy = cartpolePolicy(hidden);
+const minibatch = syntheticRows(policy, { rows: n, rng: new Rng(1), logProbNoise: 0.1 });
 const loss = { clipCoef: 0.2, clipVloss: false, entCoef: 0, vfCoef: 0.5, klCoef: 0 };
 const weights = new FlatWeights(policy.variables), flat = () => weights.values;
 const engines: Record<string, GradientEngine> = {

@@ -7,30 +7,17 @@
 // against those that stay on one thread (the heads' summed terms, Adam's norm and step, the rows).
 //
 //   deno run -A bench/_step_parts.ts [rounds=30]
-import { Adam, Box, Discrete, Rng, setupBackend } from "@proximal/core";
-import { MlpPolicy } from "@proximal/models";
+import { Adam, Rng, setupBackend } from "@proximal/core";
+import { cartpolePolicy, syntheticRows } from "./_synthetic_rows.ts";
 import { directForward, directGradient } from "../algos/_ppo_direct_engine.ts";
-import { emptyRows, FlatWeights, gatherRows, type Minibatch } from "../algos/_ppo_engine.ts";
+import { emptyRows, FlatWeights, gatherRows } from "../algos/_ppo_engine.ts";
 import { actorHead, criticHead } from "../algos/_ppo_heads.ts";
 
 await setupBackend("wasm");
 const rounds = Number(Deno.args[0] ?? 30), rows = 16, batch = 256, hidden = 31;
-const space = new Discrete(2);
-const policy = new MlpPolicy(new Box({ low: -1, high: 1, shape: [4] }), space, {
-  seed: 1,
-  hiddenSizes: [hidden, hidden],
-});
+const policy = cartpolePolicy(hidden), space = policy.actionSpace;
 const rng = new Rng(1);
-const observations = Float32Array.from({ length: batch * 4 }, () => rng.normal());
-const acted = policy.act(observations, { rng });
-const all: Minibatch = {
-  observations,
-  actions: acted.actions,
-  logProbs: acted.logProbs.map((l) => l + 0.1 * rng.normal()),
-  values: acted.values,
-  advantages: Float32Array.from({ length: batch }, () => rng.normal()),
-  returns: Float32Array.from({ length: batch }, () => rng.normal()),
-};
+const all = syntheticRows(policy, { rows: batch, rng, logProbNoise: 0.1 });
 const order = Int32Array.from({ length: batch }, (_, i) => i);
 rng.shuffle(order);
 const minibatch = emptyRows(all, rows);
