@@ -18,7 +18,8 @@ import {
   waitFor,
   withTempDir,
 } from "./_cli.ts";
-import { parseSeeds, type SeedsSummary } from "../cli/_seeds.ts";
+import { parseSeeds } from "../cli/_seeds.ts";
+import type { SeedsSummary } from "../cli/_seeds_summary.ts";
 import { UsageError } from "../cli/_flags.ts";
 
 /** 240 iterations of 256 steps (~1.5 s a seed here), a checkpoint every 8. */
