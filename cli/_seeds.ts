@@ -233,14 +233,15 @@ export async function trainSeeds(
   await Deno.mkdir(dir, { recursive: true });
   // One write at a time (the lanes finish seeds at any moment), each of the summary as it is then.
   let writing = Promise.resolve();
-  const save = (): Promise<void> => {
+  const save = (): Promise<SeedsSummary> => {
     const summary = summarize(runs, {
       args: firstArgs,
       workers,
       seconds: secondsSince(started),
       stepsBefore,
     });
-    return writing = writing.then(() => writeSummary(dir, summary));
+    writing = writing.then(() => writeSummary(dir, summary));
+    return writing.then(() => summary);
   };
   await save();
   console.log(
@@ -307,8 +308,7 @@ export async function trainSeeds(
     startWatchdogThreadsWith(startWatchdogThread);
     display.end();
   }
-  await save();
-  const summary = JSON.parse(await Deno.readTextFile(`${dir}/${SEEDS_FILE}`)) as SeedsSummary;
+  const summary = await save();
   for (const line of summaryLines(summary, dir)) console.log(line);
   console.log(await drawSeeds(dir, runs));
   const failed = runs.filter((run) => run.status === "failed");
