@@ -26,6 +26,7 @@ import { flatActor } from "../algos/_ppo_flat_actor.ts";
 import { directForward, directGradient } from "../algos/_ppo_direct_engine.ts";
 import { fastTanh, jsKernels, wasmKernels } from "../algos/_ppo_kernel.ts";
 import { FlatWeights } from "../algos/_ppo_engine.ts";
+import { rowRange } from "../algos/_lm_gradient_parts.ts";
 import { close } from "./_assert.ts";
 
 await setupBackend("wasm");
@@ -253,19 +254,6 @@ function engineCase(space: Space, seed: number, hiddenSizes: number[] = [8, 8]) 
   return { policy, minibatch, n };
 }
 
-/** Rows [from, to) of a minibatch. */
-function rowsOf(m: Minibatch, from: number, to: number): Minibatch {
-  const o = m.observations.length / m.logProbs.length, a = m.actions.length / m.logProbs.length;
-  return {
-    observations: m.observations.slice(from * o, to * o),
-    actions: m.actions.slice(from * a, to * a),
-    logProbs: m.logProbs.slice(from, to),
-    values: m.values.slice(from, to),
-    advantages: m.advantages.slice(from, to),
-    returns: m.returns.slice(from, to),
-  };
-}
-
 const ENGINE_CASES: { name: string; space: Space; loss: PpoLossOptions }[] = [
   {
     name: "discrete, clipped value loss",
@@ -406,7 +394,7 @@ Deno.test("the direct engine's memory serves minibatches of other sizes: fewer r
   const direct = directGradient(policy, () => weights.values);
   // 16 rows, then 13 (padded to the same 16 in the engine's layout), then 16 again.
   for (const rows of [16, 13, 16]) {
-    const part = rowsOf(minibatch, 0, rows);
+    const part = rowRange(minibatch, { start: 0, end: rows });
     close(direct(part, loss).grad, Array.from(ppoGradient(policy, part, loss).grad), 1e-5);
   }
   assert.throws(
@@ -506,7 +494,8 @@ Deno.test("a shard's share (minibatchRows) and the workers' summed shares match 
     // The workers' layout: each shard's share is its actor half, then its critic half.
     const bounds = [0, 5, 16];
     const shares = bounds.slice(1).map((to, s) => {
-      const rows = rowsOf(minibatch, bounds[s]!, to), share = { ...loss, minibatchRows: n };
+      const rows = rowRange(minibatch, { start: bounds[s]!, end: to }),
+        share = { ...loss, minibatchRows: n };
       const a = actorHalf(policy, rows, share), c = criticHalf(policy, rows, share);
       const joined = new Float32Array(a.length + c.length);
       joined.set(a);
