@@ -471,27 +471,27 @@ Deno.test("a seed whose run throws is recorded as failed with its error, the oth
   });
 });
 
+/** Seeds 10 and 20, seed 20 in the worker, whose env's step hangs from its 101st vector step. */
+const HANG_IN_WORKER = [
+  "--env",
+  SEEDED_FAULT,
+  "--fault",
+  "hang",
+  "--victim",
+  "20",
+  "--seeds",
+  "10,20",
+  "--seed-workers",
+  "1",
+];
+
 Deno.test("an env call over --env-call-timeout in a seed's worker ends the process with exit code 1 within seconds, naming it", async () => {
   await withTempDir(async (dir) => {
     const out = `${dir}/seeds`;
     // Seed 10 runs in this thread, seed 20 (whose step hangs) in the worker.
     const child = spawn([
-      "--env",
-      SEEDED_FAULT,
-      "--fault",
-      "hang",
-      "--victim",
-      "20",
-      "--seeds",
-      "10,20",
-      "--seed-workers",
-      "1",
-      "--total-timesteps",
-      "100000",
-      "--env-call-timeout",
-      "1",
-      "--out",
-      out,
+      ...HANG_IN_WORKER,
+      ...["--total-timesteps", "100000", "--env-call-timeout", "1", "--out", out],
     ]);
     const start = Date.now();
     // SIGKILL: a hang nobody noticed would otherwise hang the test.
@@ -514,22 +514,8 @@ Deno.test("SIGTERM during a hung env step in a seed's worker ends the process at
   await withTempDir(async (dir) => {
     const out = `${dir}/seeds`;
     const child = spawn([
-      "--env",
-      SEEDED_FAULT,
-      "--fault",
-      "hang",
-      "--victim",
-      "20",
-      "--seeds",
-      "10,20",
-      "--seed-workers",
-      "1",
-      "--total-timesteps",
-      "10000000",
-      "--eval-episodes",
-      "0",
-      "--out",
-      out,
+      ...HANG_IN_WORKER,
+      ...["--total-timesteps", "10000000", "--eval-episodes", "0", "--out", out],
     ]);
     // Seed 20's step hangs from its 101st vector step, right after its set-up.
     await waitFor(() => exists(`${out}/seed-20/config.json`), 60_000, "seed 20's run");
